@@ -1,0 +1,35 @@
+# The two commands of the README: `make run` (the demo end to end) and `make test`.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+VENV := .venv
+export DAGSTER_HOME := $(CURDIR)/.local/dagster
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: run test dev lint bench env clean-local
+
+$(UV):
+	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet --break-system-packages --user uv
+
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --all-extras
+	touch $@
+
+env: $(VENV)/.synced
+	mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+run: env
+	$(VENV)/bin/etl-platform demo run --run-days 7
+
+test: env
+	$(VENV)/bin/pytest
+
+dev: env
+	set -a; [ -f .local/demo.env ] && source .local/demo.env; set +a; \
+	  $(VENV)/bin/dagster dev -w workspace.yaml
+
+lint: env
+	$(VENV)/bin/ruff check .
+
+clean-local:
+	-$(VENV)/bin/etl-platform demo down
+	rm -rf .local

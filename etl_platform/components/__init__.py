@@ -1,0 +1,1 @@
+"""Factories and component types that turn the YAML config into Dagster definitions."""

@@ -1,0 +1,137 @@
+"""Extract one shard x table for a window of days into the raw zone, with what it saw."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pymysql
+
+from etl_platform.extract.backends import get_batch_reader
+from etl_platform.extract.connection import MySqlEndpoint, ShardUnavailableError
+from etl_platform.extract.introspect import TablePlan, explain, plan_table
+from etl_platform.extract.query import WindowQuery, build_window_query, cursor_bounds
+from etl_platform.extract.types import ConversionStats, arrow_schema
+from etl_platform.load.raw_zone import DayStats, RawZone
+
+# Errors the server returns when it cannot be reached or refuses us (CR_* / ER_ACCESS_DENIED).
+_CONNECT_ERRNOS = {1044, 1045, 1698, 2002, 2003, 2005, 2006, 2013}
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtractRequest:
+    shard: str
+    table: str
+    endpoint: MySqlEndpoint
+    days: Sequence[dt.date]
+    cursor: str
+    primary_key: Sequence[str]
+    timezone: str = "UTC"
+    exclude_columns: Sequence[str] = ()
+    batch_rows: int = 20_000
+    backend: str = "pymysql"
+    connect_timeout: float = 10
+    read_timeout: float | None = 3600
+
+    @property
+    def window(self) -> tuple[dt.datetime, dt.datetime]:
+        start = dt.datetime.combine(min(self.days), dt.time(), tzinfo=dt.UTC)
+        end = dt.datetime.combine(max(self.days) + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        return start, end
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtractResult:
+    plan: TablePlan
+    query: WindowQuery
+    explain: dict
+    schema: pa.Schema
+    days: dict[dt.date, DayStats]
+    min_cursor: dt.datetime | dt.date | None
+    max_cursor: dt.datetime | dt.date | None
+    zero_dates: dict[str, int]
+
+    @property
+    def rows(self) -> int:
+        return sum(d.rows for d in self.days.values())
+
+    @property
+    def bytes(self) -> int:
+        return sum(d.bytes for d in self.days.values())
+
+
+def _unavailable(req: ExtractRequest, exc: Exception) -> ShardUnavailableError:
+    return ShardUnavailableError(
+        f"shard {req.shard} ({req.endpoint.host}:{req.endpoint.port}, database "
+        f"{req.endpoint.database}) is unavailable for table {req.table}: {exc}"
+    )
+
+
+def _is_connect_error(exc: pymysql.err.Error) -> bool:
+    return bool(exc.args) and exc.args[0] in _CONNECT_ERRNOS
+
+
+def extract_window(req: ExtractRequest, zone: RawZone) -> ExtractResult:
+    """Read rows with cursor in the window in one range query; write one folder per day."""
+    try:
+        conn = req.endpoint.connect(connect_timeout=req.connect_timeout)
+    except pymysql.err.Error as e:
+        raise _unavailable(req, e) from None
+    try:
+        plan = plan_table(
+            conn, req.table, cursor=req.cursor, primary_key=req.primary_key,
+            exclude=req.exclude_columns, shard=req.shard,
+        )
+        start, end = req.window
+        bounds = cursor_bounds(start, end, cursor_kind=plan.cursor_plan.kind, timezone=req.timezone)
+        query = build_window_query(req.table, plan.plans, req.cursor, bounds)
+        plan_explained = explain(conn, query.sql, query.params)
+    finally:
+        conn.close()
+
+    schema = arrow_schema(plan.plans)
+    stats = ConversionStats()
+    writer = zone.open_window(req.shard, req.table, req.days, schema)
+    lo = hi = None
+    reader = get_batch_reader(req.backend)
+    try:
+        for batch in reader(
+            req.endpoint, plan, query, timezone=req.timezone, batch_rows=req.batch_rows,
+            stats=stats, connect_timeout=req.connect_timeout, read_timeout=req.read_timeout,
+        ):
+            cursor_values = batch.column(req.cursor)
+            writer.write(batch, _cursor_day(cursor_values))
+            lo, hi = _extend(lo, hi, cursor_values)
+        days = writer.commit()
+    except pymysql.err.OperationalError as e:
+        writer.abort()
+        if _is_connect_error(e):
+            raise _unavailable(req, e) from None
+        raise
+    except BaseException:
+        writer.abort()
+        raise
+    return ExtractResult(
+        plan=plan, query=query, explain=plan_explained, schema=schema, days=days,
+        min_cursor=lo, max_cursor=hi, zero_dates=dict(stats.zero_dates),
+    )
+
+
+def _cursor_day(values: pa.Array) -> pa.Array:
+    """The UTC day of each cursor value (DATE cursors are their own day)."""
+    if pa.types.is_date32(values.type):
+        return values
+    return values.cast(pa.date32())
+
+
+def _extend(lo: object, hi: object, values: pa.Array) -> tuple:
+    mm = pc.min_max(values).as_py()
+    new_lo, new_hi = mm["min"], mm["max"]
+    if new_lo is not None and (lo is None or new_lo < lo):
+        lo = new_lo
+    if new_hi is not None and (hi is None or new_hi > hi):
+        hi = new_hi
+    return lo, hi

@@ -1,0 +1,73 @@
+"""Cursor-window queries, built as text plus bound parameters; pure, testable without a server.
+
+A window is half-open, [start, end) in UTC. The bounds are converted to what the cursor column
+stores: DATETIME is a naive wall clock in the shard's time zone, TIMESTAMP is compared in the
+session time zone (always set to UTC by the reader), DATE is a calendar day.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import zoneinfo
+from collections.abc import Sequence
+
+from etl_platform.extract.types import ColumnPlan
+from etl_platform.identifiers import quote_mysql
+
+
+@dataclasses.dataclass(frozen=True)
+class WindowQuery:
+    sql: str
+    params: tuple[str, str]
+
+    def describe(self) -> str:
+        """The statement with its bound values shown beside it (the values are dates only)."""
+        return f"{self.sql}  -- params: {list(self.params)}"
+
+
+def cursor_bounds(
+    start: dt.datetime, end: dt.datetime, *, cursor_kind: str, timezone: str
+) -> tuple[str, str]:
+    """Turn a UTC window into the literal bounds the cursor column compares against."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("window bounds must be timezone-aware (UTC)")
+    if end <= start:
+        raise ValueError(f"empty window: {start.isoformat()} .. {end.isoformat()}")
+    if cursor_kind == "date":
+        return _as_date(start), _as_date(end)
+    if cursor_kind == "datetime":
+        zone = zoneinfo.ZoneInfo(timezone)
+        return _as_naive(start.astimezone(zone)), _as_naive(end.astimezone(zone))
+    if cursor_kind == "timestamp":
+        utc = dt.UTC
+        return _as_naive(start.astimezone(utc)), _as_naive(end.astimezone(utc))
+    raise ValueError(f"a cursor column must be DATETIME, TIMESTAMP or DATE (got {cursor_kind})")
+
+
+def _as_naive(value: dt.datetime) -> str:
+    return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def _as_date(value: dt.datetime) -> str:
+    """A DATE cursor's day: a window starting at midnight UTC covers that calendar day."""
+    day = value.astimezone(dt.UTC)
+    if (day.hour, day.minute, day.second, day.microsecond) != (0, 0, 0, 0):
+        raise ValueError("a DATE cursor needs a window that starts and ends at midnight")
+    return day.date().isoformat()
+
+
+def build_window_query(
+    table: str,
+    plans: Sequence[ColumnPlan],
+    cursor: str,
+    bounds: tuple[str, str],
+) -> WindowQuery:
+    """SELECT the planned columns of rows with `lower <= cursor < upper`, values bound."""
+    columns = ", ".join(p.select_expr for p in plans)
+    quoted_cursor = quote_mysql(cursor)
+    sql = (
+        f"SELECT {columns} FROM {quote_mysql(table)} "
+        f"WHERE {quoted_cursor} >= %s AND {quoted_cursor} < %s"
+    )
+    return WindowQuery(sql=sql, params=bounds)

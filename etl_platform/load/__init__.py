@@ -1,0 +1,1 @@
+"""Writers and IO managers: the raw zone, the lake, and the warehouses."""

@@ -1,0 +1,50 @@
+"""Replace a directory with another in one step, so readers see the old or the new, never neither.
+
+On Linux `renameat2(RENAME_EXCHANGE)` swaps two paths atomically. Elsewhere, or on file systems
+that refuse it, two renames are used with the old copy kept until the new one is in place;
+`recover()` puts things right after a crash between the two.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import shutil
+from pathlib import Path
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+_renameat2 = getattr(_libc, "renameat2", None)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    if _renameat2 is None:
+        return False
+    rc = _renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    return rc == 0
+
+
+def swap_in(new: Path, final: Path) -> None:
+    """Put directory `new` at `final`; whatever was at `final` is deleted afterwards."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if not final.exists():
+        os.replace(new, final)
+        return
+    if _exchange(new, final):
+        shutil.rmtree(new)  # `new` now holds the old contents
+        return
+    backup = final.with_name(f".old-{final.name}")
+    if backup.exists():
+        shutil.rmtree(backup)
+    os.replace(final, backup)
+    os.replace(new, final)
+    shutil.rmtree(backup)
+
+
+def recover(final: Path) -> None:
+    """After a crash between the two fallback renames, the old copy goes back in place."""
+    backup = final.with_name(f".old-{final.name}")
+    if backup.exists() and not final.exists():
+        os.replace(backup, final)

@@ -1,0 +1,60 @@
+"""Resources per environment: the same keys in every environment, one lookup."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+
+from etl_platform.env import Environment, lake_root
+from etl_platform.extract.backends import get_batch_reader
+from etl_platform.extract.connection import MySqlEndpoint
+from etl_platform.load.raw_zone import RawZone
+from etl_platform.specs.sources import ShardSpec
+
+
+class MySqlShardsResource(dg.ConfigurableResource):
+    """How assets reach the shards. Endpoints are resolved from the environment at run time,
+    never at load time, so a missing secret fails only the assets of that shard."""
+
+    backend: str = "pymysql"
+
+    def endpoint(self, shard: str, spec: ShardSpec) -> MySqlEndpoint:
+        return spec.endpoint(shard)
+
+    def validate_backend(self) -> None:
+        get_batch_reader(self.backend)
+
+
+class RawZoneResource(dg.ConfigurableResource):
+    """Where the raw zone lives: a local folder (`ETL_PLATFORM_LAKE`)."""
+
+    root: str
+
+    def zone(self) -> RawZone:
+        if "://" in self.root:
+            raise ValueError(
+                f"raw zone root {self.root!r}: only a local folder is supported for the raw zone "
+                "so far (object-store raw zones are not built yet)"
+            )
+        return RawZone(Path(self.root))
+
+
+def _test_lake() -> str:
+    return os.environ.get("ETL_PLATFORM_LAKE") or tempfile.mkdtemp(prefix="etl_platform_lake_")
+
+
+def build_resources(env: Environment) -> dict[str, dg.ConfigurableResource]:
+    """Every environment returns the same keys; only the values differ."""
+    if env is Environment.TEST:
+        root = _test_lake()
+    else:
+        root = lake_root()
+    return {
+        "mysql_shards": MySqlShardsResource(
+            backend=os.environ.get("ETL_PLATFORM_EXTRACT_BACKEND", "pymysql")
+        ),
+        "raw_zone": RawZoneResource(root=root),
+    }

@@ -1,0 +1,1 @@
+"""Config models and the one loader for `sources.yaml` and the view specs."""

@@ -1,0 +1,155 @@
+"""The `sources.yaml` contract: shards (credentials from the environment only) and tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import zoneinfo
+from typing import Annotated
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from etl_platform.extract.connection import MySqlEndpoint
+from etl_platform.identifiers import IdentifierError, validate_identifier
+
+
+def _identifier(value: str) -> str:
+    try:
+        return validate_identifier(value)
+    except IdentifierError as e:
+        raise ValueError(str(e)) from None
+
+
+Identifier = Annotated[str, pydantic.AfterValidator(_identifier)]
+
+
+def _timezone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as UTC)") from None
+    return value
+
+
+TimeZone = Annotated[str, pydantic.AfterValidator(_timezone)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ShardSpec(_Strict):
+    """One shard. Either `url_env` (a `mysql://user:pass@host:port/db` URL in the environment)
+    or `host`/`port`/`user` with the password in `password_env`; `database` overrides the URL's."""
+
+    url_env: str | None = None
+    host: str | None = None
+    port: int = Field(default=3306, ge=1, le=65535)
+    user: str | None = None
+    password_env: str | None = None
+    database: Identifier | None = None
+    timezone: TimeZone | None = None
+
+    @model_validator(mode="after")
+    def _one_way_to_connect(self) -> ShardSpec:
+        if bool(self.url_env) == bool(self.host):
+            raise ValueError("give either url_env or host (with user and password_env), not both")
+        if self.host and not self.user:
+            raise ValueError("host needs user")
+        return self
+
+    def endpoint(self, shard: str) -> MySqlEndpoint:
+        """Resolve the endpoint from the environment; errors name the shard and the variable."""
+        if self.url_env:
+            url = os.environ.get(self.url_env)
+            if not url:
+                raise LookupError(
+                    f"shard {shard}: environment variable {self.url_env} (url_env) is not set"
+                )
+            try:
+                return MySqlEndpoint.from_url(url, database=self.database)
+            except ValueError as e:
+                raise ValueError(f"shard {shard}: {self.url_env}: {e}") from None
+        password = ""
+        if self.password_env:
+            if self.password_env not in os.environ:
+                raise LookupError(
+                    f"shard {shard}: environment variable {self.password_env} "
+                    "(password_env) is not set"
+                )
+            password = os.environ[self.password_env]
+        assert self.host and self.user
+        return MySqlEndpoint(
+            host=self.host, port=self.port, user=self.user, password=password,
+            database=self.database,
+        )
+
+
+class TableSpec(_Strict):
+    """One table extracted from every shard."""
+
+    primary_key: list[Identifier] = Field(min_length=1)
+    cursor: Identifier = "updated_at"
+    json_columns: list[Identifier] = Field(default_factory=list, alias="json")
+    start: dt.date | None = None
+    exclude_columns: list[Identifier] = Field(default_factory=list)
+    shards: list[Identifier] | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class RetrySpec(_Strict):
+    max_retries: int = Field(default=3, ge=0, le=20)
+    delay_seconds: float = Field(default=10.0, ge=0)
+
+
+class ExtractSettings(_Strict):
+    """How extraction treats the shards."""
+
+    batch_rows: int = Field(default=20_000, ge=100, le=1_000_000)
+    max_days_per_run: int = Field(default=31, ge=1, le=3660)
+    connect_timeout_seconds: float = Field(default=10, gt=0)
+    read_timeout_seconds: float | None = Field(default=3600, gt=0)
+    retry: RetrySpec = RetrySpec()
+
+
+class SourcesSpec(_Strict):
+    timezone: TimeZone = "UTC"
+    start: dt.date
+    extract: ExtractSettings = ExtractSettings()
+    shards: dict[Identifier, ShardSpec] = Field(min_length=1)
+    tables: dict[Identifier, TableSpec] = Field(min_length=1)
+
+    @field_validator("shards", "tables", mode="before")
+    @classmethod
+    def _mapping(cls, value: object) -> object:
+        if value is None:
+            return {}
+        return value
+
+    @model_validator(mode="after")
+    def _references(self) -> SourcesSpec:
+        problems = []
+        for name, table in self.tables.items():
+            for shard in table.shards or []:
+                if shard not in self.shards:
+                    problems.append(f"tables.{name}.shards: unknown shard {shard!r}")
+            overlap = set(table.exclude_columns) & (set(table.primary_key) | {table.cursor})
+            if overlap:
+                problems.append(
+                    f"tables.{name}.exclude_columns: cannot exclude key/cursor column(s) "
+                    f"{sorted(overlap)}"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def table_start(self, table: str) -> dt.date:
+        return self.tables[table].start or self.start
+
+    def shard_timezone(self, shard: str) -> str:
+        return self.shards[shard].timezone or self.timezone
+
+    def shards_for(self, table: str) -> list[str]:
+        return list(self.tables[table].shards or self.shards)

@@ -1,0 +1,97 @@
+import datetime as dt
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from etl_platform.load import atomic_swap
+from etl_platform.load.raw_zone import RawZone
+
+SCHEMA = pa.schema([("id", pa.int64()), ("updated_at", pa.timestamp("us", tz="UTC"))])
+DAYS = [dt.date(2024, 1, 1), dt.date(2024, 1, 2)]
+
+
+def _batch(rows: list[tuple[int, dt.datetime]]) -> pa.RecordBatch:
+    ids, ts = zip(*rows, strict=True) if rows else ((), ())
+    return pa.RecordBatch.from_arrays(
+        [pa.array(ids, pa.int64()), pa.array(ts, SCHEMA.field("updated_at").type)], schema=SCHEMA
+    )
+
+
+def _write(zone: RawZone, rows: list[tuple[int, dt.datetime]]) -> dict:
+    writer = zone.open_window("s0", "t", DAYS, SCHEMA, row_group_rows=2)
+    batch = _batch(rows)
+    writer.write(batch, batch.column("updated_at").cast(pa.date32()))
+    return writer.commit()
+
+
+def _read_ids(zone: RawZone, day: dt.date) -> list[int]:
+    return sorted(pq.read_table(zone.partition_dir("s0", "t", day)).column("id").to_pylist())
+
+
+def _ts(day: int, hour: int) -> dt.datetime:
+    return dt.datetime(2024, 1, day, hour, tzinfo=dt.UTC)
+
+
+def test_rows_land_in_their_day_and_a_rerun_replaces_them(tmp_path: Path) -> None:
+    zone = RawZone(tmp_path)
+    stats = _write(zone, [(1, _ts(1, 0)), (2, _ts(1, 23)), (3, _ts(2, 5))])
+    assert {d: s.rows for d, s in stats.items()} == {DAYS[0]: 2, DAYS[1]: 1}
+    assert _read_ids(zone, DAYS[0]) == [1, 2]
+    _write(zone, [(1, _ts(1, 0)), (2, _ts(1, 23)), (3, _ts(2, 5))])
+    assert _read_ids(zone, DAYS[0]) == [1, 2]
+    # Row 3 moved to day 1 and day 2 is now empty: the old file must not linger.
+    _write(zone, [(1, _ts(1, 0)), (3, _ts(1, 6))])
+    assert _read_ids(zone, DAYS[0]) == [1, 3]
+    assert _read_ids(zone, DAYS[1]) == []
+    assert pq.read_schema(next(zone.partition_dir("s0", "t", DAYS[1]).iterdir())) == SCHEMA
+    # Staging is gone; the folders read as one dataset. The folder key is the cursor's day and
+    # the files keep the cursor itself, so the folder name is not inferred as a column.
+    assert not any((tmp_path / "_staging").rglob("*.parquet"))
+    table = ds.dataset(zone.table_dir("s0", "t"), format="parquet").to_table()
+    assert table.num_rows == 2 and table.schema == SCHEMA
+
+
+def test_a_crash_mid_write_leaves_the_previous_partition(tmp_path: Path) -> None:
+    zone = RawZone(tmp_path)
+    _write(zone, [(1, _ts(1, 0)), (2, _ts(2, 0))])
+    writer = zone.open_window("s0", "t", DAYS, SCHEMA, row_group_rows=1)
+    batch = _batch([(7, _ts(1, 1)), (8, _ts(1, 2))])
+    writer.write(batch, batch.column("updated_at").cast(pa.date32()))
+    writer.abort()  # what the extractor does when the read fails part way
+    assert _read_ids(zone, DAYS[0]) == [1]
+    assert _read_ids(zone, DAYS[1]) == [2]
+
+
+def test_rows_outside_the_window_are_refused(tmp_path: Path) -> None:
+    writer = RawZone(tmp_path).open_window("s0", "t", DAYS, SCHEMA)
+    batch = _batch([(1, _ts(3, 0))])
+    with pytest.raises(ValueError, match=r"raw/s0/t: a row's cursor day 2024-01-03 is outside"):
+        writer.write(batch, batch.column("updated_at").cast(pa.date32()))
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two-renames"])
+def test_swap_in_replaces_a_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exchange: bool
+) -> None:
+    if not exchange:
+        monkeypatch.setattr(atomic_swap, "_exchange", lambda a, b: False)
+    final, new = tmp_path / "final", tmp_path / "new"
+    final.mkdir()
+    (final / "old.txt").write_text("old")
+    new.mkdir()
+    (new / "new.txt").write_text("new")
+    atomic_swap.swap_in(new, final)
+    assert [p.name for p in final.iterdir()] == ["new.txt"]
+    assert not new.exists()
+    assert not (tmp_path / ".old-final").exists()
+
+
+def test_recover_restores_the_old_copy_after_a_crash_between_renames(tmp_path: Path) -> None:
+    backup = tmp_path / ".old-final"
+    backup.mkdir()
+    (backup / "old.txt").write_text("old")
+    atomic_swap.recover(tmp_path / "final")
+    assert (tmp_path / "final" / "old.txt").read_text() == "old"
