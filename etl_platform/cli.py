@@ -75,13 +75,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"  {outcome.key:<40} {outcome.rows:>9} rows  {outcome.path}")
     print(f"  total: {total} rows in {len(run.outcomes)} assets")
     lake = lake_root()
-    print(
-        f"\nThe lake: {lake}\n"
-        "Open the UI:      make dev   (dagster dev on http://127.0.0.1:3000)\n"
-        "Query with DuckDB: .venv/bin/python -c \"import duckdb; print(duckdb.sql("
-        f"\\\"SELECT updated_at::DATE AS day, count(*) FROM read_parquet('{lake}/raw/*/orders/*/*.parquet', "
-        "hive_partitioning=false) GROUP BY 1 ORDER BY 1\\\"))\""
+    query = (
+        "SELECT updated_at::DATE AS day, count(*) "
+        f"FROM read_parquet('{lake}/raw/*/orders/*/*.parquet', hive_partitioning=false) "
+        "GROUP BY 1 ORDER BY 1"
     )
+    print(f"\nThe lake: {lake}")
+    print("Open the UI:       make dev   (dagster dev on http://127.0.0.1:3000)")
+    snippet = f'import duckdb; duckdb.sql(\\"{query}\\").show()'
+    print(f'Query with DuckDB: .venv/bin/python -c "{snippet}"')
     return 0 if run.success else 1
 
 
@@ -115,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
     demo.add_parser("down", help="stop the private demo server").set_defaults(func=_cmd_demo_down)
 
-    sources = sub.add_parser("sources", help="sources.yaml").add_subparsers(dest="sources", required=True)
+    sources = sub.add_parser("sources", help="sources.yaml").add_subparsers(
+        dest="sources", required=True
+    )
     p = sources.add_parser("validate", help="validate sources.yaml (exit 1 on error)")
     p.add_argument("path", nargs="?")
     p.set_defaults(func=_cmd_sources_validate)

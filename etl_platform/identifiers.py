@@ -27,5 +27,5 @@ def quote_mysql(*parts: str) -> str:
 
 
 def quote_ansi(*parts: str) -> str:
-    """"a"."b" for PostgreSQL/Redshift/DuckDB/Athena, after validating each part."""
+    """ "a"."b" for PostgreSQL/Redshift/DuckDB/Athena, after validating each part."""
     return ".".join(f'"{validate_identifier(p)}"' for p in parts)

@@ -48,10 +48,7 @@ def _test_lake() -> str:
 
 def build_resources(env: Environment) -> dict[str, dg.ConfigurableResource]:
     """Every environment returns the same keys; only the values differ."""
-    if env is Environment.TEST:
-        root = _test_lake()
-    else:
-        root = lake_root()
+    root = _test_lake() if env is Environment.TEST else lake_root()
     return {
         "mysql_shards": MySqlShardsResource(
             backend=os.environ.get("ETL_PLATFORM_EXTRACT_BACKEND", "pymysql")

@@ -49,8 +49,7 @@ def run_range(
     )
     outcomes: dict[str, AssetOutcome] = {}
     for event in result.get_asset_materialization_events():
-        mat = event.asset_materialization
-        assert mat is not None
+        mat = event.step_materialization_data.materialization
         rows = mat.metadata.get("dagster/row_count")
         path = mat.metadata.get("path")
         outcomes[mat.asset_key.to_user_string()] = AssetOutcome(

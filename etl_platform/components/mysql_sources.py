@@ -4,7 +4,6 @@ For each table `T` and each shard `S` that carries it, this produces the asset
 `raw/S/T` in group `raw_S`, partitioned by the UTC day of `T`'s cursor, run in pool `mysql_S`.
 """
 
-
 import dagster as dg
 
 from etl_platform.components.source_metadata import extract_metadata
@@ -85,12 +84,13 @@ def build_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.Asset
                 f"(EXPLAIN: {result.explain}). Add an index on `{table_spec.cursor}`."
             )
         context.log.info(
-            f"{shard}.{table}: {result.rows} rows over {len(days)} day(s), "
-            f"{result.bytes} bytes"
+            f"{shard}.{table}: {result.rows} rows over {len(days)} day(s), {result.bytes} bytes"
         )
         return dg.MaterializeResult(
             metadata=extract_metadata(
-                result, shard=shard, backend=mysql_shards.backend,
+                result,
+                shard=shard,
+                backend=mysql_shards.backend,
                 path=str(zone.table_dir(shard, table)),
             )
         )

@@ -9,9 +9,7 @@ from etl_platform.extract.extractor import ExtractResult
 
 
 def table_schema(schema: pa.Schema) -> dg.TableSchema:
-    return dg.TableSchema(
-        columns=[dg.TableColumn(name=f.name, type=str(f.type)) for f in schema]
-    )
+    return dg.TableSchema(columns=[dg.TableColumn(name=f.name, type=str(f.type)) for f in schema])
 
 
 def extract_metadata(result: ExtractResult, *, shard: str, backend: str, path: str) -> dict:

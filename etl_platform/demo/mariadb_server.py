@@ -92,28 +92,51 @@ def start_server(datadir: Path, *, binlog: bool = True, timeout: float = 60) -> 
         install = _binary("mariadb-install-db", "mysql_install_db")
         data.mkdir(parents=True, exist_ok=True)
         proc = subprocess.run(
-            [install, "--no-defaults", f"--datadir={data}", "--user=root",
-             "--auth-root-authentication-method=normal", "--skip-test-db"],
-            capture_output=True, text=True, check=False,
+            [
+                install,
+                "--no-defaults",
+                f"--datadir={data}",
+                "--user=root",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if proc.returncode != 0:
             raise ServerError(f"mariadb-install-db failed in {data}:\n{proc.stderr[-2000:]}")
     port = free_port()
     args = [
-        mariadbd, "--no-defaults", f"--datadir={data}", f"--port={port}",
-        "--bind-address=127.0.0.1", f"--socket={datadir / 'mariadbd.sock'}",
-        f"--pid-file={data / 'mariadbd.pid'}", "--user=root", "--skip-name-resolve",
-        "--innodb-buffer-pool-size=512M", "--innodb-flush-log-at-trx-commit=2",
-        "--max-allowed-packet=256M", "--local-infile=1", "--character-set-server=utf8mb4",
+        mariadbd,
+        "--no-defaults",
+        f"--datadir={data}",
+        f"--port={port}",
+        "--bind-address=127.0.0.1",
+        f"--socket={datadir / 'mariadbd.sock'}",
+        f"--pid-file={data / 'mariadbd.pid'}",
+        "--user=root",
+        "--skip-name-resolve",
+        "--innodb-buffer-pool-size=512M",
+        "--innodb-flush-log-at-trx-commit=2",
+        "--max-allowed-packet=256M",
+        "--local-infile=1",
+        "--character-set-server=utf8mb4",
         f"--log-error={datadir / 'mariadbd.err'}",
     ]
     if binlog:
         args += [
-            "--server-id=1", f"--log-bin={data / 'binlog'}", "--binlog-format=ROW",
-            "--binlog-row-metadata=FULL", "--binlog-row-image=FULL",
+            "--server-id=1",
+            f"--log-bin={data / 'binlog'}",
+            "--binlog-format=ROW",
+            "--binlog-row-metadata=FULL",
+            "--binlog-row-image=FULL",
         ]
-    subprocess.Popen(  # noqa: S603 - fixed binary path, no shell
-        args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    subprocess.Popen(
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     server = PrivateServer(data, port)
@@ -123,7 +146,7 @@ def start_server(datadir: Path, *, binlog: bool = True, timeout: float = 60) -> 
             port_file.write_text(str(port))
             return server
         time.sleep(0.2)
-    log = (datadir / "mariadbd.err")
+    log = datadir / "mariadbd.err"
     tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
     raise ServerError(f"mariadbd did not accept connections on port {port} in {timeout}s:\n{tail}")
 

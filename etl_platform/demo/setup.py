@@ -40,9 +40,7 @@ def _server_identity(server: MySqlEndpoint, private: bool) -> str:
     return "private" if private else server.describe()
 
 
-def _seeded_as(
-    server: MySqlEndpoint, identity: str, local_dir: Path, params: DemoParams
-) -> bool:
+def _seeded_as(server: MySqlEndpoint, identity: str, local_dir: Path, params: DemoParams) -> bool:
     """True when the marker matches these parameters and the last shard is still there."""
     marker = _marker(local_dir)
     if not marker.exists():
@@ -80,8 +78,11 @@ def ensure_demo(
     if not force and _seeded_as(server, identity, local_dir, params):
         return server, f"reused the seeded demo shards on the {where} ({server.describe()})"
     report = seed_shards(
-        server, shards=params.shards, orders_per_shard=params.orders_per_shard,
-        days=params.days, seed=params.seed,
+        server,
+        shards=params.shards,
+        orders_per_shard=params.orders_per_shard,
+        days=params.days,
+        seed=params.seed,
     )
     _marker(local_dir).write_text(
         json.dumps({"params": dataclasses.asdict(params), "server": identity})

@@ -36,9 +36,7 @@ class MySqlEndpoint:
         """Parse `mysql://user:password@host:port/database` (the database part is optional)."""
         parts = urlsplit(url)
         if parts.scheme not in ("mysql", "mariadb", "mysql+pymysql"):
-            raise ValueError(
-                f"MySQL URL must start with mysql:// (got scheme {parts.scheme!r})"
-            )
+            raise ValueError(f"MySQL URL must start with mysql:// (got scheme {parts.scheme!r})")
         if not parts.hostname:
             raise ValueError("MySQL URL has no host")
         path_db = unquote(parts.path.lstrip("/")) or None

@@ -82,8 +82,12 @@ def extract_window(req: ExtractRequest, zone: RawZone) -> ExtractResult:
         raise _unavailable(req, e) from None
     try:
         plan = plan_table(
-            conn, req.table, cursor=req.cursor, primary_key=req.primary_key,
-            exclude=req.exclude_columns, shard=req.shard,
+            conn,
+            req.table,
+            cursor=req.cursor,
+            primary_key=req.primary_key,
+            exclude=req.exclude_columns,
+            shard=req.shard,
         )
         start, end = req.window
         bounds = cursor_bounds(start, end, cursor_kind=plan.cursor_plan.kind, timezone=req.timezone)
@@ -99,8 +103,14 @@ def extract_window(req: ExtractRequest, zone: RawZone) -> ExtractResult:
     reader = get_batch_reader(req.backend)
     try:
         for batch in reader(
-            req.endpoint, plan, query, timezone=req.timezone, batch_rows=req.batch_rows,
-            stats=stats, connect_timeout=req.connect_timeout, read_timeout=req.read_timeout,
+            req.endpoint,
+            plan,
+            query,
+            timezone=req.timezone,
+            batch_rows=req.batch_rows,
+            stats=stats,
+            connect_timeout=req.connect_timeout,
+            read_timeout=req.read_timeout,
         ):
             cursor_values = batch.column(req.cursor)
             writer.write(batch, _cursor_day(cursor_values))
@@ -115,8 +125,14 @@ def extract_window(req: ExtractRequest, zone: RawZone) -> ExtractResult:
         writer.abort()
         raise
     return ExtractResult(
-        plan=plan, query=query, explain=plan_explained, schema=schema, days=days,
-        min_cursor=lo, max_cursor=hi, zero_dates=dict(stats.zero_dates),
+        plan=plan,
+        query=query,
+        explain=plan_explained,
+        schema=schema,
+        days=days,
+        min_cursor=lo,
+        max_cursor=hi,
+        zero_dates=dict(stats.zero_dates),
     )
 
 

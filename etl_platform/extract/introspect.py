@@ -79,7 +79,11 @@ def plan_table(
     if not columns:
         raise TableNotFoundError(f"{where}table `{table}` does not exist in `{conn.db!s}`")
     names = {c.name for c in columns}
-    for role, wanted in (("cursor", [cursor]), ("primary_key", primary_key), ("exclude_columns", exclude)):
+    for role, wanted in (
+        ("cursor", [cursor]),
+        ("primary_key", primary_key),
+        ("exclude_columns", exclude),
+    ):
         missing = [c for c in wanted if c not in names]
         if missing:
             raise LookupError(
@@ -104,4 +108,8 @@ def explain(conn: pymysql.connections.Connection, sql: str, params: Sequence[obj
     with conn.cursor(pymysql.cursors.DictCursor) as cur:
         cur.execute("EXPLAIN " + sql, tuple(params))
         row = cur.fetchone() or {}
-    return {k: (None if v is None else str(v)) for k, v in row.items() if k in ("type", "key", "rows", "Extra")}
+    return {
+        k: (None if v is None else str(v))
+        for k, v in row.items()
+        if k in ("type", "key", "rows", "Extra")
+    }

@@ -18,8 +18,17 @@ import pyarrow.compute as pc
 from etl_platform.identifiers import quote_mysql
 
 Kind = Literal[
-    "bool", "int", "float", "decimal", "date", "datetime", "timestamp", "time", "string",
-    "binary", "bits",
+    "bool",
+    "int",
+    "float",
+    "decimal",
+    "date",
+    "datetime",
+    "timestamp",
+    "time",
+    "string",
+    "binary",
+    "bits",
 ]
 
 
@@ -70,8 +79,18 @@ _INT_TYPES = {
     "bigint": (pa.int64(), pa.uint64()),
 }
 _STRING_TYPES = {
-    "char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set", "json",
-    "uuid", "inet4", "inet6",
+    "char",
+    "varchar",
+    "tinytext",
+    "text",
+    "mediumtext",
+    "longtext",
+    "enum",
+    "set",
+    "json",
+    "uuid",
+    "inet4",
+    "inet6",
 }
 _BINARY_TYPES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
 _TIMESTAMP_UTC = pa.timestamp("us", tz="UTC")
@@ -100,7 +119,9 @@ def plan_column(col: ColumnInfo, *, table: str) -> ColumnPlan:
     if data_type in ("decimal", "numeric"):
         precision = col.numeric_precision or 10
         scale = col.numeric_scale or 0
-        arrow = pa.decimal128(precision, scale) if precision <= 38 else pa.decimal256(precision, scale)
+        arrow = (
+            pa.decimal128(precision, scale) if precision <= 38 else pa.decimal256(precision, scale)
+        )
         return ColumnPlan(col, "decimal", arrow)
     if data_type == "float":
         return ColumnPlan(col, "float", pa.float32())

@@ -49,7 +49,12 @@ class RawZone:
         return self.table_dir(shard, table) / f"{PARTITION_COLUMN}={day.isoformat()}"
 
     def open_window(
-        self, shard: str, table: str, days: Iterable[dt.date], schema: pa.Schema, *,
+        self,
+        shard: str,
+        table: str,
+        days: Iterable[dt.date],
+        schema: pa.Schema,
+        *,
         row_group_rows: int = 128_000,
     ) -> WindowWriter:
         return WindowWriter(self, shard, table, list(days), schema, row_group_rows)
@@ -65,7 +70,12 @@ class WindowWriter:
     """Routes batches to their cursor day; `commit()` swaps every day of the window in."""
 
     def __init__(
-        self, zone: RawZone, shard: str, table: str, days: list[dt.date], schema: pa.Schema,
+        self,
+        zone: RawZone,
+        shard: str,
+        table: str,
+        days: list[dt.date],
+        schema: pa.Schema,
         row_group_rows: int,
     ) -> None:
         self.zone, self.shard, self.table = zone, shard, table
@@ -122,7 +132,8 @@ class WindowWriter:
             if writer is None:
                 target.mkdir(parents=True, exist_ok=True)
                 pq.write_table(
-                    self.schema.empty_table(), target / "part-00000.parquet",
+                    self.schema.empty_table(),
+                    target / "part-00000.parquet",
                     **parquet_write_options(),
                 )
             else:

@@ -14,7 +14,9 @@ class SpecError(ValueError):
     def __init__(self, path: Path | str, problems: Iterable[tuple[str, str]]):
         self.path = str(path)
         self.problems = list(problems)
-        lines = [f"{self.path}: {field or '<top level>'}: {reason}" for field, reason in self.problems]
+        lines = [
+            f"{self.path}: {field or '<top level>'}: {reason}" for field, reason in self.problems
+        ]
         super().__init__(
             f"{len(self.problems)} problem(s) in {self.path}:\n  " + "\n  ".join(lines)
         )

@@ -81,7 +81,10 @@ class ShardSpec(_Strict):
             password = os.environ[self.password_env]
         assert self.host and self.user
         return MySqlEndpoint(
-            host=self.host, port=self.port, user=self.user, password=password,
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=password,
             database=self.database,
         )
 

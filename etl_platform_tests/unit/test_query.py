@@ -16,9 +16,17 @@ D2 = dt.datetime(2024, 3, 11, tzinfo=UTC)
     [
         ("datetime", "UTC", ("2024-03-10 00:00:00.000000", "2024-03-11 00:00:00.000000")),
         # New York switched to DST on 2024-03-10: the day is 23 hours long in local time.
-        ("datetime", "America/New_York", ("2024-03-09 19:00:00.000000", "2024-03-10 20:00:00.000000")),
+        (
+            "datetime",
+            "America/New_York",
+            ("2024-03-09 19:00:00.000000", "2024-03-10 20:00:00.000000"),
+        ),
         ("datetime", "Asia/Kolkata", ("2024-03-10 05:30:00.000000", "2024-03-11 05:30:00.000000")),
-        ("timestamp", "America/New_York", ("2024-03-10 00:00:00.000000", "2024-03-11 00:00:00.000000")),
+        (
+            "timestamp",
+            "America/New_York",
+            ("2024-03-10 00:00:00.000000", "2024-03-11 00:00:00.000000"),
+        ),
         ("date", "UTC", ("2024-03-10", "2024-03-11")),
     ],
     ids=["datetime-utc", "datetime-dst", "datetime-half-hour", "timestamp-ignores-tz", "date"],

@@ -51,7 +51,9 @@ def test_mysql_types_map_faithfully(data_type, column_type, precision, scale, ex
 
 
 def test_unmappable_type_names_the_column_and_table() -> None:
-    with pytest.raises(UnsupportedTypeError, match=r"column `geo` of table `places`.*exclude_columns"):
+    with pytest.raises(
+        UnsupportedTypeError, match=r"column `geo` of table `places`.*exclude_columns"
+    ):
         plan_column(ColumnInfo("geo", "point", "point"), table="places")
 
 
@@ -63,11 +65,18 @@ def _convert(data_type: str, column_type: str, values: list, tz: str = "UTC", **
 
 def test_text_is_typed_without_losing_precision() -> None:
     assert _convert("bigint", "bigint(20) unsigned", ["18446744073709551615", None])[0] == [
-        2**64 - 1, None,
+        2**64 - 1,
+        None,
     ]
-    assert _convert("decimal", "decimal(12,2)", ["-0.01", "9999999999.99"],
-                    numeric_precision=12, numeric_scale=2)[0] == [
-        Decimal("-0.01"), Decimal("9999999999.99"),
+    assert _convert(
+        "decimal",
+        "decimal(12,2)",
+        ["-0.01", "9999999999.99"],
+        numeric_precision=12,
+        numeric_scale=2,
+    )[0] == [
+        Decimal("-0.01"),
+        Decimal("9999999999.99"),
     ]
     assert _convert("tinyint", "tinyint(1)", ["0", "1", None])[0] == [False, True, None]
     assert _convert("time", "time(6)", ["-838:59:59.000001", "01:02:03"])[0] == [
@@ -78,9 +87,15 @@ def test_text_is_typed_without_losing_precision() -> None:
 
 def test_zero_dates_become_null_and_are_counted() -> None:
     values, stats = _convert(
-        "datetime", "datetime",
-        ["0000-00-00 00:00:00", "2024-00-10 00:00:00", "2024-05-00 00:00:00",
-         "2024-05-01 23:59:59.999999", None],
+        "datetime",
+        "datetime",
+        [
+            "0000-00-00 00:00:00",
+            "2024-00-10 00:00:00",
+            "2024-05-00 00:00:00",
+            "2024-05-01 23:59:59.999999",
+            None,
+        ],
     )
     assert values[:3] == [None, None, None] and values[4] is None
     assert values[3] == dt.datetime(2024, 5, 1, 23, 59, 59, 999999, tzinfo=dt.UTC)

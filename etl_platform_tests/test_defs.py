@@ -1,0 +1,55 @@
+"""Load all definitions as a user would and pin the asset graph."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+from syrupy.assertion import SnapshotAssertion
+
+from etl_platform.components.mysql_sources import shard_pool
+from etl_platform.env import Environment
+from etl_platform.resources import build_resources
+
+
+@pytest.fixture(scope="module")
+def defs() -> dg.Definitions:
+    from etl_platform.definitions import build_definitions
+
+    return build_definitions(Environment.TEST)
+
+
+def test_every_shard_x_table_is_one_asset(
+    defs: dg.Definitions, snapshot: SnapshotAssertion
+) -> None:
+    graph = defs.resolve_asset_graph()
+    keys = sorted(k.to_user_string() for k in graph.get_all_asset_keys())
+    assert len(keys) == 12 * 4
+    assert keys == snapshot
+
+
+def test_source_assets_are_partitioned_pooled_and_bounded(defs: dg.Definitions) -> None:
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        _, shard, table = key.path
+        node = graph.get(key)
+        assert node.group_name == f"raw_{shard}"
+        assert node.pools == {shard_pool(shard)}
+        assert node.backfill_policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=31)
+        partitions = node.partitions_def
+        assert isinstance(partitions, dg.DailyPartitionsDefinition)
+        assert partitions.timezone == "UTC"
+        assert partitions.start.date().isoformat() == "2025-01-01"
+        assert set(node.kinds) == {"mysql", "parquet"}
+        assert node.metadata["partition_expr"] == "updated_at"
+        assert node.tags["table"] == table
+
+
+def test_the_job_and_resources_load(defs: dg.Definitions) -> None:
+    job = defs.resolve_job_def("extract_raw")
+    assert len(job.asset_layer.executable_asset_keys) == 48
+    defs.resolve_all_job_defs()
+
+
+def test_every_environment_has_the_same_resource_keys() -> None:
+    keys = {env: set(build_resources(env)) for env in Environment}
+    assert len({frozenset(k) for k in keys.values()}) == 1, keys
