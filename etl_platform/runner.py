@@ -39,6 +39,7 @@ def run_range(
     last: dt.date,
     *,
     instance: dg.DagsterInstance,
+    log_level: str = "WARNING",
 ) -> RangeRun:
     """One run over [first, last]: each asset reads its whole range at once (one query)."""
     job = defs.resolve_job_def(job_name)
@@ -46,6 +47,7 @@ def run_range(
         instance=instance,
         tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()},
         raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
     outcomes: dict[str, AssetOutcome] = {}
     for event in result.get_asset_materialization_events():

@@ -1,0 +1,55 @@
+"""`make run`'s path end to end: a private mariadbd, demo seed, one run, a summary; then again."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from etl_platform.demo.mariadb_server import stop_server
+
+pytestmark = pytest.mark.integration
+
+
+def _demo_run(tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        k: v for k, v in os.environ.items()
+        if not k.startswith("ETL_PLATFORM_") and k != "DAGSTER_HOME"
+    }
+    env.update(
+        ETL_PLATFORM_LOCAL_DIR=str(tmp_path / "local"),
+        DAGSTER_HOME=str(tmp_path / "dagster"),
+    )
+    (tmp_path / "dagster").mkdir(exist_ok=True)
+    return subprocess.run(
+        [sys.executable, "-m", "etl_platform.cli", "demo", "run", "--orders", "150",
+         "--days", "10", "--run-days", "3"],
+        env=env, capture_output=True, text=True, timeout=600, check=False,
+    )
+
+
+def test_demo_run_starts_a_private_server_seeds_extracts_and_reuses(tmp_path: Path) -> None:
+    try:
+        first = _demo_run(tmp_path)
+        assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+        assert "seeded 12 shards on the private server (root@127.0.0.1:" in first.stdout
+        lake = tmp_path / "local" / "lake" / "raw"
+        assert sorted(p.name for p in lake.iterdir()) == [f"shard_{i:02d}" for i in range(12)]
+        assert "raw/shard_11/orders" in first.stdout and "total:" in first.stdout
+        assert "make dev" in first.stdout and "duckdb" in first.stdout
+        assert (tmp_path / "local" / "demo.env").read_text().startswith(
+            "ETL_PLATFORM_DEMO_MYSQL_URL=mysql://root@127.0.0.1:"
+        )
+        days = {p.name for p in (lake / "shard_00" / "orders").iterdir()}
+        assert len(days) == 3
+
+        second = _demo_run(tmp_path)
+        assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+        assert "reused the seeded demo shards" in second.stdout
+        total = [line for line in first.stdout.splitlines() if "total:" in line]
+        assert total == [line for line in second.stdout.splitlines() if "total:" in line]
+    finally:
+        stop_server(tmp_path / "local" / "mariadb")
