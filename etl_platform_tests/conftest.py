@@ -29,14 +29,17 @@ def mysql_server() -> MySqlEndpoint:
 
 
 def run_sql(endpoint: MySqlEndpoint, *statements: str, params: tuple = ()) -> list[tuple]:
-    """Run statements on the server; returns the last one's rows (the tests' source of truth)."""
+    """Run statements on the server; returns the last one's rows (the tests' source of truth).
+
+    `params` bind to the last statement only (which then needs `%%` for a literal `%`).
+    """
     conn = endpoint.connect()
     try:
         with conn.cursor() as cur:
             cur.execute("SET SESSION time_zone = '+00:00'")
             rows: list[tuple] = []
-            for statement in statements:
-                cur.execute(statement, params or None)
+            for i, statement in enumerate(statements):
+                cur.execute(statement, (params or None) if i == len(statements) - 1 else None)
                 rows = list(cur.fetchall())
             return rows
     finally:
