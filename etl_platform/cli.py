@@ -13,12 +13,17 @@ from etl_platform.env import LOCAL_DIR, lake_root, sources_path
 
 
 def _cmd_demo_up(args: argparse.Namespace) -> int:
+    from etl_platform.demo.mariadb_server import ServerError
     from etl_platform.demo.setup import DEMO_URL_ENV, DemoParams, ensure_demo
 
     params = DemoParams(
         shards=args.shards, orders_per_shard=args.orders, days=args.days, seed=args.seed
     )
-    server, said = ensure_demo(LOCAL_DIR, params, force=args.force)
+    try:
+        server, said = ensure_demo(LOCAL_DIR, params, force=args.force)
+    except ServerError as e:
+        print(f"etl-platform: {e}", file=sys.stderr)
+        return 2
     print(said)
     os.environ.setdefault(DEMO_URL_ENV, server.url())
     return 0
@@ -90,7 +95,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_demo_run(args: argparse.Namespace) -> int:
     """`make run`: the demo shards up, then the last N days extracted in one run."""
     args.force = False
-    _cmd_demo_up(args)
+    status = _cmd_demo_up(args)
+    if status:
+        return status
     args.start = args.end = None
     args.days = args.run_days
     return _cmd_run(args)

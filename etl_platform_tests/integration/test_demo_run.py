@@ -16,7 +16,8 @@ pytestmark = pytest.mark.integration
 
 def _demo_run(tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {
-        k: v for k, v in os.environ.items()
+        k: v
+        for k, v in os.environ.items()
         if not k.startswith("ETL_PLATFORM_") and k != "DAGSTER_HOME"
     }
     env.update(
@@ -25,9 +26,24 @@ def _demo_run(tmp_path: Path) -> subprocess.CompletedProcess[str]:
     )
     (tmp_path / "dagster").mkdir(exist_ok=True)
     return subprocess.run(
-        [sys.executable, "-m", "etl_platform.cli", "demo", "run", "--orders", "150",
-         "--days", "10", "--run-days", "3"],
-        env=env, capture_output=True, text=True, timeout=600, check=False,
+        [
+            sys.executable,
+            "-m",
+            "etl_platform.cli",
+            "demo",
+            "run",
+            "--orders",
+            "150",
+            "--days",
+            "10",
+            "--run-days",
+            "3",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
 
 
@@ -40,8 +56,10 @@ def test_demo_run_starts_a_private_server_seeds_extracts_and_reuses(tmp_path: Pa
         assert sorted(p.name for p in lake.iterdir()) == [f"shard_{i:02d}" for i in range(12)]
         assert "raw/shard_11/orders" in first.stdout and "total:" in first.stdout
         assert "make dev" in first.stdout and "duckdb" in first.stdout
-        assert (tmp_path / "local" / "demo.env").read_text().startswith(
-            "ETL_PLATFORM_DEMO_MYSQL_URL=mysql://root@127.0.0.1:"
+        assert (
+            (tmp_path / "local" / "demo.env")
+            .read_text()
+            .startswith("ETL_PLATFORM_DEMO_MYSQL_URL=mysql://root@127.0.0.1:")
         )
         days = {p.name for p in (lake / "shard_00" / "orders").iterdir()}
         assert len(days) == 3

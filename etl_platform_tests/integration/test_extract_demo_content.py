@@ -23,8 +23,13 @@ DAYS = [SEED_END - dt.timedelta(days=i) for i in range(SEED_DAYS)]
 def _extract(mysql_server: MySqlEndpoint, tmp_path: Path, table: str):
     endpoint = mysql_server.with_database(f"{SEED_PREFIX}00")
     request = ExtractRequest(
-        shard="shard_00", table=table, endpoint=endpoint, days=DAYS, cursor="updated_at",
-        primary_key=["id"], batch_rows=97,
+        shard="shard_00",
+        table=table,
+        endpoint=endpoint,
+        days=DAYS,
+        cursor="updated_at",
+        primary_key=["id"],
+        batch_rows=97,
     )
     zone = RawZone(tmp_path)
     result = extract_window(request, zone)
@@ -32,7 +37,9 @@ def _extract(mysql_server: MySqlEndpoint, tmp_path: Path, table: str):
 
 
 def _digest(*parts: object) -> str:
-    return hashlib.sha256("\x1f".join("\\N" if p is None else str(p) for p in parts).encode()).hexdigest()
+    return hashlib.sha256(
+        "\x1f".join("\\N" if p is None else str(p) for p in parts).encode()
+    ).hexdigest()
 
 
 def test_customer_text_unicode_long_values_and_zero_dates(
@@ -58,7 +65,11 @@ def test_customer_text_unicode_long_values_and_zero_dates(
     for row in table.to_pylist():
         legacy = row["legacy_signup"]
         got[row["id"]] = (
-            row["full_name"], row["profile"], row["bio"], int(row["is_active"]), row["tier"],
+            row["full_name"],
+            row["profile"],
+            row["bio"],
+            int(row["is_active"]),
+            row["tier"],
             legacy.strftime("%Y-%m-%d %H:%M:%S") if legacy else None,
             row["updated_at"].strftime("%Y-%m-%d %H:%M:%S.%f"),
         )
@@ -84,8 +95,13 @@ def test_orders_money_flags_and_microseconds(
     )
     expected = {(int(i), Decimal(t), bool(g), p, u) for i, t, g, p, u in server}
     got = {
-        (r["id"], r["total"], r["is_gift"], r["payload"],
-         r["updated_at"].strftime("%Y-%m-%d %H:%M:%S.%f"))
+        (
+            r["id"],
+            r["total"],
+            r["is_gift"],
+            r["payload"],
+            r["updated_at"].strftime("%Y-%m-%d %H:%M:%S.%f"),
+        )
         for r in table.to_pylist()
     }
     assert got == expected
