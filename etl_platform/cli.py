@@ -56,6 +56,76 @@ def _cmd_sources_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sources_schema(args: argparse.Namespace) -> int:
+    from etl_platform.extract.schema_snapshot import snapshot_schema
+    from etl_platform.specs.loader import load_sources
+    from etl_platform.specs.source_schema import render_schema, schema_path_for
+
+    path = sources_path()
+    schema = snapshot_schema(load_sources(path), shard=args.shard)
+    target = Path(args.output) if args.output else schema_path_for(path)
+    target.write_text(render_schema(schema))
+    print(f"wrote {target} ({len(schema.tables)} tables)")
+    return 0
+
+
+def _cmd_views_validate(args: argparse.Namespace) -> int:
+    from etl_platform.env import views_dir
+    from etl_platform.specs.errors import SpecError, SpecErrors
+    from etl_platform.specs.loader import load_source_schema, load_sources
+    from etl_platform.specs.source_schema import schema_path_for
+    from etl_platform.specs.view_loader import load_views
+
+    directory = Path(args.dir) if args.dir else views_dir()
+    try:
+        sources = load_sources(sources_path())
+        views = load_views(directory, sources, load_source_schema(schema_path_for(sources_path())))
+    except (SpecError, SpecErrors) as e:
+        print(e, file=sys.stderr)
+        return 1
+    print(f"{directory}: {len(views)} view(s) ok: {', '.join(v.spec.name for v in views)}")
+    return 0
+
+
+def _cmd_views_new(args: argparse.Namespace) -> int:
+    from etl_platform.env import views_dir
+    from etl_platform.extract.introspect import plan_table, sample_json
+    from etl_platform.extract.types import arrow_schema
+    from etl_platform.identifiers import validate_identifier
+    from etl_platform.specs.loader import load_sources
+    from etl_platform.specs.view_scaffold import sample_paths, scaffold_view
+
+    name = validate_identifier(args.name, what="view name")
+    sources = load_sources(sources_path())
+    if args.source not in sources.tables:
+        print(f"etl-platform: unknown table {args.source!r} (sources.yaml has "
+              f"{sorted(sources.tables)})", file=sys.stderr)
+        return 1
+    table = sources.tables[args.source]
+    shard = sources.shards_for(args.source)[0]
+    conn = sources.shards[shard].endpoint(shard).connect()
+    try:
+        plan = plan_table(conn, args.source, cursor=table.cursor, primary_key=table.primary_key,
+                          exclude=table.exclude_columns, shard=shard)
+        samples = {
+            column: sample_paths(sample_json(conn, args.source, column, table.cursor, args.sample))
+            for column in table.json_columns
+        }
+    finally:
+        conn.close()
+    target = (Path(args.dir) if args.dir else views_dir()) / name / "defs.yaml"
+    if target.exists():
+        print(f"etl-platform: {target} exists; not overwriting it", file=sys.stderr)
+        return 1
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(scaffold_view(
+        name, args.source, arrow_schema(plan.plans), primary_key=table.primary_key,
+        json_columns=table.json_columns, json_samples=samples,
+    ))
+    print(f"wrote {target}; edit it, then `etl-platform views validate`")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     import dagster as dg
 
@@ -130,6 +200,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sources.add_parser("validate", help="validate sources.yaml (exit 1 on error)")
     p.add_argument("path", nargs="?")
     p.set_defaults(func=_cmd_sources_validate)
+    p = sources.add_parser("schema", help="snapshot the tables' columns from a shard")
+    p.add_argument("--shard", help="the shard to read (default: each table's first)")
+    p.add_argument("--output", help="default: sources.schema.yaml beside sources.yaml")
+    p.set_defaults(func=_cmd_sources_schema)
+
+    views = sub.add_parser("views", help="view specs").add_subparsers(dest="views", required=True)
+    p = views.add_parser("validate", help="validate every view spec (exit 1 on error)")
+    p.add_argument("dir", nargs="?", help="default: ETL_PLATFORM_VIEWS_DIR or the demo's")
+    p.set_defaults(func=_cmd_views_validate)
+    p = views.add_parser("new", help="write a starting spec from a table's columns and JSON keys")
+    p.add_argument("name")
+    p.add_argument("--source", required=True, help="the driving table")
+    p.add_argument("--dir", help="views folder (default: ETL_PLATFORM_VIEWS_DIR or the demo's)")
+    p.add_argument("--sample", type=int, default=500, help="JSON values to sample")
+    p.set_defaults(func=_cmd_views_new)
 
     p = sub.add_parser("run", help="materialize a job over a range of days in one run")
     p.add_argument("--job", default="extract_raw")

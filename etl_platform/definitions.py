@@ -4,24 +4,43 @@ from __future__ import annotations
 
 import dagster as dg
 
+from etl_platform.components.lookup_state import build_state_defs
 from etl_platform.components.mysql_sources import build_source_defs
-from etl_platform.env import Environment, get_environment, sources_path
+from etl_platform.components.views import build_view_defs
+from etl_platform.env import Environment, get_environment, sources_path, views_dir
 from etl_platform.resources import build_resources
-from etl_platform.specs.loader import load_sources
+from etl_platform.specs.loader import load_source_schema, load_sources
+from etl_platform.specs.source_schema import schema_path_for
+from etl_platform.specs.view_loader import load_views
 
 RAW_ASSETS = dg.AssetSelection.key_prefixes(["raw"])
+VIEW_ASSETS = dg.AssetSelection.key_prefixes(["state"]) | dg.AssetSelection.key_prefixes(["views"])
 
 
 def build_definitions(env: Environment | None = None) -> dg.Definitions:
-    sources = load_sources(sources_path())
-    raw_job = dg.define_asset_job(
-        "extract_raw",
-        selection=RAW_ASSETS,
-        description="Extract every shard x table for the selected days into the raw zone.",
-    )
+    path = sources_path()
+    sources = load_sources(path)
+    schema = load_source_schema(schema_path_for(path))
+    views = [v.spec for v in load_views(views_dir(), sources, schema)]
+    jobs = [
+        dg.define_asset_job(
+            "extract_raw", selection=RAW_ASSETS,
+            description="Extract every shard x table for the selected days into the raw zone.",
+        ),
+        dg.define_asset_job(
+            "build_views", selection=VIEW_ASSETS,
+            description="Lookup state and every view for the selected days, from the raw zone.",
+        ),
+        dg.define_asset_job(
+            "etl_all", selection=RAW_ASSETS | VIEW_ASSETS,
+            description="Extract, then build every view, for the selected days.",
+        ),
+    ]
     return dg.Definitions.merge(
         build_source_defs(sources),
-        dg.Definitions(jobs=[raw_job], resources=build_resources(env or get_environment())),
+        dg.Definitions(assets=build_state_defs(sources, schema, views)),
+        *(build_view_defs(view, sources) for view in views),
+        dg.Definitions(jobs=jobs, resources=build_resources(env or get_environment())),
     )
 
 

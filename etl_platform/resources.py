@@ -7,11 +7,12 @@ import tempfile
 from pathlib import Path
 
 import dagster as dg
+from dagster_duckdb import DuckDBResource
 
-from etl_platform.env import Environment, lake_root
+from etl_platform.env import LOCAL_DIR, Environment, lake_root
 from etl_platform.extract.backends import get_batch_reader
 from etl_platform.extract.connection import MySqlEndpoint
-from etl_platform.load.raw_zone import RawZone
+from etl_platform.load.lake import Lake
 from etl_platform.specs.sources import ShardSpec
 
 
@@ -28,18 +29,18 @@ class MySqlShardsResource(dg.ConfigurableResource):
         get_batch_reader(self.backend)
 
 
-class RawZoneResource(dg.ConfigurableResource):
-    """Where the raw zone lives: a local folder (`ETL_PLATFORM_LAKE`)."""
+class LakeResource(dg.ConfigurableResource):
+    """Where the lake lives: a local folder (`ETL_PLATFORM_LAKE`)."""
 
     root: str
 
-    def zone(self) -> RawZone:
+    def lake(self) -> Lake:
         if "://" in self.root:
             raise ValueError(
-                f"raw zone root {self.root!r}: only a local folder is supported for the raw zone "
-                "so far (object-store raw zones are not built yet)"
+                f"lake root {self.root!r}: only a local folder is supported for the lake's raw "
+                "and state zones so far (object-store zones are not built yet)"
             )
-        return RawZone(Path(self.root))
+        return Lake(Path(self.root))
 
 
 def _test_lake() -> str:
@@ -49,9 +50,16 @@ def _test_lake() -> str:
 def build_resources(env: Environment) -> dict[str, dg.ConfigurableResource]:
     """Every environment returns the same keys; only the values differ."""
     root = _test_lake() if env is Environment.TEST else lake_root()
+    if env is Environment.TEST:
+        duckdb_file = str(Path(root) / "lake.duckdb")
+    elif env is Environment.LOCAL:
+        duckdb_file = os.environ.get("ETL_PLATFORM_DUCKDB") or str(LOCAL_DIR / "lake.duckdb")
+    else:  # prod queries go to Athena; the DuckDB catalog is a throwaway there
+        duckdb_file = ":memory:"
     return {
+        "duckdb": DuckDBResource(database=duckdb_file),
         "mysql_shards": MySqlShardsResource(
             backend=os.environ.get("ETL_PLATFORM_EXTRACT_BACKEND", "pymysql")
         ),
-        "raw_zone": RawZoneResource(root=root),
+        "lake": LakeResource(root=root),
     }

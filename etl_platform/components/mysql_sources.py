@@ -12,7 +12,7 @@ from etl_platform.components.source_metadata import extract_metadata
 from etl_platform.extract.connection import ShardUnavailableError
 from etl_platform.extract.extractor import ExtractRequest, extract_window
 from etl_platform.partitions import daily_partitions, window_days
-from etl_platform.resources import MySqlShardsResource, RawZoneResource
+from etl_platform.resources import LakeResource, MySqlShardsResource
 from etl_platform.specs.sources import SourcesSpec
 
 
@@ -58,10 +58,10 @@ def _define_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.Ass
     def _extract(
         context: dg.AssetExecutionContext,
         mysql_shards: MySqlShardsResource,
-        raw_zone: RawZoneResource,
+        lake: LakeResource,
     ) -> dg.MaterializeResult:
         days = window_days(context.partition_time_window)
-        zone = raw_zone.zone()
+        the_lake = lake.lake()
         try:
             request = ExtractRequest(
                 shard=shard,
@@ -77,7 +77,7 @@ def _define_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.Ass
                 connect_timeout=settings.connect_timeout_seconds,
                 read_timeout=settings.read_timeout_seconds,
             )
-            result = extract_window(request, zone)
+            result = extract_window(request, the_lake)
         except ShardUnavailableError as e:
             retry = settings.retry
             if context.retry_number < retry.max_retries:
@@ -101,7 +101,7 @@ def _define_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.Ass
                 result,
                 shard=shard,
                 backend=mysql_shards.backend,
-                path=str(zone.table_dir(shard, table)),
+                path=str(the_lake.raw(shard, table).dir),
             )
         )
 

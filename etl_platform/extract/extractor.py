@@ -15,7 +15,7 @@ from etl_platform.extract.connection import MySqlEndpoint, ShardUnavailableError
 from etl_platform.extract.introspect import TablePlan, explain, plan_table
 from etl_platform.extract.query import WindowQuery, build_window_query, cursor_bounds
 from etl_platform.extract.types import ConversionStats, arrow_schema
-from etl_platform.load.raw_zone import DayStats, RawZone
+from etl_platform.load.lake import DayStats, Lake
 
 # Errors the server returns when it cannot be reached or refuses us (CR_* / ER_ACCESS_DENIED).
 _CONNECT_ERRNOS = {1044, 1045, 1698, 2002, 2003, 2005, 2006, 2013}
@@ -74,7 +74,7 @@ def _is_connect_error(exc: pymysql.err.Error) -> bool:
     return bool(exc.args) and exc.args[0] in _CONNECT_ERRNOS
 
 
-def extract_window(req: ExtractRequest, zone: RawZone) -> ExtractResult:
+def extract_window(req: ExtractRequest, lake: Lake) -> ExtractResult:
     """Read rows with cursor in the window in one range query; write one folder per day."""
     try:
         conn = req.endpoint.connect(connect_timeout=req.connect_timeout)
@@ -98,7 +98,7 @@ def extract_window(req: ExtractRequest, zone: RawZone) -> ExtractResult:
 
     schema = arrow_schema(plan.plans)
     stats = ConversionStats()
-    writer = zone.open_window(req.shard, req.table, req.days, schema)
+    writer = lake.raw(req.shard, req.table).open_window(req.days, schema)
     lo = hi = None
     reader = get_batch_reader(req.backend)
     try:

@@ -113,3 +113,18 @@ def explain(conn: pymysql.connections.Connection, sql: str, params: Sequence[obj
         for k, v in row.items()
         if k in ("type", "key", "rows", "Extra")
     }
+
+
+def sample_json(
+    conn: pymysql.connections.Connection, table: str, column: str, cursor: str, limit: int
+) -> list[str | None]:
+    """The most recently updated values of a JSON column: a bounded sample for scaffolding."""
+    from etl_platform.identifiers import quote_mysql
+
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT {quote_mysql(column)} FROM {quote_mysql(table)} "
+            f"ORDER BY {quote_mysql(cursor)} DESC LIMIT %s",
+            (limit,),
+        )
+        return [r[0] for r in cur.fetchall()]

@@ -30,5 +30,24 @@ def problems_from_validation(exc: pydantic.ValidationError) -> list[tuple[str, s
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown field (check the spelling; see the README for the fields)"
+            if loc.endswith(")"):
+                msg = (
+                    "a comma split this mapping: quote a type like decimal(p,s) inside {...}, "
+                    'e.g. type: "decimal(12,2)"'
+                )
         out.append((loc, msg))
     return out
+
+
+class SpecErrors(ValueError):
+    """Problems in several files, reported together."""
+
+    def __init__(self, errors: Iterable[SpecError]):
+        self.errors = list(errors)
+        count = sum(len(e.problems) for e in self.errors)
+        body = "\n".join(
+            f"  {e.path}: {field or '<top level>'}: {reason}"
+            for e in self.errors
+            for field, reason in e.problems
+        )
+        super().__init__(f"{count} problem(s) in {len(self.errors)} file(s):\n{body}")

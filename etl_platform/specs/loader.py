@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TypeVar
 
@@ -9,9 +10,25 @@ import pydantic
 import yaml
 
 from etl_platform.specs.errors import SpecError, problems_from_validation
+from etl_platform.specs.source_schema import SourceSchema
 from etl_platform.specs.sources import SourcesSpec
 
 M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false. YAML 1.1 would read a lookup's `on:` as True."""
+
+
+_ConfigLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
 
 
 def read_yaml(path: Path) -> object:
@@ -19,22 +36,26 @@ def read_yaml(path: Path) -> object:
     if not path.is_file():
         raise SpecError(path, [("", "file not found")])
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_ConfigLoader)  # noqa: S506
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise SpecError(path, [(where, f"invalid YAML: {getattr(e, 'problem', e)}")]) from None
 
 
-def validate_model(model: type[M], data: object, path: Path) -> M:
+def validate_model(model: type[M], data: object, path: Path, *, prefix: str = "") -> M:
     """Validate parsed YAML against a model; every problem is reported at once."""
     if not isinstance(data, dict):
-        raise SpecError(path, [("", "expected a mapping at the top level")])
+        raise SpecError(path, [(prefix.rstrip("."), "expected a mapping")])
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as e:
-        raise SpecError(path, problems_from_validation(e)) from None
+        raise SpecError(path, [(prefix + f, r) for f, r in problems_from_validation(e)]) from None
 
 
 def load_sources(path: Path) -> SourcesSpec:
     return validate_model(SourcesSpec, read_yaml(path), path)
+
+
+def load_source_schema(path: Path) -> SourceSchema:
+    return validate_model(SourceSchema, read_yaml(path), path)

@@ -12,7 +12,7 @@ import pytest
 
 from etl_platform.extract.connection import MySqlEndpoint
 from etl_platform.extract.extractor import ExtractRequest, extract_window
-from etl_platform.load.raw_zone import RawZone
+from etl_platform.load.lake import Lake
 from etl_platform_tests.conftest import SEED_DAYS, SEED_END, SEED_PREFIX, run_sql
 
 pytestmark = pytest.mark.integration
@@ -31,9 +31,9 @@ def _extract(mysql_server: MySqlEndpoint, tmp_path: Path, table: str):
         primary_key=["id"],
         batch_rows=97,
     )
-    zone = RawZone(tmp_path)
+    zone = Lake(tmp_path)
     result = extract_window(request, zone)
-    return result, ds.dataset(zone.table_dir("shard_00", table), format="parquet").to_table()
+    return result, ds.dataset(zone.raw("shard_00", table).dir, format="parquet").to_table()
 
 
 def _digest(*parts: object) -> str:

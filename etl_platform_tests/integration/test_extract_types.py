@@ -12,7 +12,7 @@ import pytest
 from etl_platform.extract.connection import MySqlEndpoint
 from etl_platform.extract.extractor import ExtractRequest, extract_window
 from etl_platform.extract.types import UnsupportedTypeError
-from etl_platform.load.raw_zone import RawZone
+from etl_platform.load.lake import Lake
 from etl_platform_tests.conftest import run_sql
 
 pytestmark = pytest.mark.integration
@@ -113,7 +113,7 @@ def _extract(endpoint: MySqlEndpoint, tmp_path: Path, days: list[dt.date], **kw)
         batch_rows=1,
         **kw,
     )
-    zone = RawZone(tmp_path)
+    zone = Lake(tmp_path)
     return extract_window(request, zone), zone
 
 
@@ -122,7 +122,7 @@ def test_every_type_round_trips_as_the_server_renders_it(
 ) -> None:
     day = dt.date(2024, 3, 10)
     result, zone = _extract(every_type_db, tmp_path, [day])
-    table = pq.read_table(zone.partition_dir("s0", "every_type", day)).sort_by("id")
+    table = pq.read_table(zone.raw("s0", "every_type").partition_dir(day)).sort_by("id")
     expected = run_sql(every_type_db, EXPECTED_SQL)
     columns = [c for c in table.column_names if c not in ("f32",)]
     got = [tuple(_render(row[c]) for c in columns) for row in table.select(columns).to_pylist()]
@@ -168,7 +168,7 @@ def test_shard_time_zone_shifts_datetime_rows_into_utc_days(
         "AND updated_at - INTERVAL 2 HOUR < '2024-03-11' GROUP BY 1 ORDER BY 1",
     )
     assert {d: s.rows for d, s in result.days.items() if s.rows} == {d: n for d, n in expected}
-    got = pq.read_table(zone.partition_dir("s0", "every_type", days[0])).column("updated_at")
+    got = pq.read_table(zone.raw("s0", "every_type").partition_dir(days[0])).column("updated_at")
     assert dt.datetime(2024, 3, 9, 22, tzinfo=dt.UTC) in got.to_pylist()
 
 
@@ -185,7 +185,7 @@ def test_a_column_without_a_faithful_type_is_named(
         primary_key=["id"],
     )
     with pytest.raises(UnsupportedTypeError, match="column `geo` of table `places`"):
-        extract_window(request, RawZone(tmp_path))
+        extract_window(request, Lake(tmp_path))
     # ... and excluding it makes the table readable.
     request = ExtractRequest(
         shard="s0",
@@ -196,7 +196,7 @@ def test_a_column_without_a_faithful_type_is_named(
         primary_key=["id"],
         exclude_columns=["geo"],
     )
-    assert extract_window(request, RawZone(tmp_path)).rows == 0
+    assert extract_window(request, Lake(tmp_path)).rows == 0
 
 
 def test_missing_table_and_cursor_are_named(scratch_db: MySqlEndpoint, tmp_path: Path) -> None:
@@ -208,11 +208,11 @@ def test_missing_table_and_cursor_are_named(scratch_db: MySqlEndpoint, tmp_path:
         "primary_key": ["id"],
     }
     with pytest.raises(LookupError, match="shard s7: table `nope` does not exist"):
-        extract_window(ExtractRequest(table="nope", cursor="updated_at", **base), RawZone(tmp_path))
+        extract_window(ExtractRequest(table="nope", cursor="updated_at", **base), Lake(tmp_path))
     with pytest.raises(
         LookupError, match=r"shard s7: table `t`: cursor column\(s\) \['updated_at'\]"
     ):
-        extract_window(ExtractRequest(table="t", cursor="updated_at", **base), RawZone(tmp_path))
+        extract_window(ExtractRequest(table="t", cursor="updated_at", **base), Lake(tmp_path))
     run_sql(scratch_db, "ALTER TABLE t ADD COLUMN n INT")
     with pytest.raises(TypeError, match="cursor column `n` must be DATETIME, TIMESTAMP or DATE"):
-        extract_window(ExtractRequest(table="t", cursor="n", **base), RawZone(tmp_path))
+        extract_window(ExtractRequest(table="t", cursor="n", **base), Lake(tmp_path))

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from etl_platform.load import atomic_swap
-from etl_platform.load.raw_zone import RawZone
+from etl_platform.load.lake import Lake
 
 SCHEMA = pa.schema([("id", pa.int64()), ("updated_at", pa.timestamp("us", tz="UTC"))])
 DAYS = [dt.date(2024, 1, 1), dt.date(2024, 1, 2)]
@@ -20,15 +20,15 @@ def _batch(rows: list[tuple[int, dt.datetime]]) -> pa.RecordBatch:
     )
 
 
-def _write(zone: RawZone, rows: list[tuple[int, dt.datetime]]) -> dict:
-    writer = zone.open_window("s0", "t", DAYS, SCHEMA, row_group_rows=2)
+def _write(zone: Lake, rows: list[tuple[int, dt.datetime]]) -> dict:
+    writer = zone.raw("s0", "t").open_window(DAYS, SCHEMA, row_group_rows=2)
     batch = _batch(rows)
     writer.write(batch, batch.column("updated_at").cast(pa.date32()))
     return writer.commit()
 
 
-def _read_ids(zone: RawZone, day: dt.date) -> list[int]:
-    return sorted(pq.read_table(zone.partition_dir("s0", "t", day)).column("id").to_pylist())
+def _read_ids(zone: Lake, day: dt.date) -> list[int]:
+    return sorted(pq.read_table(zone.raw("s0", "t").partition_dir(day)).column("id").to_pylist())
 
 
 def _ts(day: int, hour: int) -> dt.datetime:
@@ -36,7 +36,7 @@ def _ts(day: int, hour: int) -> dt.datetime:
 
 
 def test_rows_land_in_their_day_and_a_rerun_replaces_them(tmp_path: Path) -> None:
-    zone = RawZone(tmp_path)
+    zone = Lake(tmp_path)
     stats = _write(zone, [(1, _ts(1, 0)), (2, _ts(1, 23)), (3, _ts(2, 5))])
     assert {d: s.rows for d, s in stats.items()} == {DAYS[0]: 2, DAYS[1]: 1}
     assert _read_ids(zone, DAYS[0]) == [1, 2]
@@ -46,18 +46,18 @@ def test_rows_land_in_their_day_and_a_rerun_replaces_them(tmp_path: Path) -> Non
     _write(zone, [(1, _ts(1, 0)), (3, _ts(1, 6))])
     assert _read_ids(zone, DAYS[0]) == [1, 3]
     assert _read_ids(zone, DAYS[1]) == []
-    assert pq.read_schema(next(zone.partition_dir("s0", "t", DAYS[1]).iterdir())) == SCHEMA
+    assert pq.read_schema(next(zone.raw("s0", "t").partition_dir(DAYS[1]).iterdir())) == SCHEMA
     # Staging is gone; the folders read as one dataset. The folder key is the cursor's day and
     # the files keep the cursor itself, so the folder name is not inferred as a column.
     assert not any((tmp_path / "_staging").rglob("*.parquet"))
-    table = ds.dataset(zone.table_dir("s0", "t"), format="parquet").to_table()
+    table = ds.dataset(zone.raw("s0", "t").dir, format="parquet").to_table()
     assert table.num_rows == 2 and table.schema == SCHEMA
 
 
 def test_a_crash_mid_write_leaves_the_previous_partition(tmp_path: Path) -> None:
-    zone = RawZone(tmp_path)
+    zone = Lake(tmp_path)
     _write(zone, [(1, _ts(1, 0)), (2, _ts(2, 0))])
-    writer = zone.open_window("s0", "t", DAYS, SCHEMA, row_group_rows=1)
+    writer = zone.raw("s0", "t").open_window(DAYS, SCHEMA, row_group_rows=1)
     batch = _batch([(7, _ts(1, 1)), (8, _ts(1, 2))])
     writer.write(batch, batch.column("updated_at").cast(pa.date32()))
     writer.abort()  # what the extractor does when the read fails part way
@@ -66,9 +66,9 @@ def test_a_crash_mid_write_leaves_the_previous_partition(tmp_path: Path) -> None
 
 
 def test_rows_outside_the_window_are_refused(tmp_path: Path) -> None:
-    writer = RawZone(tmp_path).open_window("s0", "t", DAYS, SCHEMA)
+    writer = Lake(tmp_path).raw("s0", "t").open_window(DAYS, SCHEMA)
     batch = _batch([(1, _ts(3, 0))])
-    with pytest.raises(ValueError, match=r"raw/s0/t: a row's cursor day 2024-01-03 is outside"):
+    with pytest.raises(ValueError, match=r"raw/s0/t: a row's day 2024-01-03 is outside"):
         writer.write(batch, batch.column("updated_at").cast(pa.date32()))
 
 

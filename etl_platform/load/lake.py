@@ -1,6 +1,8 @@
-"""The raw zone: one Hive-style folder of Parquet per shard x table x cursor day.
+"""The lake: Hive-style folders of Parquet, one per dataset and UTC day.
 
-A write stages every day of its window under `_staging/` and then swaps each day's folder in
+Datasets: `raw/<shard>/<table>` (extracted rows by cursor day), `state/<shard>/<table>` (latest
+version per key as of the end of each day, for lookups), `views/<name>` and
+`views/<name>__rejects`. A write stages every day of its window under `_staging/` and then swaps each day's folder in
 whole, so re-running a window replaces it (same rows, no duplicates) and a crash mid-write leaves
 the previous files readable. A day with no rows still gets a folder with an empty file, so a
 day whose rows all moved on is emptied rather than left stale.
@@ -37,27 +39,80 @@ def parquet_write_options() -> dict:
 
 
 @dataclasses.dataclass(frozen=True)
-class RawZone:
-    """A local folder holding `raw/<shard>/<table>/updated_at=YYYY-MM-DD/part-*.parquet`."""
+class Lake:
+    """A local folder holding every dataset of the platform."""
 
     root: Path
 
-    def table_dir(self, shard: str, table: str) -> Path:
-        return self.root / "raw" / shard / table
+    def raw(self, shard: str, table: str) -> Dataset:
+        return Dataset(self.root, ("raw", shard, table))
 
-    def partition_dir(self, shard: str, table: str, day: dt.date) -> Path:
-        return self.table_dir(shard, table) / f"{PARTITION_COLUMN}={day.isoformat()}"
+    def state(self, shard: str, table: str) -> Dataset:
+        return Dataset(self.root, ("state", shard, table))
+
+    def view(self, name: str) -> Dataset:
+        return Dataset(self.root, ("views", name))
+
+    def rejects(self, name: str) -> Dataset:
+        return Dataset(self.root, ("views", f"{name}__rejects"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """One dataset's folder, partitioned by day as `updated_at=YYYY-MM-DD/`."""
+
+    root: Path
+    parts: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return "/".join(self.parts)
+
+    @property
+    def dir(self) -> Path:
+        return self.root.joinpath(*self.parts)
+
+    def partition_dir(self, day: dt.date) -> Path:
+        return self.dir / f"{PARTITION_COLUMN}={day.isoformat()}"
+
+    def has_partition(self, day: dt.date) -> bool:
+        return self.partition_dir(day).is_dir()
+
+    def partition_files(self, day: dt.date) -> list[Path]:
+        folder = self.partition_dir(day)
+        return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+
+    def read_partition(self, day: dt.date, columns: list[str] | None = None) -> pa.Table | None:
+        """The day's rows, or None when the day was never written."""
+        files = self.partition_files(day)
+        if not files:
+            return None
+        return pa.concat_tables(
+            [pq.read_table(f, columns=columns) for f in files], promote_options="permissive"
+        )
+
+    def partition_rows(self, day: dt.date) -> int:
+        """Row count from the Parquet footers, without reading the data."""
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in self.partition_files(day))
 
     def open_window(
-        self,
-        shard: str,
-        table: str,
-        days: Iterable[dt.date],
-        schema: pa.Schema,
-        *,
-        row_group_rows: int = 128_000,
+        self, days: Iterable[dt.date], schema: pa.Schema, *, row_group_rows: int = 128_000
     ) -> WindowWriter:
-        return WindowWriter(self, shard, table, list(days), schema, row_group_rows)
+        return WindowWriter(self, list(days), schema, row_group_rows)
+
+    def write_partitions(
+        self, tables: dict[dt.date, pa.Table], schema: pa.Schema
+    ) -> dict[dt.date, DayStats]:
+        """Replace each given day with its table (one file per day), atomically per day."""
+        writer = self.open_window(tables, schema)
+        try:
+            for day, table in tables.items():
+                for batch in table.cast(schema).to_batches():
+                    writer.write(batch, pa.array([day] * batch.num_rows, pa.date32()))
+            return writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
 
 
 @dataclasses.dataclass
@@ -70,19 +125,13 @@ class WindowWriter:
     """Routes batches to their cursor day; `commit()` swaps every day of the window in."""
 
     def __init__(
-        self,
-        zone: RawZone,
-        shard: str,
-        table: str,
-        days: list[dt.date],
-        schema: pa.Schema,
-        row_group_rows: int,
+        self, dataset: Dataset, days: list[dt.date], schema: pa.Schema, row_group_rows: int
     ) -> None:
-        self.zone, self.shard, self.table = zone, shard, table
+        self.dataset = dataset
         self.days = sorted(days)
         self.schema = schema
         self.row_group_rows = row_group_rows
-        self.staging = zone.root / "_staging" / "raw" / shard / table / uuid.uuid4().hex
+        self.staging = dataset.root.joinpath("_staging", *dataset.parts, uuid.uuid4().hex)
         self._writers: dict[dt.date, pq.ParquetWriter] = {}
         self._buffers: dict[dt.date, list[pa.RecordBatch]] = {}
         self._buffered_rows = 0
@@ -99,7 +148,7 @@ class WindowWriter:
         for day in pc.unique(day_of_row).to_pylist():
             if day not in self.stats:
                 raise ValueError(
-                    f"raw/{self.shard}/{self.table}: a row's cursor day {day} is outside the "
+                    f"{self.dataset.name}: a row's day {day} is outside the "
                     f"window {self.days[0]}..{self.days[-1]}"
                 )
             part = batch.filter(pc.equal(day_of_row, pa.scalar(day, pa.date32())))
@@ -140,7 +189,7 @@ class WindowWriter:
                 writer.close()
             self.stats[day].bytes = sum(f.stat().st_size for f in target.iterdir())
         for day in self.days:
-            final = self.zone.partition_dir(self.shard, self.table, day)
+            final = self.dataset.partition_dir(day)
             recover(final)
             swap_in(self._staged_dir(day), final)
         shutil.rmtree(self.staging, ignore_errors=True)

@@ -1,0 +1,143 @@
+"""Lookup state: per shard x looked-up table, the latest version of each row as of each day's end.
+
+For each table `T` that a view looks up and each shard `S` carrying it, this produces the asset
+`state/S/T` (group `lookup_state`), daily-partitioned. Partition D = latest per primary key of
+(partition D-1 ∪ raw/S/T day D), so a view's lookup for day D reads one compact file and its cost
+does not grow with the days of history. A range runs in one run, day after day.
+"""
+
+import datetime as dt
+import warnings
+from collections.abc import Iterable, Iterator
+
+import dagster as dg
+import polars as pl
+import pyarrow as pa
+
+from etl_platform.components.mysql_sources import raw_asset_key
+from etl_platform.components.source_metadata import table_schema
+from etl_platform.load.lake import Dataset, Lake
+from etl_platform.partitions import daily_partitions, window_days
+from etl_platform.resources import LakeResource
+from etl_platform.specs.source_schema import SourceSchema
+from etl_platform.specs.sources import SourcesSpec
+from etl_platform.specs.views import ViewSpec
+from etl_platform.transform.lookups import latest_per_key
+
+
+def state_asset_key(shard: str, table: str) -> dg.AssetKey:
+    return dg.AssetKey(["state", shard, table])
+
+
+def state_columns(
+    table: str, views: Iterable[ViewSpec], sources: SourcesSpec
+) -> list[str]:
+    """What the state keeps: the key, the cursor, and every column a lookup reads or joins on."""
+    spec = sources.tables[table]
+    wanted = [*spec.primary_key, spec.cursor]
+    for view in views:
+        for lookup in view.lookups:
+            if lookup.table == table:
+                wanted.extend(lookup.on.values())
+                wanted.extend(lookup.columns)
+    return list(dict.fromkeys(wanted))
+
+
+def read_frame(dataset: Dataset, day: dt.date, columns: list[str]) -> pl.DataFrame | None:
+    table = dataset.read_partition(day, columns=columns)
+    return None if table is None else pl.from_arrow(table)
+
+
+def _raw_days_before(raw: Dataset, day: dt.date) -> Iterator[dt.date]:
+    if not raw.dir.is_dir():
+        return
+    for folder in sorted(raw.dir.glob("updated_at=*")):
+        d = dt.date.fromisoformat(folder.name.removeprefix("updated_at="))
+        if d < day:
+            yield d
+
+
+def fold_days(
+    raw: Dataset, state: Dataset, days: list[dt.date], *, columns: list[str], key: list[str],
+    cursor: str, schema: pa.Schema, log: dg.DagsterLogManager | None = None,
+) -> dict[dt.date, int]:
+    """Write state for each day from the previous day's state and the day's raw rows."""
+    first = days[0]
+    previous = read_frame(state, first - dt.timedelta(days=1), columns)
+    if previous is None:
+        bootstrap = list(_raw_days_before(raw, first))
+        if log and bootstrap:
+            log.warning(
+                f"{state.name}: no state for {first - dt.timedelta(days=1)}; rebuilding it from "
+                f"{len(bootstrap)} raw day(s) (once)"
+            )
+        previous = pl.from_arrow(schema.empty_table())
+        for day in bootstrap:
+            rows = read_frame(raw, day, columns)
+            if rows is not None:
+                previous = latest_per_key(pl.concat([previous, rows], how="vertical_relaxed"), key=key, cursor=cursor)
+    sizes = {}
+    for day in days:
+        rows = read_frame(raw, day, columns)
+        frames = [previous] if rows is None else [previous, rows]
+        current = latest_per_key(pl.concat(frames, how="vertical_relaxed"), key=key, cursor=cursor)
+        state.write_partitions({day: current.to_arrow()}, schema)
+        sizes[day] = current.height
+        previous = current
+    return sizes
+
+
+def build_state_asset(
+    sources: SourcesSpec, schema: SourceSchema, shard: str, table: str, columns: list[str]
+) -> dg.AssetsDefinition:
+    spec = sources.tables[table]
+    arrow_schema = pa.schema([schema.arrow_schema(table).field(c) for c in columns])
+    key = state_asset_key(shard, table)
+
+    @dg.asset(
+        key=key,
+        group_name="lookup_state",
+        description=(
+            f"Latest version of each `{table}` row on {shard} as of the end of the day "
+            f"(columns {', '.join(columns)}), for views' lookups."
+        ),
+        partitions_def=daily_partitions(sources.table_start(table)),
+        deps=[
+            dg.AssetDep(raw_asset_key(shard, table)),
+            dg.AssetDep(key, partition_mapping=dg.TimeWindowPartitionMapping(-1, -1)),
+        ],
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        kinds={"polars", "parquet"},
+        tags={"shard": shard, "table": table},
+    )
+    def _state(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+        the_lake: Lake = lake.lake()
+        days = window_days(context.partition_time_window)
+        sizes = fold_days(
+            the_lake.raw(shard, table), the_lake.state(shard, table), days, columns=columns,
+            key=list(spec.primary_key), cursor=spec.cursor, schema=arrow_schema, log=context.log,
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": dg.MetadataValue.int(sizes[days[-1]]),
+                "dagster/column_schema": table_schema(arrow_schema),
+                "rows_per_day": dg.MetadataValue.json({d.isoformat(): n for d, n in sizes.items()}),
+                "path": dg.MetadataValue.path(str(the_lake.state(shard, table).dir)),
+            }
+        )
+
+    return _state
+
+
+def build_state_defs(
+    sources: SourcesSpec, schema: SourceSchema, views: list[ViewSpec]
+) -> list[dg.AssetsDefinition]:
+    tables = sorted({lookup.table for view in views for lookup in view.lookups})
+    assets = []
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Parameter `backfill_policy`", dg.BetaWarning)
+        for table in tables:
+            columns = state_columns(table, views, sources)
+            for shard in sources.shards_for(table):
+                assets.append(build_state_asset(sources, schema, shard, table, columns))
+    return assets

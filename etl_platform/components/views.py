@@ -1,0 +1,259 @@
+"""Turn a view spec into its Dagster definitions.
+
+For a view `V` on driving table `T` this produces the assets `views/V` (the wide table) and
+`views/V__rejects` (rows kept aside, with the reason), group `views`, daily-partitioned by the
+UTC day of `T`'s cursor; they depend on `raw/S/T` for every shard `S` and on `state/S/L` for every
+looked-up table `L`. Four checks guard `views/V` (unique key unique and not null, rows balance,
+reject ratio), and the spec's `schedule` refreshes today's partition.
+"""
+
+import dataclasses
+import datetime as dt
+import warnings
+
+import dagster as dg
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from etl_platform.components.lookup_state import read_frame, state_asset_key, state_columns
+from etl_platform.components.mysql_sources import raw_asset_key
+from etl_platform.components.view_metadata import view_metadata
+from etl_platform.load.duckdb_catalog import register_view
+from etl_platform.load.lake import Lake
+from etl_platform.partitions import daily_partitions, window_days
+from etl_platform.resources import LakeResource
+from etl_platform.specs.sources import SourcesSpec
+from etl_platform.specs.views import ViewSpec, parse_duration
+from etl_platform.transform.view_shape import SHARD, ShardStats, shape_shard
+
+CHECKS = ("unique_key_unique", "unique_key_not_null", "rows_balance", "reject_ratio")
+
+
+def view_asset_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["views", name])
+
+
+def rejects_asset_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["views", f"{name}__rejects"])
+
+
+def source_columns_needed(spec: ViewSpec, sources: SourcesSpec) -> list[str]:
+    """Only the driving table's columns the view reads: long unused text stays on disk."""
+    table = sources.tables[spec.source]
+    cols = [*table.primary_key, table.cursor]
+    for c in spec.columns.values():
+        cols.extend(x for x in (c.from_, c.json_column) if x)
+    cols.extend(f.json_column for f in spec.flatten)
+    if spec.explode:
+        cols.append(spec.explode.json_column)
+    declared = set(spec.columns)
+    for lookup in spec.lookups:
+        cols.extend(left for left in lookup.on if left not in declared)
+    return list(dict.fromkeys(cols))
+
+
+@dataclasses.dataclass
+class _Window:
+    """What the checks need, summed over the days of one run."""
+
+    stats: dict[str, ShardStats] = dataclasses.field(default_factory=dict)
+    drift: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    duplicate_keys: int = 0
+    null_keys: int = 0
+    last_rows: pl.DataFrame | None = None
+
+    def add(self, shard: str, s: ShardStats) -> None:
+        total = self.stats.setdefault(shard, ShardStats())
+        total.rows_in += s.rows_in
+        total.rejected += s.rejected
+        total.duplicates += s.duplicates
+        total.rows_out += s.rows_out
+        total.elements += s.elements
+        for table, n in s.orphans.items():
+            total.orphans[table] = total.orphans.get(table, 0) + n
+
+
+def _check_results(spec: ViewSpec, window: _Window) -> list[dg.AssetCheckResult]:
+    key = view_asset_key(spec.name)
+    rows_in = sum(s.rows_in for s in window.stats.values())
+    rejected = sum(s.rejected for s in window.stats.values())
+    ratio = rejected / rows_in if rows_in else 0.0
+    unbalanced = {
+        shard: dataclasses.asdict(s) for shard, s in window.stats.items()
+        if not s.balanced(bool(spec.explode))
+    }
+    return [
+        dg.AssetCheckResult(
+            asset_key=key, check_name="unique_key_unique", passed=window.duplicate_keys == 0,
+            metadata={"duplicate_rows": window.duplicate_keys, "key": ["_shard", *spec.unique_key]},
+        ),
+        dg.AssetCheckResult(
+            asset_key=key, check_name="unique_key_not_null", passed=window.null_keys == 0,
+            metadata={"rows_with_null_key": window.null_keys},
+        ),
+        dg.AssetCheckResult(
+            asset_key=key, check_name="rows_balance", passed=not unbalanced,
+            metadata={"unbalanced_shards": dg.MetadataValue.json(unbalanced)},
+        ),
+        dg.AssetCheckResult(
+            asset_key=key, check_name="reject_ratio", passed=ratio <= spec.max_reject_ratio,
+            metadata={"rejected": rejected, "rows_in": rows_in, "ratio": ratio,
+                      "max_reject_ratio": spec.max_reject_ratio},
+        ),
+    ]
+
+
+def _check_specs(spec: ViewSpec) -> list[dg.AssetCheckSpec]:
+    key = view_asset_key(spec.name)
+    what = {
+        "unique_key_unique": f"One row per _shard + {', '.join(spec.unique_key)}.",
+        "unique_key_not_null": "No row has a null in its unique key.",
+        "rows_balance": "Per shard: rows in = rows out + rejects + duplicates removed.",
+        "reject_ratio": f"Rejected rows are at most {spec.max_reject_ratio:.2%} of rows in.",
+    }
+    return [
+        dg.AssetCheckSpec(name, asset=key, description=what[name], blocking=True)
+        for name in CHECKS
+    ]
+
+
+def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefinition:
+    table = sources.tables[spec.source]
+    shards = sources.shards_for(spec.source)
+    needed = source_columns_needed(spec, sources)
+    lookup_tables = sorted({lookup.table for lookup in spec.lookups})
+    state_cols = {t: state_columns(t, [spec], sources) for t in lookup_tables}
+    deps = [raw_asset_key(s, spec.source) for s in shards] + [
+        state_asset_key(s, t) for t in lookup_tables for s in shards
+    ]
+    freshness = None
+    if spec.freshness:
+        freshness = dg.FreshnessPolicy.time_window(
+            fail_window=parse_duration(spec.freshness.fail_after),
+            warn_window=parse_duration(spec.freshness.warn_after)
+            if spec.freshness.warn_after is not None else None,
+        )
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Parameter `backfill_policy`", dg.BetaWarning)
+
+        @dg.multi_asset(
+            name=f"view__{spec.name}",
+            specs=[
+                dg.AssetSpec(
+                    view_asset_key(spec.name), deps=deps, group_name="views",
+                    description=spec.description or None, kinds={"polars", "parquet", "duckdb"},
+                    metadata={"partition_expr": "updated_at", "destinations": spec.destinations},
+                    freshness_policy=freshness,
+                    tags={"view": spec.name},
+                ),
+                dg.AssetSpec(
+                    rejects_asset_key(spec.name), group_name="views",
+                    description=f"Rows of {spec.name} kept aside: shard, key, column, raw value, "
+                    "reason.",
+                    kinds={"polars", "parquet", "duckdb"},
+                    metadata={"partition_expr": "updated_at"},
+                    tags={"view": spec.name},
+                ),
+            ],
+            check_specs=_check_specs(spec),
+            partitions_def=daily_partitions(sources.table_start(spec.source)),
+            backfill_policy=dg.BackfillPolicy.multi_run(
+                max_partitions_per_run=sources.extract.max_days_per_run
+            ),
+        )
+        def _view(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource):
+            the_lake: Lake = lake.lake()
+            window = _Window()
+            for day in window_days(context.partition_time_window):
+                rows, rejects = [], []
+                for shard in shards:
+                    raw = read_frame(the_lake.raw(shard, spec.source), day, needed)
+                    if raw is None:
+                        raise dg.Failure(
+                            f"view {spec.name}: raw/{shard}/{spec.source} has no partition {day}; "
+                            "extract it first"
+                        )
+                    related = {}
+                    for t in lookup_tables:
+                        frame = read_frame(the_lake.state(shard, t), day, state_cols[t])
+                        if frame is None:
+                            raise dg.Failure(
+                                f"view {spec.name}: state/{shard}/{t} has no partition {day}; "
+                                "materialize it first"
+                            )
+                        related[t] = frame
+                    shaped = shape_shard(
+                        spec, raw, shard=shard, primary_key=table.primary_key, cursor=table.cursor,
+                        related=related,
+                        related_cursors={t: sources.tables[t].cursor for t in lookup_tables},
+                        run_id=context.run_id,
+                    )
+                    window.add(shard, shaped.stats)
+                    for column, found in shaped.drift.items():
+                        merged = window.drift.setdefault(column, {})
+                        for path, n in found.items():
+                            merged[path] = merged.get(path, 0) + n
+                    rows.append(shaped.rows)
+                    rejects.append(shaped.rejects)
+                day_rows = pl.concat(rows, how="diagonal_relaxed")
+                day_rejects = pl.concat(rejects, how="vertical_relaxed").with_columns(
+                    pl.lit(context.run_id).alias("_run_id")
+                )
+                keys = day_rows.select([SHARD, *spec.unique_key])
+                window.duplicate_keys += int(keys.is_duplicated().sum())
+                window.null_keys += int(
+                    keys.select(pl.any_horizontal(pl.all().is_null())).to_series().sum()
+                )
+                the_lake.view(spec.name).write_partitions(
+                    {day: day_rows.to_arrow()}, day_rows.to_arrow().schema
+                )
+                the_lake.rejects(spec.name).write_partitions(
+                    {day: day_rejects.to_arrow()}, day_rejects.to_arrow().schema
+                )
+                window.last_rows = day_rows
+            with duckdb.get_connection() as conn:
+                register_view(conn, spec.name, the_lake.view(spec.name))
+                register_view(conn, f"{spec.name}__rejects", the_lake.rejects(spec.name))
+            assert window.last_rows is not None
+            yield dg.MaterializeResult(
+                asset_key=view_asset_key(spec.name),
+                metadata=view_metadata(
+                    window.last_rows, window.stats, window.drift,
+                    path=str(the_lake.view(spec.name).dir),
+                ),
+            )
+            yield dg.MaterializeResult(
+                asset_key=rejects_asset_key(spec.name),
+                metadata={
+                    "dagster/row_count": dg.MetadataValue.int(
+                        sum(s.rejected for s in window.stats.values())
+                    ),
+                    "path": dg.MetadataValue.path(str(the_lake.rejects(spec.name).dir)),
+                },
+            )
+            yield from _check_results(spec, window)
+
+    return _view
+
+
+def build_view_defs(spec: ViewSpec, sources: SourcesSpec) -> dg.Definitions:
+    """The view's assets and checks, and a job + schedule when the spec has a `schedule`."""
+    assets = build_view_assets(spec, sources)
+    if not spec.schedule:
+        return dg.Definitions(assets=[assets])
+    job = dg.define_asset_job(
+        f"refresh_{spec.name}",
+        selection=dg.AssetSelection.assets(view_asset_key(spec.name)).upstream(),
+        description=f"Today's partition of {spec.name} and everything it reads.",
+    )
+
+    @dg.schedule(
+        name=f"refresh_{spec.name}_schedule", cron_schedule=spec.schedule, job=job,
+        execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.STOPPED,
+    )
+    def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        tick = context.scheduled_execution_time.astimezone(dt.UTC)
+        return dg.RunRequest(partition_key=tick.date().isoformat(), run_key=tick.isoformat())
+
+    return dg.Definitions(assets=[assets], jobs=[job], schedules=[_schedule])

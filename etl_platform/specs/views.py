@@ -1,0 +1,126 @@
+"""The view spec: one YAML file per business view, written by analysts.
+
+The model checks the shape of the file; `validate_view` checks it against the sources and their
+schema snapshot (tables, columns, JSON columns, types), so a bad spec is refused when definitions
+load, with the file and the field named.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from etl_platform.specs.sources import Identifier
+
+_PATH_SEGMENT = re.compile(r"^[A-Za-z0-9_\-$@]+$")
+_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+#: Columns every view row carries; names starting with `_` are the platform's.
+SYSTEM_COLUMNS = ("_shard", "_updated_at", "_run_id")
+#: The partition column: a folder key (Hive) holding the source cursor's UTC day.
+PARTITION_COLUMN = "updated_at"
+
+
+def _json_path(value: str) -> str:
+    parts = value.split(".")
+    if not value or not all(_PATH_SEGMENT.match(p) for p in parts):
+        raise ValueError(
+            f"bad JSON path {value!r}: use dot-separated object keys, e.g. totals.grand_total"
+        )
+    return value
+
+
+JsonPath = Annotated[str, pydantic.AfterValidator(_json_path)]
+
+
+def parse_duration(value: str | int) -> dt.timedelta:
+    """`15m`, `2h`, `1d`, `30s`, or a number of seconds."""
+    if isinstance(value, int):
+        return dt.timedelta(seconds=value)
+    m = _DURATION.match(value.strip())
+    if not m:
+        raise ValueError(f"bad duration {value!r}: use a number and s, m, h or d (e.g. 15m)")
+    return dt.timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+
+
+def _duration(value: str | int) -> str | int:
+    parse_duration(value)
+    return value
+
+
+Duration = Annotated[str | int, pydantic.AfterValidator(_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ColumnSpec(_Strict):
+    """One typed output column, from a source column, a JSON path, or an exploded element."""
+
+    from_: Identifier | None = Field(default=None, alias="from")
+    json_column: Identifier | None = Field(default=None, alias="json")
+    path: JsonPath | None = None
+    item: JsonPath | None = None
+    type: str
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ColumnSpec:
+        given = [k for k, v in (("from", self.from_), ("json", self.json_column),
+                                ("item", self.item)) if v]
+        if len(given) != 1:
+            raise ValueError("give exactly one of from, json (with path), or item")
+        if self.json_column and not self.path:
+            raise ValueError("json needs path")
+        if self.path and not self.json_column:
+            raise ValueError("path needs json")
+        return self
+
+
+class LookupSpec(_Strict):
+    """Columns of a related row on the same shard, as it was at the end of the day."""
+
+    table: Identifier
+    on: dict[Identifier, Identifier] = Field(min_length=1)
+    columns: dict[Identifier, Identifier] = Field(min_length=1)
+
+
+class FlattenSpec(_Strict):
+    json_column: Identifier = Field(alias="json")
+    prefix: str = ""
+    max_depth: int = Field(default=2, ge=1, le=8)
+
+
+class ExplodeSpec(_Strict):
+    """One output row per element of the array at `path`; elements are read with `item:`."""
+
+    json_column: Identifier = Field(alias="json")
+    path: JsonPath
+    index_column: Identifier = "item_index"
+
+
+class FreshnessSpec(_Strict):
+    warn_after: Duration | None = None
+    fail_after: Duration
+
+
+class ViewSpec(_Strict):
+    """A business view: one wide, typed, de-duplicated table per UTC day of `source`'s cursor."""
+
+    name: Identifier
+    description: str = ""
+    source: Identifier
+    lookups: list[LookupSpec] = Field(default_factory=list)
+    columns: dict[Identifier, ColumnSpec] = Field(min_length=1)
+    flatten: list[FlattenSpec] = Field(default_factory=list)
+    explode: ExplodeSpec | None = None
+    unique_key: list[Identifier] = Field(min_length=1)
+    destinations: list[Literal["athena", "redshift"]] = Field(default_factory=lambda: ["athena"])
+    freshness: FreshnessSpec | None = None
+    schedule: str | None = None
+    max_reject_ratio: float = Field(default=0.01, ge=0, le=1)

@@ -1,0 +1,177 @@
+"""The view spec's type names, and casting JSON path text to them with a wrong-type mask.
+
+`str.json_path_match` hands back every JSON value as text (numbers and booleans as their
+literal, strings unquoted, objects/arrays as compact JSON). `cast_strings` turns that text
+into the declared type and says which non-null values did not fit, so callers can reject
+those rows instead of silently storing nulls.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final, overload
+
+import polars as pl
+
+JSON: Final = pl.Extension("etl_platform.json", pl.String())
+"""Marker dtype for the spec type `json`: the column holds JSON text (stored as pl.String).
+
+Polars has no JSON dtype and `pl.String` must keep meaning `string`, so `json` is this
+extension *marker*. It is never put in a frame: `storage_dtype` gives the real column dtype.
+"""
+
+_SIMPLE: Final[dict[str, pl.DataType]] = {
+    "int8": pl.Int8(),
+    "int16": pl.Int16(),
+    "int32": pl.Int32(),
+    "int64": pl.Int64(),
+    "uint8": pl.UInt8(),
+    "uint16": pl.UInt16(),
+    "uint32": pl.UInt32(),
+    "uint64": pl.UInt64(),
+    "float32": pl.Float32(),
+    "float64": pl.Float64(),
+    "bool": pl.Boolean(),
+    "string": pl.String(),
+    "date": pl.Date(),
+    "timestamp": pl.Datetime("us", "UTC"),
+    "json": JSON,
+}
+SUPPORTED_TYPES: Final = ", ".join([*_SIMPLE, "decimal(p,s) with 1<=p<=38, 0<=s<=p"])
+"""Valid spec type names, for docs and error messages."""
+
+_DECIMAL = re.compile(r"decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)")
+
+
+def parse_type(text: str) -> pl.DataType:
+    """Polars dtype for a spec type name (`timestamp` is UTC microseconds, `json` is `JSON`).
+
+    Raises:
+        ValueError: unknown name or decimal precision/scale out of range; names the type.
+    """
+    name = text.strip().lower()
+    if name in _SIMPLE:
+        return _SIMPLE[name]
+    match = _DECIMAL.fullmatch(name)
+    if match:
+        precision, scale = int(match[1]), int(match[2])
+        if 1 <= precision <= 38 and 0 <= scale <= precision:
+            return pl.Decimal(precision, scale)
+        raise ValueError(
+            f"type `{text}`: decimal needs 1 <= precision <= 38 and 0 <= scale <= precision"
+        )
+    raise ValueError(f"unknown type `{text}`; valid types: {SUPPORTED_TYPES}")
+
+
+def type_name(dtype: pl.DataType) -> str:
+    """The spec name of a dtype made by `parse_type` (used in reject reasons)."""
+    if isinstance(dtype, pl.Decimal):
+        return f"decimal({dtype.precision},{dtype.scale})"
+    for name, candidate in _SIMPLE.items():
+        if dtype == candidate:
+            return name
+    return str(dtype)
+
+
+def storage_dtype(dtype: pl.DataType) -> pl.DataType:
+    """The dtype a column of this spec type has in a frame (`JSON` is stored as String)."""
+    return pl.String() if dtype == JSON else dtype
+
+
+_INTEGER = r"^-?\d+$"
+_NUMBER = r"^-?\d+(\.\d+)?([eE][+-]?\d+)?$"
+_DECIMAL_PARTS = r"^-?\d+(?:\.(\d*?)0*)?(?:[eE]([+-]?\d+))?$"
+_DATE = r"^\d{4}-\d{2}-\d{2}$"
+_TIMESTAMP = (
+    r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2})?(\.\d{1,9})?(Z|z|[+-]\d{2}(?::?\d{2})?)?$"
+)
+
+
+@overload
+def cast_strings(values: pl.Expr, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]: ...
+@overload
+def cast_strings(values: pl.Series, dtype: pl.DataType) -> tuple[pl.Series, pl.Series]: ...
+def cast_strings(
+    values: pl.Expr | pl.Series, dtype: pl.DataType
+) -> tuple[pl.Expr, pl.Expr] | tuple[pl.Series, pl.Series]:
+    """Cast JSON path text to `dtype`; return (typed values, wrong-type mask).
+
+    The mask is True where the text is non-null but is not a value of the type; the typed
+    value is then null. Rules: integers only from integer literals ("12.0" is wrong, as is
+    overflow), floats from JSON number literals (infinite results are wrong), decimals only
+    when no digit is lost to the scale, bool from `true`/`false`, date `YYYY-MM-DD`,
+    timestamp ISO-8601 with optional seconds, fraction and offset (naive means UTC; beyond
+    microseconds is truncated), string: anything but an object/array, json: anything.
+    Numbers given as strings ("12") are accepted: this works on text and cannot tell them
+    apart (extract_json_fields refines `string`/`json` with the source document).
+    """
+    if isinstance(values, pl.Series):
+        frame = pl.select(values.alias("v")).select(cast_strings(pl.col("v"), dtype))
+        typed, wrong = frame.to_series(0), frame.to_series(1)
+        return typed.alias(values.name), wrong.alias(values.name)
+    typed, ok = _cast_expr(values, dtype)
+    return typed, values.is_not_null() & ~ok.fill_null(False)
+
+
+def _cast_expr(text: pl.Expr, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
+    """(typed, ok) for non-null text; `ok` may be null for null text."""
+    if dtype == JSON:
+        return text, pl.lit(True)
+    if dtype == pl.String:
+        container = text.str.starts_with("{") | text.str.starts_with("[")
+        return text, ~(container & text.str.json_path_match("$").is_not_null())
+    if dtype == pl.Boolean:
+        typed = pl.when(text == "true").then(True).when(text == "false").then(False)
+        return typed, typed.is_not_null()
+    if dtype.is_integer():
+        typed = pl.when(text.str.contains(_INTEGER)).then(text).cast(dtype, strict=False)
+        return typed, typed.is_not_null()
+    if dtype.is_float():
+        number = pl.when(text.str.contains(_NUMBER)).then(text).cast(dtype, strict=False)
+        typed = pl.when(number.is_finite()).then(number)
+        return typed, typed.is_not_null()
+    if isinstance(dtype, pl.Decimal):
+        return _cast_decimal(text, dtype)
+    if dtype == pl.Date:
+        typed = pl.when(text.str.contains(_DATE)).then(text).str.to_date("%Y-%m-%d", strict=False)
+        return typed, typed.is_not_null()
+    if isinstance(dtype, pl.Datetime):
+        typed = _parse_timestamp(text).dt.cast_time_unit(dtype.time_unit)
+        typed = typed.dt.convert_time_zone(dtype.time_zone or "UTC")
+        return typed, typed.is_not_null()
+    raise ValueError(f"cannot cast JSON text to {dtype}; valid types: {SUPPORTED_TYPES}")
+
+
+def _cast_decimal(text: pl.Expr, dtype: pl.Decimal) -> tuple[pl.Expr, pl.Expr]:
+    """Decimal from a number literal, wrong when rounding to the scale would lose digits."""
+    parts = text.str.extract_groups(_DECIMAL_PARTS)
+    fraction_digits = parts.struct[0].fill_null("").str.len_chars().cast(pl.Int64)
+    exponent = parts.struct[1].cast(pl.Int64, strict=False).fill_null(0)
+    fits_scale = (fraction_digits - exponent) <= (dtype.scale or 0)
+    is_number = text.str.contains(_NUMBER)
+    typed = pl.when(is_number & fits_scale).then(text).cast(dtype, strict=False)
+    return typed, typed.is_not_null()
+
+
+def _parse_timestamp(text: pl.Expr) -> pl.Expr:
+    """Parse ISO-8601 text into UTC microseconds; null when it is not one."""
+    parts = text.str.extract_groups(_TIMESTAMP)
+    offset = parts.struct[4]
+    offset = (
+        pl.when(offset.is_null() | offset.str.to_uppercase().eq("Z"))
+        .then(pl.lit("+00:00"))
+        .when(offset.str.len_chars() == 3)
+        .then(offset + ":00")
+        .otherwise(offset)
+    )
+    normalised = pl.concat_str(
+        parts.struct[0],
+        pl.lit("T"),
+        parts.struct[1],
+        parts.struct[2].fill_null(":00"),
+        parts.struct[3].fill_null(""),
+        offset,
+    )
+    return normalised.str.to_datetime(
+        "%Y-%m-%dT%H:%M:%S%.f%z", time_unit="us", time_zone="UTC", strict=False
+    )

@@ -1,0 +1,175 @@
+"""Shape one shard's day of a driving table into view rows: the whole view pipeline, pure.
+
+Order matters: typed columns first (JSON paths and source columns), then the explode (so item
+columns exist), then lookups (which may join on item columns), flatten, the platform's columns,
+and last the dedupe, which must see every column it breaks ties on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+import polars as pl
+
+from etl_platform.specs.views import ViewSpec
+from etl_platform.transform.dedupe import dedupe_latest
+from etl_platform.transform.drift import json_key_drift
+from etl_platform.transform.dtypes import parse_type
+from etl_platform.transform.explode import ElementField, explode_json_array
+from etl_platform.transform.flatten import flatten_json
+from etl_platform.transform.json_fields import REJECTS_SCHEMA, JsonField, extract_json_fields
+from etl_platform.transform.lookups import apply_lookup
+
+SHARD, CURSOR, RUN_ID = "_shard", "_updated_at", "_run_id"
+
+
+@dataclasses.dataclass
+class ShardStats:
+    """The balance of one shard's day: rows in = rows out + rejects + duplicates.
+
+    An exploded view balances its elements instead: elements = rows out + duplicates (elements
+    and parents that were rejected never became elements).
+    """
+
+    rows_in: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    rows_out: int = 0
+    elements: int = 0
+    orphans: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def balanced(self, exploded: bool) -> bool:
+        if exploded:
+            return self.elements == self.rows_out + self.duplicates
+        return self.rows_in == self.rows_out + self.rejected + self.duplicates
+
+
+@dataclasses.dataclass
+class Shaped:
+    rows: pl.DataFrame
+    rejects: pl.DataFrame
+    stats: ShardStats
+    drift: dict[str, dict[str, int]]
+    flattened: list[str]
+
+
+def declared_schema(spec: ViewSpec) -> dict[str, pl.DataType]:
+    """Declared columns with their types, in output order (without flatten's)."""
+    out = {name: parse_type(col.type) for name, col in spec.columns.items()}
+    if spec.explode:
+        out[spec.explode.index_column] = pl.Int32()
+    return out
+
+
+def _cast_source_columns(
+    df: pl.DataFrame, spec: ViewSpec, key: Sequence[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`from:` columns cast to their declared type; a value that does not fit is a reject."""
+    casts = {n: (c.from_, parse_type(c.type)) for n, c in spec.columns.items() if c.from_}
+    if not casts:
+        return df, pl.DataFrame(schema=REJECTS_SCHEMA)
+    typed = df.with_columns(
+        [pl.col(src).cast(dtype, strict=False).alias(name) for name, (src, dtype) in casts.items()]
+    )
+    bad = pl.any_horizontal(
+        [(pl.col(name).is_null() & df[src].is_not_null()) for name, (src, _) in casts.items()]
+    )
+    flagged = typed.with_columns(_bad=bad)
+    kept = flagged.filter(~pl.col("_bad")).drop("_bad")
+    failed = flagged.filter(pl.col("_bad"))
+    rejects = pl.DataFrame(
+        {
+            "_shard": failed[SHARD] if SHARD in failed.columns else [None] * failed.height,
+            "key": failed.select(pl.struct(key).struct.json_encode()).to_series(),
+            "column": [None] * failed.height,
+            "raw_value": [None] * failed.height,
+            "reason": ["a source column does not fit its declared type"] * failed.height,
+        },
+        schema=REJECTS_SCHEMA,
+    )
+    return kept, rejects
+
+
+def shape_shard(
+    spec: ViewSpec,
+    raw: pl.DataFrame,
+    *,
+    shard: str,
+    primary_key: Sequence[str],
+    cursor: str,
+    related: Mapping[str, pl.DataFrame],
+    related_cursors: Mapping[str, str],
+    run_id: str,
+) -> Shaped:
+    """One shard's rows of one day → view rows, rejects, and the counts that must balance."""
+    stats = ShardStats(rows_in=raw.height)
+    df = raw.with_columns(pl.lit(shard).alias(SHARD), pl.col(cursor).alias(CURSOR))
+    key = [*primary_key]
+
+    fields = [
+        JsonField(name, c.json_column, tuple(c.path.split(".")), parse_type(c.type))
+        for name, c in spec.columns.items()
+        if c.json_column and c.path
+    ]
+    df, json_rejects = extract_json_fields(df, fields, key_columns=key)
+    df, cast_rejects = _cast_source_columns(df, spec, key)
+    rejects = [json_rejects, cast_rejects]
+    stats.rejected = json_rejects.height + cast_rejects.height
+
+    if spec.explode:
+        elements = [
+            ElementField(name, tuple(c.item.split(".")), parse_type(c.type))
+            for name, c in spec.columns.items()
+            if c.item
+        ]
+        df, explode_rejects = explode_json_array(
+            df, spec.explode.json_column, tuple(spec.explode.path.split(".")), elements,
+            key_columns=key,
+        )
+        df = df.rename({"_item_index": spec.explode.index_column})
+        rejects.append(explode_rejects)
+        stats.rejected += explode_rejects.height
+        stats.elements = df.height
+
+    for lookup in spec.lookups:
+        df, orphans = apply_lookup(
+            df, related[lookup.table], on=lookup.on, columns=lookup.columns,
+            related_cursor=related_cursors[lookup.table],
+        )
+        stats.orphans[lookup.table] = stats.orphans.get(lookup.table, 0) + orphans
+
+    flattened: list[str] = []
+    for flat in spec.flatten:
+        df, added = flatten_json(df, flat.json_column, prefix=flat.prefix, max_depth=flat.max_depth)
+        flattened.extend(added)
+
+    known: dict[str, set[tuple[str, ...]]] = {}
+    for c in spec.columns.values():
+        if c.json_column and c.path:
+            known.setdefault(c.json_column, set()).add(tuple(c.path.split(".")))
+    if spec.explode:
+        known.setdefault(spec.explode.json_column, set()).add(tuple(spec.explode.path.split(".")))
+    drift = {
+        column: found
+        for column, paths in known.items()
+        if column not in {f.json_column for f in spec.flatten}
+        and (found := json_key_drift(df, column, known_paths=paths))
+    }
+
+    schema = declared_schema(spec)
+    lookup_columns = [out for lookup in spec.lookups for out in lookup.columns.values()]
+    df = df.with_columns(pl.lit(run_id).alias(RUN_ID))
+    df = df.select(
+        [pl.col(n).cast(t) for n, t in schema.items()]
+        + [pl.col(n) for n in lookup_columns]
+        + [pl.col(n) for n in flattened]
+        + [pl.col(SHARD), pl.col(CURSOR), pl.col(RUN_ID)]
+    )
+    df, removed = dedupe_latest(df, key=spec.unique_key, cursor=CURSOR, partition=SHARD)
+    stats.duplicates = sum(removed.values())
+    stats.rows_out = df.height
+    return Shaped(
+        rows=df, rejects=pl.concat(rejects, how="vertical_relaxed"), stats=stats, drift=drift,
+        flattened=flattened,
+    )

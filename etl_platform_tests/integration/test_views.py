@@ -1,0 +1,270 @@
+"""Views materialized end to end against MariaDB, checked with SQL: MariaDB's own JSON functions
+on the seeded rows give the expectation, DuckDB over the lake gives what the platform made."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from etl_platform.definitions import build_definitions
+from etl_platform.env import DEFAULTS_DIR, Environment
+from etl_platform.extract.connection import MySqlEndpoint
+from etl_platform.runner import run_range
+from etl_platform_tests.conftest import SEED_DAYS, SEED_END, SEED_PREFIX, TEST_MYSQL_URL, run_sql
+
+pytestmark = pytest.mark.integration
+
+FIRST = SEED_END - dt.timedelta(days=SEED_DAYS - 1)
+DAYS = [FIRST + dt.timedelta(days=i) for i in range(SEED_DAYS)]
+SHARDS = {"shard_00": f"{SEED_PREFIX}00", "shard_01": f"{SEED_PREFIX}01"}
+VALID_OBJECT = "(%(c)s IS NULL OR (JSON_VALID(%(c)s) AND JSON_TYPE(%(c)s) = 'OBJECT'))"
+
+
+@pytest.fixture(scope="module")
+def built(seeded_shards: list[str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """Extract and build every demo view over the seeded days, once for the module."""
+    tmp = tmp_path_factory.mktemp("views")
+    sources = tmp / "sources.yaml"
+    sources.write_text(
+        (DEFAULTS_DIR / "sources.yaml").read_text().split("shards:")[0]
+        + "shards:\n"
+        + "".join(f"  {s}: {{url_env: ETL_TEST_SHARD_URL, database: {db}}}\n" for s, db in SHARDS.items())
+        + "tables:" + (DEFAULTS_DIR / "sources.yaml").read_text().split("tables:")[1]
+    )
+    shutil.copy(DEFAULTS_DIR / "sources.schema.yaml", tmp / "sources.schema.yaml")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ETL_PLATFORM_SOURCES", str(sources))
+    mp.setenv("ETL_PLATFORM_LAKE", str(tmp / "lake"))
+    mp.setenv("ETL_TEST_SHARD_URL", TEST_MYSQL_URL)
+    mp.setenv("ETL_PLATFORM_VIEWS_DIR", str(DEFAULTS_DIR / "views"))
+    defs = build_definitions(Environment.TEST)
+    with dg.instance_for_test() as instance:
+        run = run_range(defs, "etl_all", FIRST, SEED_END, instance=instance)
+        assert run.success, [o.error for o in run.outcomes if o.error]
+        checks = {
+            (e.asset_key.path[-1], e.check_name): e
+            for e in (
+                r.dagster_event.event_specific_data
+                for r in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+            )
+        }
+        yield {"defs": defs, "instance": instance, "run": run, "lake": tmp / "lake",
+               "duckdb": tmp / "lake" / "lake.duckdb", "checks": checks}
+    mp.undo()
+
+
+def _db(shard: str) -> MySqlEndpoint:
+    return MySqlEndpoint.from_url(TEST_MYSQL_URL, database=SHARDS[shard])
+
+
+def _duck(built: dict, sql: str, params: list | None = None) -> list[tuple]:
+    with duckdb.connect(str(built["duckdb"]), read_only=True) as conn:
+        return conn.execute(sql, params or []).fetchall()
+
+
+def _day_bounds(day: dt.date) -> tuple[str, str]:
+    return str(day), str(day + dt.timedelta(days=1))
+
+
+def test_orders_enriched_keeps_every_valid_order_once_per_day(built: dict) -> None:
+    for shard in SHARDS:
+        for day in DAYS:
+            expected = {
+                r[0] for r in run_sql(
+                    _db(shard),
+                    "SELECT id FROM orders WHERE updated_at >= %s AND updated_at < %s AND "
+                    + VALID_OBJECT % {"c": "payload"},
+                    params=_day_bounds(day),
+                )
+            }
+            got = [
+                r[0] for r in _duck(
+                    built,
+                    "SELECT order_id FROM orders_enriched WHERE updated_at = ? AND _shard = ?",
+                    [day, shard],
+                )
+            ]
+            assert len(got) == len(set(got)), (shard, day)
+            assert set(got) == expected, (shard, day)
+
+
+def test_orders_enriched_values_match_mariadb_json_functions(built: dict) -> None:
+    rows = run_sql(
+        _db("shard_01"),
+        "SELECT o.id, CAST(JSON_VALUE(o.payload, '$.totals.grand_total') AS DECIMAL(12,2)), "
+        "JSON_VALUE(o.payload, '$.shipping.address.city'), o.total, o.is_gift, "
+        "IF(c.updated_at < DATE(o.updated_at) + INTERVAL 1 DAY, c.email, NULL), "
+        "DATE_FORMAT(o.updated_at, '%%Y-%%m-%%d %%H:%%i:%%s.%%f') "
+        "FROM orders o LEFT JOIN customers c ON c.id = o.customer_id "
+        "WHERE o.updated_at >= %s AND o.updated_at < %s AND "
+        + VALID_OBJECT % {"c": "o.payload"},
+        params=(str(FIRST), str(SEED_END + dt.timedelta(days=1))),
+    )
+    expected = {r[0]: (r[1], r[2], r[3], bool(r[4]), r[5], r[6]) for r in rows}
+    got = {
+        r[0]: (r[1], r[2], r[3], r[4], r[5], r[6].strftime("%Y-%m-%d %H:%M:%S.%f"))
+        for r in _duck(
+            built,
+            "SELECT order_id, grand_total, city, total, is_gift, customer_email, "
+            "_updated_at AT TIME ZONE 'UTC' FROM orders_enriched WHERE _shard = 'shard_01'",
+        )
+    }
+    assert got == expected
+    cities = {v[1] for v in got.values()}
+    assert any(c and any(ord(ch) > 127 for ch in c) for c in cities)  # unicode survived
+    stamps = {v[5] for v in got.values()}
+    assert any(s.endswith("00:00:00.000000") for s in stamps)
+    assert any(s.endswith("23:59:59.999999") for s in stamps)
+
+
+def test_malformed_json_goes_to_rejects_with_its_raw_value(built: dict) -> None:
+    expected = {
+        (shard, r[0], r[1])
+        for shard in SHARDS
+        for r in run_sql(
+            _db(shard),
+            "SELECT CAST(id AS CHAR), payload FROM orders WHERE updated_at >= %s AND updated_at < %s "
+            "AND NOT " + VALID_OBJECT % {"c": "payload"},
+            params=(str(FIRST), str(SEED_END + dt.timedelta(days=1))),
+        )
+    }
+    assert expected, "the seed must contain malformed payloads"
+    got = {
+        (r[0], r[1], r[2])
+        for r in _duck(
+            built,
+            "SELECT _shard, json_extract_string(key, '$.id'), raw_value FROM orders_enriched__rejects "
+            "WHERE \"column\" = 'payload'",
+        )
+    }
+    assert got == expected
+    reasons = {r[0] for r in _duck(built, "SELECT DISTINCT reason FROM orders_enriched__rejects")}
+    assert all(reasons), reasons
+
+
+def test_orphans_are_null_and_counted(built: dict) -> None:
+    orphans = sum(
+        run_sql(
+            _db(shard),
+            "SELECT COUNT(*) FROM orders o LEFT JOIN customers c ON c.id = o.customer_id "
+            "AND c.updated_at < DATE(o.updated_at) + INTERVAL 1 DAY "
+            "WHERE o.updated_at >= %s AND o.updated_at < %s AND c.id IS NULL AND "
+            + VALID_OBJECT % {"c": "o.payload"},
+            params=(str(FIRST), str(SEED_END + dt.timedelta(days=1))),
+        )[0][0]
+        for shard in SHARDS
+    )
+    assert orphans > 0
+    got = _duck(built, "SELECT COUNT(*) FROM orders_enriched WHERE customer_email IS NULL")[0][0]
+    assert got == orphans
+    event = built["instance"].get_latest_materialization_event(dg.AssetKey(["views", "orders_enriched"]))
+    assert event.asset_materialization.metadata["orphans"].value == {"customers": orphans}
+
+
+def test_customer_profiles_flatten_every_key(built: dict) -> None:
+    columns = {r[0] for r in _duck(built, "DESCRIBE customer_profiles")}
+    assert {"profile_locale", "profile_address_city", "profile_marketing_email", "score"} <= columns
+    rows = run_sql(
+        _db("shard_00"),
+        "SELECT id, JSON_VALUE(profile, '$.locale'), JSON_VALUE(profile, '$.address.city'), "
+        "CAST(JSON_VALUE(profile, '$.score') AS DOUBLE) FROM customers "
+        "WHERE updated_at >= %s AND updated_at < %s AND " + VALID_OBJECT % {"c": "profile"},
+        params=(str(FIRST), str(SEED_END + dt.timedelta(days=1))),
+    )
+    expected = {r[0]: (r[1], r[2], r[3]) for r in rows}
+    got = {
+        r[0]: (r[1], r[2], r[3])
+        for r in _duck(
+            built,
+            "SELECT customer_id, profile_locale, profile_address_city, score FROM customer_profiles "
+            "WHERE _shard = 'shard_00'",
+        )
+    }
+    assert got == expected
+
+
+def test_order_items_explode_one_row_per_element(built: dict) -> None:
+    rows = run_sql(
+        _db("shard_00"),
+        "SELECT o.id, jt.idx - 1, jt.sku, jt.qty, jt.price FROM "
+        "(SELECT id, payload FROM orders WHERE updated_at >= %s AND updated_at < %s AND "
+        "JSON_VALID(payload) AND JSON_TYPE(payload) = 'OBJECT') o, "
+        "JSON_TABLE(o.payload, '$.items[*]' COLUMNS (idx FOR ORDINALITY, "
+        "sku VARCHAR(64) PATH '$.sku', qty INT PATH '$.qty', price DECIMAL(10,2) PATH '$.price')) jt",
+        params=(str(FIRST), str(SEED_END + dt.timedelta(days=1))),
+    )
+    expected = {(r[0], r[1]): (r[2], r[3], Decimal(r[4])) for r in rows}
+    got = {
+        (r[0], r[1]): (r[2], r[3], r[4])
+        for r in _duck(
+            built,
+            "SELECT order_id, item_index, sku, quantity, unit_price FROM order_items "
+            "WHERE _shard = 'shard_00'",
+        )
+    }
+    assert got == expected
+    named = _duck(built, "SELECT COUNT(*), COUNT(product_name) FROM order_items")[0]
+    assert named[0] > 0 and named[1] > 0
+
+
+def test_order_status_history_counts_replayed_events_once(built: dict) -> None:
+    for shard in SHARDS:
+        for day in DAYS:
+            expected = run_sql(
+                _db(shard),
+                "SELECT COUNT(*), COUNT(DISTINCT order_id, event_type, occurred_at) FROM order_events "
+                "WHERE updated_at >= %s AND updated_at < %s",
+                params=_day_bounds(day),
+            )[0]
+            got = _duck(
+                built,
+                "SELECT COUNT(*) FROM order_status_history WHERE updated_at = ? AND _shard = ?",
+                [day, shard],
+            )[0][0]
+            assert got == expected[1], (shard, day)
+    event = built["instance"].get_latest_materialization_event(
+        dg.AssetKey(["views", "order_status_history"])
+    )
+    assert event.asset_materialization.metadata["duplicates_removed"].value > 0
+
+
+def test_checks_pass_and_metadata_is_rich(built: dict) -> None:
+    checks = built["checks"]
+    for view in ("orders_enriched", "customer_profiles", "order_items", "order_status_history"):
+        for name in ("unique_key_unique", "unique_key_not_null", "rows_balance", "reject_ratio"):
+            assert checks[(view, name)].passed, (view, name, checks[(view, name)].metadata)
+    md = built["instance"].get_latest_materialization_event(
+        dg.AssetKey(["views", "orders_enriched"])
+    ).asset_materialization.metadata
+    assert set(md["rows_per_shard"].value) == set(SHARDS)
+    assert md["rejects"].value > 0
+    assert "| order_id |" in md["preview"].value
+    assert {c.name for c in md["dagster/column_schema"].schema.columns} >= {"order_id", "_shard"}
+
+
+def test_every_declared_column_has_its_type_even_when_all_null(built: dict) -> None:
+    types = dict(_duck(built, "SELECT column_name, column_type FROM (DESCRIBE orders_enriched)"))
+    assert types["coupon"] == "VARCHAR"
+    assert types["grand_total"] == "DECIMAL(12,2)"
+    assert types["order_id"] == "UBIGINT"
+    assert types["is_gift"] == "BOOLEAN"
+    assert types["updated_at"] == "DATE"
+    assert types["_updated_at"].startswith("TIMESTAMP")
+
+
+def test_rerunning_a_day_gives_the_same_rows(built: dict) -> None:
+    day = DAYS[4]
+    before = _duck(built, "SELECT * EXCLUDE (_run_id) FROM orders_enriched WHERE updated_at = ? "
+                   "ORDER BY _shard, order_id", [day])
+    job = built["defs"].resolve_job_def("build_views")
+    assert job.execute_in_process(instance=built["instance"], partition_key=str(day)).success
+    after = _duck(built, "SELECT * EXCLUDE (_run_id) FROM orders_enriched WHERE updated_at = ? "
+                  "ORDER BY _shard, order_id", [day])
+    assert before == after
