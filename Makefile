@@ -18,7 +18,7 @@ env: $(VENV)/.synced
 	mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
 run: env
-	$(VENV)/bin/etl-platform demo run --run-days 7
+	$(VENV)/bin/etl-platform demo run --run-days 7 --job etl_all
 
 test: env
 	$(VENV)/bin/pytest

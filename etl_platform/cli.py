@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from etl_platform.env import LOCAL_DIR, lake_root, sources_path
+from etl_platform.env import LOCAL_DIR, get_environment, lake_root, sources_path
 
 
 def _cmd_demo_up(args: argparse.Namespace) -> int:
@@ -98,15 +98,24 @@ def _cmd_views_new(args: argparse.Namespace) -> int:
     name = validate_identifier(args.name, what="view name")
     sources = load_sources(sources_path())
     if args.source not in sources.tables:
-        print(f"etl-platform: unknown table {args.source!r} (sources.yaml has "
-              f"{sorted(sources.tables)})", file=sys.stderr)
+        print(
+            f"etl-platform: unknown table {args.source!r} (sources.yaml has "
+            f"{sorted(sources.tables)})",
+            file=sys.stderr,
+        )
         return 1
     table = sources.tables[args.source]
     shard = sources.shards_for(args.source)[0]
     conn = sources.shards[shard].endpoint(shard).connect()
     try:
-        plan = plan_table(conn, args.source, cursor=table.cursor, primary_key=table.primary_key,
-                          exclude=table.exclude_columns, shard=shard)
+        plan = plan_table(
+            conn,
+            args.source,
+            cursor=table.cursor,
+            primary_key=table.primary_key,
+            exclude=table.exclude_columns,
+            shard=shard,
+        )
         samples = {
             column: sample_paths(sample_json(conn, args.source, column, table.cursor, args.sample))
             for column in table.json_columns
@@ -118,10 +127,16 @@ def _cmd_views_new(args: argparse.Namespace) -> int:
         print(f"etl-platform: {target} exists; not overwriting it", file=sys.stderr)
         return 1
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(scaffold_view(
-        name, args.source, arrow_schema(plan.plans), primary_key=table.primary_key,
-        json_columns=table.json_columns, json_samples=samples,
-    ))
+    target.write_text(
+        scaffold_view(
+            name,
+            args.source,
+            arrow_schema(plan.plans),
+            primary_key=table.primary_key,
+            json_columns=table.json_columns,
+            json_samples=samples,
+        )
+    )
     print(f"wrote {target}; edit it, then `etl-platform views validate`")
     return 0
 
@@ -150,16 +165,33 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"  {outcome.key:<40} {outcome.rows:>9} rows  {outcome.path}")
     print(f"  total: {total} rows in {len(run.outcomes)} assets")
     lake = lake_root()
-    query = (
-        "SELECT updated_at::DATE AS day, count(*) "
-        f"FROM read_parquet('{lake}/raw/*/orders/*/*.parquet', hive_partitioning=false) "
-        "GROUP BY 1 ORDER BY 1"
-    )
     print(f"\nThe lake: {lake}")
     print("Open the UI:       make dev   (dagster dev on http://127.0.0.1:3000)")
-    snippet = f'import duckdb; duckdb.sql(\\"{query}\\").show()'
-    print(f'Query with DuckDB: .venv/bin/python -c "{snippet}"')
+    _print_sample_query(last)
     return 0 if run.success else 1
+
+
+def _print_sample_query(day: dt.date) -> None:
+    """Show how to query the lake with DuckDB, and one query's answer when the views exist."""
+    import duckdb
+
+    from etl_platform.resources import build_resources
+
+    database = build_resources(get_environment())["duckdb"].database
+    query = (
+        "SELECT status, count(*) AS orders, sum(total) AS total, count(customer_email) AS "
+        f"with_customer FROM orders_enriched WHERE updated_at = DATE '{day}' "
+        "GROUP BY 1 ORDER BY 2 DESC"
+    )
+    snippet = (
+        f"import duckdb; duckdb.connect('{database}', read_only=True).sql(\\\"{query}\\\").show()"
+    )
+    print(f'Query with DuckDB: .venv/bin/python -c "{snippet}"')
+    try:
+        with duckdb.connect(database, read_only=True) as conn:
+            print(conn.sql(query))
+    except duckdb.Error as e:
+        print(f"(no views to query yet: {e})")
 
 
 def _cmd_demo_run(args: argparse.Namespace) -> int:
@@ -190,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=42)
         p.add_argument("--force", action="store_true", help="seed even if already seeded")
         p.add_argument("--run-days", type=int, default=7, help="with `run`: days to extract")
-        p.add_argument("--job", default="extract_raw", help="with `run`: the job to run")
+        p.add_argument("--job", default="etl_all", help="with `run`: the job to run")
         p.set_defaults(func=func)
     demo.add_parser("down", help="stop the private demo server").set_defaults(func=_cmd_demo_down)
 

@@ -63,6 +63,12 @@ def run_range(
         if event.is_step_failure:
             key = event.step_key or "?"
             error = event.step_failure_data.error
+            while (
+                error is not None
+                and error.cause is not None
+                and "StepExecutionError" in error.cls_name
+            ):
+                error = error.cause  # the user's exception, not Dagster's wrapper
             message = error.message.strip() if error else "failed"
             outcomes[key] = AssetOutcome(key=key, rows=None, path=None, error=message)
     return RangeRun(run_id=result.run_id, success=result.success, outcomes=list(outcomes.values()))

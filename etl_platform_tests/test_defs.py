@@ -18,18 +18,27 @@ def defs() -> dg.Definitions:
     return build_definitions(Environment.TEST)
 
 
-def test_every_shard_x_table_is_one_asset(
-    defs: dg.Definitions, snapshot: SnapshotAssertion
-) -> None:
+def _raw_keys(defs: dg.Definitions) -> list[dg.AssetKey]:
+    return [k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[0] == "raw"]
+
+
+def test_the_asset_graph(defs: dg.Definitions, snapshot: SnapshotAssertion) -> None:
     graph = defs.resolve_asset_graph()
-    keys = sorted(k.to_user_string() for k in graph.get_all_asset_keys())
-    assert len(keys) == 12 * 4
-    assert keys == snapshot
+    assert len(_raw_keys(defs)) == 12 * 4
+    assets = {
+        k.to_user_string(): sorted(p.to_user_string() for p in graph.get(k).parent_keys)
+        for k in sorted(graph.get_all_asset_keys())
+        if k.path[0] != "raw"
+    }
+    checks = sorted(f"{c.asset_key.to_user_string()}:{c.name}" for c in graph.asset_check_keys)
+    schedules = sorted(s.name for s in defs.schedules or [])
+    jobs = sorted(j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__"))
+    assert {"assets": assets, "checks": checks, "schedules": schedules, "jobs": jobs} == snapshot
 
 
 def test_source_assets_are_partitioned_pooled_and_bounded(defs: dg.Definitions) -> None:
     graph = defs.resolve_asset_graph()
-    for key in graph.get_all_asset_keys():
+    for key in _raw_keys(defs):
         _, shard, table = key.path
         node = graph.get(key)
         assert node.group_name == f"raw_{shard}"
@@ -47,6 +56,7 @@ def test_source_assets_are_partitioned_pooled_and_bounded(defs: dg.Definitions) 
 def test_the_job_and_resources_load(defs: dg.Definitions) -> None:
     job = defs.resolve_job_def("extract_raw")
     assert len(job.asset_layer.executable_asset_keys) == 48
+    assert len(defs.resolve_job_def("etl_all").asset_layer.executable_asset_keys) == 48 + 24 + 8
     defs.resolve_all_job_defs()
 
 

@@ -2,8 +2,9 @@
 
 For each table `T` that a view looks up and each shard `S` carrying it, this produces the asset
 `state/S/T` (group `lookup_state`), daily-partitioned. Partition D = latest per primary key of
-(partition D-1 ∪ raw/S/T day D), so a view's lookup for day D reads one compact file and its cost
-does not grow with the days of history. A range runs in one run, day after day.
+(partition D-1 + raw/S/T day D), so a view's lookup for day D reads one compact file and its cost
+does not grow with the days of history. A run folds its days in order; the self-dependency makes
+a backfill run its ranges one after another.
 """
 
 import datetime as dt
@@ -13,13 +14,13 @@ from collections.abc import Iterable, Iterator
 import dagster as dg
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from etl_platform.components.mysql_sources import raw_asset_key
 from etl_platform.components.source_metadata import table_schema
 from etl_platform.load.lake import Dataset, Lake
 from etl_platform.partitions import daily_partitions, window_days
 from etl_platform.resources import LakeResource
-from etl_platform.specs.source_schema import SourceSchema
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.specs.views import ViewSpec
 from etl_platform.transform.lookups import latest_per_key
@@ -29,9 +30,7 @@ def state_asset_key(shard: str, table: str) -> dg.AssetKey:
     return dg.AssetKey(["state", shard, table])
 
 
-def state_columns(
-    table: str, views: Iterable[ViewSpec], sources: SourcesSpec
-) -> list[str]:
+def state_columns(table: str, views: Iterable[ViewSpec], sources: SourcesSpec) -> list[str]:
     """What the state keeps: the key, the cursor, and every column a lookup reads or joins on."""
     spec = sources.tables[table]
     wanted = [*spec.primary_key, spec.cursor]
@@ -57,9 +56,29 @@ def _raw_days_before(raw: Dataset, day: dt.date) -> Iterator[dt.date]:
             yield d
 
 
+def raw_schema(raw: Dataset, days: list[dt.date], columns: list[str]) -> pa.Schema:
+    """The state's schema is the raw files' (the extractor's types), restricted to `columns`."""
+    for day in days:
+        files = raw.partition_files(day)
+        if files:
+            full = pq.read_schema(files[0])
+            missing = [c for c in columns if c not in full.names]
+            if missing:
+                raise dg.Failure(f"{raw.name} has no column(s) {missing} that lookups need")
+            return pa.schema([full.field(c) for c in columns])
+    raise dg.Failure(f"{raw.name} has no partition in {days[0]}..{days[-1]}; extract it first")
+
+
 def fold_days(
-    raw: Dataset, state: Dataset, days: list[dt.date], *, columns: list[str], key: list[str],
-    cursor: str, schema: pa.Schema, log: dg.DagsterLogManager | None = None,
+    raw: Dataset,
+    state: Dataset,
+    days: list[dt.date],
+    *,
+    columns: list[str],
+    key: list[str],
+    cursor: str,
+    schema: pa.Schema,
+    log: dg.DagsterLogManager | None = None,
 ) -> dict[dt.date, int]:
     """Write state for each day from the previous day's state and the day's raw rows."""
     first = days[0]
@@ -75,7 +94,9 @@ def fold_days(
         for day in bootstrap:
             rows = read_frame(raw, day, columns)
             if rows is not None:
-                previous = latest_per_key(pl.concat([previous, rows], how="vertical_relaxed"), key=key, cursor=cursor)
+                previous = latest_per_key(
+                    pl.concat([previous, rows], how="vertical_relaxed"), key=key, cursor=cursor
+                )
     sizes = {}
     for day in days:
         rows = read_frame(raw, day, columns)
@@ -88,10 +109,9 @@ def fold_days(
 
 
 def build_state_asset(
-    sources: SourcesSpec, schema: SourceSchema, shard: str, table: str, columns: list[str]
+    sources: SourcesSpec, shard: str, table: str, columns: list[str]
 ) -> dg.AssetsDefinition:
     spec = sources.tables[table]
-    arrow_schema = pa.schema([schema.arrow_schema(table).field(c) for c in columns])
     key = state_asset_key(shard, table)
 
     @dg.asset(
@@ -106,16 +126,26 @@ def build_state_asset(
             dg.AssetDep(raw_asset_key(shard, table)),
             dg.AssetDep(key, partition_mapping=dg.TimeWindowPartitionMapping(-1, -1)),
         ],
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        backfill_policy=dg.BackfillPolicy.multi_run(
+            max_partitions_per_run=sources.extract.max_days_per_run
+        ),
         kinds={"polars", "parquet"},
         tags={"shard": shard, "table": table},
     )
     def _state(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
         the_lake: Lake = lake.lake()
         days = window_days(context.partition_time_window)
+        raw = the_lake.raw(shard, table)
+        arrow_schema = raw_schema(raw, days, columns)
         sizes = fold_days(
-            the_lake.raw(shard, table), the_lake.state(shard, table), days, columns=columns,
-            key=list(spec.primary_key), cursor=spec.cursor, schema=arrow_schema, log=context.log,
+            raw,
+            the_lake.state(shard, table),
+            days,
+            columns=columns,
+            key=list(spec.primary_key),
+            cursor=spec.cursor,
+            schema=arrow_schema,
+            log=context.log,
         )
         return dg.MaterializeResult(
             metadata={
@@ -129,9 +159,7 @@ def build_state_asset(
     return _state
 
 
-def build_state_defs(
-    sources: SourcesSpec, schema: SourceSchema, views: list[ViewSpec]
-) -> list[dg.AssetsDefinition]:
+def build_state_defs(sources: SourcesSpec, views: list[ViewSpec]) -> list[dg.AssetsDefinition]:
     tables = sorted({lookup.table for view in views for lookup in view.lookups})
     assets = []
     with warnings.catch_warnings():
@@ -139,5 +167,5 @@ def build_state_defs(
         for table in tables:
             columns = state_columns(table, views, sources)
             for shard in sources.shards_for(table):
-                assets.append(build_state_asset(sources, schema, shard, table, columns))
+                assets.append(build_state_asset(sources, shard, table, columns))
     return assets

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pathlib import Path
 
 import dagster as dg
+from dagster_shared.check import CheckError
+from pydantic import BaseModel
+
 from etl_platform.components.views import build_view_defs
 from etl_platform.env import sources_path
 from etl_platform.specs.errors import SpecError
@@ -39,5 +42,15 @@ class ViewComponent(dg.Component):
         sources = load_sources(path)
         problems = validate_view(self.spec, sources, load_source_schema(schema_path_for(path)))
         if problems:
-            raise SpecError(context.path / "defs.yaml", [(f"attributes.{f}", r) for f, r in problems])
+            raise SpecError(
+                _spec_file(context, self.spec.name), [(f"attributes.{f}", r) for f, r in problems]
+            )
         return build_view_defs(self.spec, sources)
+
+
+def _spec_file(context: dg.ComponentLoadContext, name: str) -> Path:
+    """The defs.yaml the component came from, or its usual place when built outside a tree."""
+    try:
+        return context.path / "defs.yaml"
+    except CheckError:
+        return Path(name) / "defs.yaml"

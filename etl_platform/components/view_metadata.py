@@ -13,9 +13,7 @@ PREVIEW_ROWS = 10
 def markdown_preview(df: pl.DataFrame, rows: int = PREVIEW_ROWS, width: int = 40) -> str:
     """The first rows as a Markdown table, long values cut, for the UI."""
     head = df.head(rows)
-    cells = [
-        [_cell(v, width) for v in row] for row in head.iter_rows()
-    ]
+    cells = [[_cell(v, width) for v in row] for row in head.iter_rows()]
     header = "| " + " | ".join(head.columns) + " |"
     rule = "|" + "|".join("---" for _ in head.columns) + "|"
     body = ["| " + " | ".join(row) + " |" for row in cells]
@@ -45,9 +43,16 @@ def view_metadata(
         "dagster/row_count": dg.MetadataValue.int(sum(s.rows_out for s in stats.values())),
         "dagster/column_schema": polars_table_schema(rows),
         "rows_per_shard": dg.MetadataValue.json(
-            {shard: {"in": s.rows_in, "out": s.rows_out, "rejected": s.rejected,
-                     "duplicates": s.duplicates, **({"elements": s.elements} if s.elements else {})}
-             for shard, s in sorted(stats.items())}
+            {
+                shard: {
+                    "in": s.rows_in,
+                    "out": s.rows_out,
+                    "rejected": s.rejected,
+                    "duplicates": s.duplicates,
+                    **({"elements": s.elements} if s.elements else {}),
+                }
+                for shard, s in sorted(stats.items())
+            }
         ),
         "rejects": dg.MetadataValue.int(sum(s.rejected for s in stats.values())),
         "duplicates_removed": dg.MetadataValue.int(sum(s.duplicates for s in stats.values())),

@@ -79,26 +79,39 @@ def _check_results(spec: ViewSpec, window: _Window) -> list[dg.AssetCheckResult]
     rejected = sum(s.rejected for s in window.stats.values())
     ratio = rejected / rows_in if rows_in else 0.0
     unbalanced = {
-        shard: dataclasses.asdict(s) for shard, s in window.stats.items()
+        shard: dataclasses.asdict(s)
+        for shard, s in window.stats.items()
         if not s.balanced(bool(spec.explode))
     }
     return [
         dg.AssetCheckResult(
-            asset_key=key, check_name="unique_key_unique", passed=window.duplicate_keys == 0,
+            asset_key=key,
+            check_name="unique_key_unique",
+            passed=window.duplicate_keys == 0,
             metadata={"duplicate_rows": window.duplicate_keys, "key": ["_shard", *spec.unique_key]},
         ),
         dg.AssetCheckResult(
-            asset_key=key, check_name="unique_key_not_null", passed=window.null_keys == 0,
+            asset_key=key,
+            check_name="unique_key_not_null",
+            passed=window.null_keys == 0,
             metadata={"rows_with_null_key": window.null_keys},
         ),
         dg.AssetCheckResult(
-            asset_key=key, check_name="rows_balance", passed=not unbalanced,
+            asset_key=key,
+            check_name="rows_balance",
+            passed=not unbalanced,
             metadata={"unbalanced_shards": dg.MetadataValue.json(unbalanced)},
         ),
         dg.AssetCheckResult(
-            asset_key=key, check_name="reject_ratio", passed=ratio <= spec.max_reject_ratio,
-            metadata={"rejected": rejected, "rows_in": rows_in, "ratio": ratio,
-                      "max_reject_ratio": spec.max_reject_ratio},
+            asset_key=key,
+            check_name="reject_ratio",
+            passed=ratio <= spec.max_reject_ratio,
+            metadata={
+                "rejected": rejected,
+                "rows_in": rows_in,
+                "ratio": ratio,
+                "max_reject_ratio": spec.max_reject_ratio,
+            },
         ),
     ]
 
@@ -112,8 +125,7 @@ def _check_specs(spec: ViewSpec) -> list[dg.AssetCheckSpec]:
         "reject_ratio": f"Rejected rows are at most {spec.max_reject_ratio:.2%} of rows in.",
     }
     return [
-        dg.AssetCheckSpec(name, asset=key, description=what[name], blocking=True)
-        for name in CHECKS
+        dg.AssetCheckSpec(name, asset=key, description=what[name], blocking=True) for name in CHECKS
     ]
 
 
@@ -131,7 +143,8 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
         freshness = dg.FreshnessPolicy.time_window(
             fail_window=parse_duration(spec.freshness.fail_after),
             warn_window=parse_duration(spec.freshness.warn_after)
-            if spec.freshness.warn_after is not None else None,
+            if spec.freshness.warn_after is not None
+            else None,
         )
 
     with warnings.catch_warnings():
@@ -141,14 +154,18 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
             name=f"view__{spec.name}",
             specs=[
                 dg.AssetSpec(
-                    view_asset_key(spec.name), deps=deps, group_name="views",
-                    description=spec.description or None, kinds={"polars", "parquet", "duckdb"},
+                    view_asset_key(spec.name),
+                    deps=deps,
+                    group_name="views",
+                    description=spec.description or None,
+                    kinds={"polars", "parquet", "duckdb"},
                     metadata={"partition_expr": "updated_at", "destinations": spec.destinations},
                     freshness_policy=freshness,
                     tags={"view": spec.name},
                 ),
                 dg.AssetSpec(
-                    rejects_asset_key(spec.name), group_name="views",
+                    rejects_asset_key(spec.name),
+                    group_name="views",
                     description=f"Rows of {spec.name} kept aside: shard, key, column, raw value, "
                     "reason.",
                     kinds={"polars", "parquet", "duckdb"},
@@ -184,10 +201,14 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
                             )
                         related[t] = frame
                     shaped = shape_shard(
-                        spec, raw, shard=shard, primary_key=table.primary_key, cursor=table.cursor,
+                        spec,
+                        raw,
+                        shard=shard,
+                        primary_key=table.primary_key,
+                        cursor=table.cursor,
                         related=related,
                         related_cursors={t: sources.tables[t].cursor for t in lookup_tables},
-                        run_id=context.run_id,
+                        run_id=context.run.run_id,
                     )
                     window.add(shard, shaped.stats)
                     for column, found in shaped.drift.items():
@@ -198,7 +219,7 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
                     rejects.append(shaped.rejects)
                 day_rows = pl.concat(rows, how="diagonal_relaxed")
                 day_rejects = pl.concat(rejects, how="vertical_relaxed").with_columns(
-                    pl.lit(context.run_id).alias("_run_id")
+                    pl.lit(context.run.run_id).alias("_run_id")
                 )
                 keys = day_rows.select([SHARD, *spec.unique_key])
                 window.duplicate_keys += int(keys.is_duplicated().sum())
@@ -219,7 +240,9 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
             yield dg.MaterializeResult(
                 asset_key=view_asset_key(spec.name),
                 metadata=view_metadata(
-                    window.last_rows, window.stats, window.drift,
+                    window.last_rows,
+                    window.stats,
+                    window.drift,
                     path=str(the_lake.view(spec.name).dir),
                 ),
             )
@@ -244,13 +267,18 @@ def build_view_defs(spec: ViewSpec, sources: SourcesSpec) -> dg.Definitions:
         return dg.Definitions(assets=[assets])
     job = dg.define_asset_job(
         f"refresh_{spec.name}",
-        selection=dg.AssetSelection.assets(view_asset_key(spec.name)).upstream(),
+        selection=dg.AssetSelection.assets(
+            view_asset_key(spec.name), rejects_asset_key(spec.name)
+        ).upstream(),
         description=f"Today's partition of {spec.name} and everything it reads.",
     )
 
     @dg.schedule(
-        name=f"refresh_{spec.name}_schedule", cron_schedule=spec.schedule, job=job,
-        execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.STOPPED,
+        name=f"refresh_{spec.name}_schedule",
+        cron_schedule=spec.schedule,
+        job=job,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
     )
     def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         tick = context.scheduled_execution_time.astimezone(dt.UTC)

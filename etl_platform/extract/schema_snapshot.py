@@ -19,6 +19,8 @@ def snapshot_schema(sources: SourcesSpec, shard: str | None = None) -> SourceSch
         finally:
             conn.close()
         if not columns:
-            raise LookupError(f"shard {name}: table `{table}` does not exist in {endpoint.describe()}")
+            raise LookupError(
+                f"shard {name}: table `{table}` does not exist in {endpoint.describe()}"
+            )
         tables[table] = {c.name: c.column_type for c in columns}
     return SourceSchema(tables=tables)

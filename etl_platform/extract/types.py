@@ -199,7 +199,12 @@ def convert_column(
                 return text.cast(pa.date32())
             naive = text.cast(pa.timestamp("us"))
             if plan.kind == "datetime" and timezone != "UTC":
-                return pc.assume_timezone(naive, timezone).cast(_TIMESTAMP_UTC)
+                # The repeated hour of a DST fall-back cannot be told apart in a naive DATETIME:
+                # take the first occurrence, as MySQL's CONVERT_TZ does, rather than fail the day.
+                local = pc.assume_timezone(
+                    naive, timezone, ambiguous="earliest", nonexistent="earliest"
+                )
+                return local.cast(_TIMESTAMP_UTC)
             return naive.cast(_TIMESTAMP_UTC)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as e:
         raise ValueConversionError(

@@ -2,10 +2,10 @@
 
 Datasets: `raw/<shard>/<table>` (extracted rows by cursor day), `state/<shard>/<table>` (latest
 version per key as of the end of each day, for lookups), `views/<name>` and
-`views/<name>__rejects`. A write stages every day of its window under `_staging/` and then swaps each day's folder in
-whole, so re-running a window replaces it (same rows, no duplicates) and a crash mid-write leaves
-the previous files readable. A day with no rows still gets a folder with an empty file, so a
-day whose rows all moved on is emptied rather than left stale.
+`views/<name>__rejects`. A write stages every day of its window under `_staging/` and then
+swaps each day's folder in whole, so re-running a window replaces it (same rows, no
+duplicates) and a crash mid-write leaves the previous files readable. A day with no rows still
+gets a folder with an empty file, so a day whose rows all moved on is emptied, not left stale.
 """
 
 from __future__ import annotations

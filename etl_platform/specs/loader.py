@@ -36,7 +36,7 @@ def read_yaml(path: Path) -> object:
     if not path.is_file():
         raise SpecError(path, [("", "file not found")])
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_ConfigLoader)  # noqa: S506
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_ConfigLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""

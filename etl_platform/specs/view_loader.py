@@ -32,14 +32,22 @@ def view_files(directory: Path) -> list[Path]:
 def parse_view_file(path: Path) -> ViewSpec:
     """The spec in one file, shape-checked (not yet against the sources)."""
     data = read_yaml(path)
-    if not isinstance(data, dict) or set(data) - {"type", "attributes", "requirements", "post_processing"}:
+    if not isinstance(data, dict) or set(data) - {
+        "type",
+        "attributes",
+        "requirements",
+        "post_processing",
+    }:
         raise SpecError(path, [("", "expected `type:` and `attributes:` at the top level")])
     if data.get("type") != VIEW_COMPONENT_TYPE:
-        raise SpecError(path, [("type", f"must be {VIEW_COMPONENT_TYPE}, got {data.get('type')!r}")])
+        raise SpecError(
+            path, [("type", f"must be {VIEW_COMPONENT_TYPE}, got {data.get('type')!r}")]
+        )
     spec = validate_model(ViewSpec, data.get("attributes"), path, prefix="attributes.")
     if spec.name != path.parent.name:
-        raise SpecError(path, [("attributes.name", f"{spec.name!r} must match its folder "
-                                f"{path.parent.name!r}")])
+        raise SpecError(
+            path, [("attributes.name", f"{spec.name!r} must match its folder {path.parent.name!r}")]
+        )
     return spec
 
 

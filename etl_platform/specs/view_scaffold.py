@@ -115,7 +115,9 @@ def scaffold_view(
     if skipped:
         header += f"# Columns left out (no view type): {', '.join(skipped)}\n"
     body = yaml.safe_dump(
-        {"type": VIEW_COMPONENT_TYPE, "attributes": attributes}, sort_keys=False,
-        allow_unicode=True, width=100,
+        {"type": VIEW_COMPONENT_TYPE, "attributes": attributes},
+        sort_keys=False,
+        allow_unicode=True,
+        width=100,
     )
     return header + body

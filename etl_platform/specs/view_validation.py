@@ -27,10 +27,17 @@ def output_names(spec: ViewSpec) -> list[str]:
 def validate_view(spec: ViewSpec, sources: SourcesSpec, schema: SourceSchema) -> list[Problem]:
     problems: list[Problem] = []
     if spec.source not in sources.tables:
-        return [("source", f"unknown table {spec.source!r} (sources.yaml has {sorted(sources.tables)})")]
+        return [
+            ("source", f"unknown table {spec.source!r} (sources.yaml has {sorted(sources.tables)})")
+        ]
     if spec.source not in schema.tables:
-        return [("source", f"table {spec.source!r} is not in the schema snapshot; run "
-                 "`etl-platform sources schema`")]
+        return [
+            (
+                "source",
+                f"table {spec.source!r} is not in the schema snapshot; run "
+                "`etl-platform sources schema`",
+            )
+        ]
     table = sources.tables[spec.source]
     source_columns = set(schema.tables[spec.source]) - set(table.exclude_columns)
     json_columns = set(table.json_columns)
@@ -39,15 +46,20 @@ def validate_view(spec: ViewSpec, sources: SourcesSpec, schema: SourceSchema) ->
         if column not in source_columns:
             problems.append((field, f"unknown column {column!r} of table {spec.source!r}"))
         elif column not in json_columns:
-            problems.append((field, f"column {column!r} is not listed in tables.{spec.source}.json "
-                             "of sources.yaml"))
+            problems.append(
+                (
+                    field,
+                    f"column {column!r} is not listed in tables.{spec.source}.json of sources.yaml",
+                )
+            )
 
     for name, col in spec.columns.items():
         where = f"columns.{name}"
         problems.extend(_type_problem(f"{where}.type", col.type))
         if col.from_ and col.from_ not in source_columns:
-            problems.append((f"{where}.from", f"unknown column {col.from_!r} of table "
-                             f"{spec.source!r}"))
+            problems.append(
+                (f"{where}.from", f"unknown column {col.from_!r} of table {spec.source!r}")
+            )
         if col.json_column:
             check_json(f"{where}.json", col.json_column)
         if col.item and not spec.explode:
@@ -58,22 +70,41 @@ def validate_view(spec: ViewSpec, sources: SourcesSpec, schema: SourceSchema) ->
         if lookup.table not in sources.tables or lookup.table not in schema.tables:
             problems.append((f"{where}.table", f"unknown table {lookup.table!r}"))
             continue
-        related = set(schema.tables[lookup.table]) - set(sources.tables[lookup.table].exclude_columns)
-        missing_shards = set(sources.shards_for(spec.source)) - set(sources.shards_for(lookup.table))
+        related = set(schema.tables[lookup.table]) - set(
+            sources.tables[lookup.table].exclude_columns
+        )
+        missing_shards = set(sources.shards_for(spec.source)) - set(
+            sources.shards_for(lookup.table)
+        )
         if missing_shards:
-            problems.append((f"{where}.table", f"table {lookup.table!r} is not extracted from "
-                             f"shard(s) {sorted(missing_shards)} that carry {spec.source!r}"))
+            problems.append(
+                (
+                    f"{where}.table",
+                    f"table {lookup.table!r} is not extracted from "
+                    f"shard(s) {sorted(missing_shards)} that carry {spec.source!r}",
+                )
+            )
         for left, right in lookup.on.items():
             if left not in source_columns and left not in spec.columns:
-                problems.append((f"{where}.on.{left}", f"{left!r} is neither a column of table "
-                                 f"{spec.source!r} nor a declared output column"))
+                problems.append(
+                    (
+                        f"{where}.on.{left}",
+                        f"{left!r} is neither a column of table "
+                        f"{spec.source!r} nor a declared output column",
+                    )
+                )
             if right not in related:
-                problems.append((f"{where}.on.{left}", f"unknown column {right!r} of table "
-                                 f"{lookup.table!r}"))
+                problems.append(
+                    (f"{where}.on.{left}", f"unknown column {right!r} of table {lookup.table!r}")
+                )
         for column in lookup.columns:
             if column not in related:
-                problems.append((f"{where}.columns.{column}", f"unknown column {column!r} of table "
-                                 f"{lookup.table!r}"))
+                problems.append(
+                    (
+                        f"{where}.columns.{column}",
+                        f"unknown column {column!r} of table {lookup.table!r}",
+                    )
+                )
 
     for i, flat in enumerate(spec.flatten):
         check_json(f"flatten.{i}.json", flat.json_column)
@@ -88,8 +119,13 @@ def validate_view(spec: ViewSpec, sources: SourcesSpec, schema: SourceSchema) ->
             problems.append(("columns", f"output column {name!r} is declared {count} times"))
     for name in names:
         if name == PARTITION_COLUMN or name.startswith("_"):
-            problems.append((f"columns.{name}", f"{name!r} is reserved: `{PARTITION_COLUMN}` is "
-                             "the partition column and `_` names are the platform's"))
+            problems.append(
+                (
+                    f"columns.{name}",
+                    f"{name!r} is reserved: `{PARTITION_COLUMN}` is "
+                    "the partition column and `_` names are the platform's",
+                )
+            )
     for key in spec.unique_key:
         if key not in names:
             problems.append(("unique_key", f"{key!r} is not an output column"))

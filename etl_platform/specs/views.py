@@ -71,8 +71,11 @@ class ColumnSpec(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> ColumnSpec:
-        given = [k for k, v in (("from", self.from_), ("json", self.json_column),
-                                ("item", self.item)) if v]
+        given = [
+            k
+            for k, v in (("from", self.from_), ("json", self.json_column), ("item", self.item))
+            if v
+        ]
         if len(given) != 1:
             raise ValueError("give exactly one of from, json (with path), or item")
         if self.json_column and not self.path:
@@ -88,6 +91,14 @@ class LookupSpec(_Strict):
     table: Identifier
     on: dict[Identifier, Identifier] = Field(min_length=1)
     columns: dict[Identifier, Identifier] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml11_on(cls, data: object) -> object:
+        """YAML 1.1 loaders (Dagster's among them) read the key `on` as the boolean True."""
+        if isinstance(data, dict) and True in data and "on" not in data:
+            data = {("on" if k is True else k): v for k, v in data.items()}
+        return data
 
 
 class FlattenSpec(_Strict):

@@ -22,7 +22,7 @@ REJECTS_SCHEMA: Final = pl.Schema(
 def key_json(key_columns: Sequence[str]) -> pl.Expr:
     """The row's key as compact JSON object text, e.g. `{"id":5}` (vectorised)."""
     if not key_columns:
-        return pl.lit("{}")
+        return pl.repeat(pl.lit("{}"), pl.len())
     return pl.struct(list(key_columns)).struct.json_encode()
 
 
@@ -34,9 +34,11 @@ def build_rejects(
     `rows` are the rejected input rows and `details` has one row per rejected row with
     columns `column`, `raw_value` and `reason`; kept apart so no input column name clashes.
     """
-    shard = pl.col("_shard") if "_shard" in rows.columns else pl.lit(None)
+    shard = pl.col("_shard") if "_shard" in rows.columns else pl.repeat(None, pl.len())
     head = rows.select(shard.cast(pl.String).alias("_shard"), key_json(key_columns).alias("key"))
-    tail = details.select(pl.col(name).cast(pl.String) for name in ("column", "raw_value", "reason"))
+    tail = details.select(
+        pl.col(name).cast(pl.String) for name in ("column", "raw_value", "reason")
+    )
     return pl.concat([head, tail], how="horizontal")
 
 

@@ -106,7 +106,8 @@ def cast_strings(
     apart (extract_json_fields refines `string`/`json` with the source document).
     """
     if isinstance(values, pl.Series):
-        frame = pl.select(values.alias("v")).select(cast_strings(pl.col("v"), dtype))
+        typed_expr, wrong_expr = cast_strings(pl.col("v"), dtype)
+        frame = pl.select(values.alias("v")).select(typed_expr.alias("t"), wrong_expr.alias("w"))
         typed, wrong = frame.to_series(0), frame.to_series(1)
         return typed.alias(values.name), wrong.alias(values.name)
     typed, ok = _cast_expr(values, dtype)

@@ -124,7 +124,10 @@ def shape_shard(
             if c.item
         ]
         df, explode_rejects = explode_json_array(
-            df, spec.explode.json_column, tuple(spec.explode.path.split(".")), elements,
+            df,
+            spec.explode.json_column,
+            tuple(spec.explode.path.split(".")),
+            elements,
             key_columns=key,
         )
         df = df.rename({"_item_index": spec.explode.index_column})
@@ -134,7 +137,10 @@ def shape_shard(
 
     for lookup in spec.lookups:
         df, orphans = apply_lookup(
-            df, related[lookup.table], on=lookup.on, columns=lookup.columns,
+            df,
+            related[lookup.table],
+            on=lookup.on,
+            columns=lookup.columns,
             related_cursor=related_cursors[lookup.table],
         )
         stats.orphans[lookup.table] = stats.orphans.get(lookup.table, 0) + orphans
@@ -170,6 +176,9 @@ def shape_shard(
     stats.duplicates = sum(removed.values())
     stats.rows_out = df.height
     return Shaped(
-        rows=df, rejects=pl.concat(rejects, how="vertical_relaxed"), stats=stats, drift=drift,
+        rows=df,
+        rejects=pl.concat(rejects, how="vertical_relaxed"),
+        stats=stats,
+        drift=drift,
         flattened=flattened,
     )

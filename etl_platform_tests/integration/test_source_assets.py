@@ -57,6 +57,7 @@ def platform(
         monkeypatch.setenv("ETL_PLATFORM_SOURCES", str(path))
         monkeypatch.setenv("ETL_PLATFORM_LAKE", str(lake))
         monkeypatch.setenv("ETL_TEST_SHARD_URL", TEST_MYSQL_URL)
+        monkeypatch.setenv("ETL_PLATFORM_VIEWS_DIR", str(tmp_path / "no_views"))  # raw only
         return build_definitions(Environment.TEST), lake
 
     return build

@@ -33,10 +33,16 @@ def built(seeded_shards: list[str], tmp_path_factory: pytest.TempPathFactory) ->
     tmp = tmp_path_factory.mktemp("views")
     sources = tmp / "sources.yaml"
     sources.write_text(
-        (DEFAULTS_DIR / "sources.yaml").read_text().split("shards:")[0]
+        (DEFAULTS_DIR / "sources.yaml")
+        .read_text()
+        .split("shards:")[0]
+        .replace("start: 2025-01-01", "start: 2024-01-01")
         + "shards:\n"
-        + "".join(f"  {s}: {{url_env: ETL_TEST_SHARD_URL, database: {db}}}\n" for s, db in SHARDS.items())
-        + "tables:" + (DEFAULTS_DIR / "sources.yaml").read_text().split("tables:")[1]
+        + "".join(
+            f"  {s}: {{url_env: ETL_TEST_SHARD_URL, database: {db}}}\n" for s, db in SHARDS.items()
+        )
+        + "tables:"
+        + (DEFAULTS_DIR / "sources.yaml").read_text().split("tables:")[1]
     )
     shutil.copy(DEFAULTS_DIR / "sources.schema.yaml", tmp / "sources.schema.yaml")
     mp = pytest.MonkeyPatch()
@@ -52,11 +58,19 @@ def built(seeded_shards: list[str], tmp_path_factory: pytest.TempPathFactory) ->
             (e.asset_key.path[-1], e.check_name): e
             for e in (
                 r.dagster_event.event_specific_data
-                for r in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+                for r in instance.all_logs(
+                    run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+                )
             )
         }
-        yield {"defs": defs, "instance": instance, "run": run, "lake": tmp / "lake",
-               "duckdb": tmp / "lake" / "lake.duckdb", "checks": checks}
+        yield {
+            "defs": defs,
+            "instance": instance,
+            "run": run,
+            "lake": tmp / "lake",
+            "duckdb": tmp / "lake" / "lake.duckdb",
+            "checks": checks,
+        }
     mp.undo()
 
 
@@ -77,7 +91,8 @@ def test_orders_enriched_keeps_every_valid_order_once_per_day(built: dict) -> No
     for shard in SHARDS:
         for day in DAYS:
             expected = {
-                r[0] for r in run_sql(
+                r[0]
+                for r in run_sql(
                     _db(shard),
                     "SELECT id FROM orders WHERE updated_at >= %s AND updated_at < %s AND "
                     + VALID_OBJECT % {"c": "payload"},
@@ -85,7 +100,8 @@ def test_orders_enriched_keeps_every_valid_order_once_per_day(built: dict) -> No
                 )
             }
             got = [
-                r[0] for r in _duck(
+                r[0]
+                for r in _duck(
                     built,
                     "SELECT order_id FROM orders_enriched WHERE updated_at = ? AND _shard = ?",
                     [day, shard],
@@ -103,8 +119,7 @@ def test_orders_enriched_values_match_mariadb_json_functions(built: dict) -> Non
         "IF(c.updated_at < DATE(o.updated_at) + INTERVAL 1 DAY, c.email, NULL), "
         "DATE_FORMAT(o.updated_at, '%%Y-%%m-%%d %%H:%%i:%%s.%%f') "
         "FROM orders o LEFT JOIN customers c ON c.id = o.customer_id "
-        "WHERE o.updated_at >= %s AND o.updated_at < %s AND "
-        + VALID_OBJECT % {"c": "o.payload"},
+        "WHERE o.updated_at >= %s AND o.updated_at < %s AND " + VALID_OBJECT % {"c": "o.payload"},
         params=(str(FIRST), str(SEED_END + dt.timedelta(days=1))),
     )
     expected = {r[0]: (r[1], r[2], r[3], bool(r[4]), r[5], r[6]) for r in rows}
@@ -130,7 +145,8 @@ def test_malformed_json_goes_to_rejects_with_its_raw_value(built: dict) -> None:
         for shard in SHARDS
         for r in run_sql(
             _db(shard),
-            "SELECT CAST(id AS CHAR), payload FROM orders WHERE updated_at >= %s AND updated_at < %s "
+            "SELECT CAST(id AS CHAR), payload FROM orders "
+            "WHERE updated_at >= %s AND updated_at < %s "
             "AND NOT " + VALID_OBJECT % {"c": "payload"},
             params=(str(FIRST), str(SEED_END + dt.timedelta(days=1))),
         )
@@ -140,7 +156,8 @@ def test_malformed_json_goes_to_rejects_with_its_raw_value(built: dict) -> None:
         (r[0], r[1], r[2])
         for r in _duck(
             built,
-            "SELECT _shard, json_extract_string(key, '$.id'), raw_value FROM orders_enriched__rejects "
+            "SELECT _shard, json_extract_string(key, '$.id'), raw_value "
+            "FROM orders_enriched__rejects "
             "WHERE \"column\" = 'payload'",
         )
     }
@@ -156,7 +173,8 @@ def test_orphans_are_null_and_counted(built: dict) -> None:
             "SELECT COUNT(*) FROM orders o LEFT JOIN customers c ON c.id = o.customer_id "
             "AND c.updated_at < DATE(o.updated_at) + INTERVAL 1 DAY "
             "WHERE o.updated_at >= %s AND o.updated_at < %s AND c.id IS NULL AND "
-            + VALID_OBJECT % {"c": "o.payload"},
+            + VALID_OBJECT
+            % {"c": "o.payload"},
             params=(str(FIRST), str(SEED_END + dt.timedelta(days=1))),
         )[0][0]
         for shard in SHARDS
@@ -164,7 +182,9 @@ def test_orphans_are_null_and_counted(built: dict) -> None:
     assert orphans > 0
     got = _duck(built, "SELECT COUNT(*) FROM orders_enriched WHERE customer_email IS NULL")[0][0]
     assert got == orphans
-    event = built["instance"].get_latest_materialization_event(dg.AssetKey(["views", "orders_enriched"]))
+    event = built["instance"].get_latest_materialization_event(
+        dg.AssetKey(["views", "orders_enriched"])
+    )
     assert event.asset_materialization.metadata["orphans"].value == {"customers": orphans}
 
 
@@ -183,7 +203,8 @@ def test_customer_profiles_flatten_every_key(built: dict) -> None:
         r[0]: (r[1], r[2], r[3])
         for r in _duck(
             built,
-            "SELECT customer_id, profile_locale, profile_address_city, score FROM customer_profiles "
+            "SELECT customer_id, profile_locale, profile_address_city, score "
+            "FROM customer_profiles "
             "WHERE _shard = 'shard_00'",
         )
     }
@@ -197,7 +218,8 @@ def test_order_items_explode_one_row_per_element(built: dict) -> None:
         "(SELECT id, payload FROM orders WHERE updated_at >= %s AND updated_at < %s AND "
         "JSON_VALID(payload) AND JSON_TYPE(payload) = 'OBJECT') o, "
         "JSON_TABLE(o.payload, '$.items[*]' COLUMNS (idx FOR ORDINALITY, "
-        "sku VARCHAR(64) PATH '$.sku', qty INT PATH '$.qty', price DECIMAL(10,2) PATH '$.price')) jt",
+        "sku VARCHAR(64) PATH '$.sku', qty INT PATH '$.qty', "
+        "price DECIMAL(10,2) PATH '$.price')) jt",
         params=(str(FIRST), str(SEED_END + dt.timedelta(days=1))),
     )
     expected = {(r[0], r[1]): (r[2], r[3], Decimal(r[4])) for r in rows}
@@ -219,7 +241,8 @@ def test_order_status_history_counts_replayed_events_once(built: dict) -> None:
         for day in DAYS:
             expected = run_sql(
                 _db(shard),
-                "SELECT COUNT(*), COUNT(DISTINCT order_id, event_type, occurred_at) FROM order_events "
+                "SELECT COUNT(*), COUNT(DISTINCT order_id, event_type, occurred_at) "
+                "FROM order_events "
                 "WHERE updated_at >= %s AND updated_at < %s",
                 params=_day_bounds(day),
             )[0]
@@ -240,9 +263,11 @@ def test_checks_pass_and_metadata_is_rich(built: dict) -> None:
     for view in ("orders_enriched", "customer_profiles", "order_items", "order_status_history"):
         for name in ("unique_key_unique", "unique_key_not_null", "rows_balance", "reject_ratio"):
             assert checks[(view, name)].passed, (view, name, checks[(view, name)].metadata)
-    md = built["instance"].get_latest_materialization_event(
-        dg.AssetKey(["views", "orders_enriched"])
-    ).asset_materialization.metadata
+    md = (
+        built["instance"]
+        .get_latest_materialization_event(dg.AssetKey(["views", "orders_enriched"]))
+        .asset_materialization.metadata
+    )
     assert set(md["rows_per_shard"].value) == set(SHARDS)
     assert md["rejects"].value > 0
     assert "| order_id |" in md["preview"].value
@@ -261,10 +286,48 @@ def test_every_declared_column_has_its_type_even_when_all_null(built: dict) -> N
 
 def test_rerunning_a_day_gives_the_same_rows(built: dict) -> None:
     day = DAYS[4]
-    before = _duck(built, "SELECT * EXCLUDE (_run_id) FROM orders_enriched WHERE updated_at = ? "
-                   "ORDER BY _shard, order_id", [day])
-    job = built["defs"].resolve_job_def("build_views")
-    assert job.execute_in_process(instance=built["instance"], partition_key=str(day)).success
-    after = _duck(built, "SELECT * EXCLUDE (_run_id) FROM orders_enriched WHERE updated_at = ? "
-                  "ORDER BY _shard, order_id", [day])
+    before = _duck(
+        built,
+        "SELECT * EXCLUDE (_run_id) FROM orders_enriched WHERE updated_at = ? "
+        "ORDER BY _shard, order_id",
+        [day],
+    )
+    result = dg.materialize(
+        [built["defs"].resolve_assets_def(dg.AssetKey(["views", "orders_enriched"]))],
+        instance=built["instance"],
+        partition_key=str(day),
+    )
+    assert result.success
+    after = _duck(
+        built,
+        "SELECT * EXCLUDE (_run_id) FROM orders_enriched WHERE updated_at = ? "
+        "ORDER BY _shard, order_id",
+        [day],
+    )
     assert before == after
+
+
+def test_a_reject_ratio_above_the_threshold_fails_and_blocks(
+    built: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    views = tmp_path / "views"
+    shutil.copytree(DEFAULTS_DIR / "views" / "customer_profiles", views / "customer_profiles")
+    spec = views / "customer_profiles" / "defs.yaml"
+    spec.write_text(spec.read_text().replace("max_reject_ratio: 0.05", "max_reject_ratio: 0.0"))
+    monkeypatch.setenv("ETL_PLATFORM_VIEWS_DIR", str(views))
+    defs = build_definitions(Environment.TEST)
+    day = run_sql(
+        _db("shard_00"),
+        "SELECT MIN(DATE(updated_at)) FROM customers WHERE NOT " + VALID_OBJECT % {"c": "profile"},
+    )[0][0]
+    result = dg.materialize(
+        [defs.resolve_assets_def(dg.AssetKey(["views", "customer_profiles"]))],
+        instance=built["instance"],
+        partition_key=str(day),
+        raise_on_error=False,
+    )
+    assert not result.success
+    failures = [e for e in result.all_events if e.is_step_failure]
+    assert "views/customer_profiles: reject_ratio" in failures[0].step_failure_data.error.message
+    evaluation = [e for e in result.get_asset_check_evaluations() if e.check_name == "reject_ratio"]
+    assert not evaluation[0].passed and evaluation[0].metadata["rejected"].value > 0

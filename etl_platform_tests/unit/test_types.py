@@ -120,3 +120,9 @@ def test_a_flag_holding_another_number_is_an_error_not_a_cast() -> None:
 def test_garbage_in_a_number_column_names_the_column() -> None:
     with pytest.raises(ValueConversionError, match=r"table `t` column `c` \(int\(11\)\)"):
         _convert("int", "int(11)", ["12", "twelve"])
+
+
+def test_the_repeated_dst_hour_takes_its_first_occurrence() -> None:
+    # 2024-11-03 01:30 happened twice in New York (EDT, then EST).
+    values, _ = _convert("datetime", "datetime", ["2024-11-03 01:30:00"], tz="America/New_York")
+    assert values == [dt.datetime(2024, 11, 3, 5, 30, tzinfo=dt.UTC)]

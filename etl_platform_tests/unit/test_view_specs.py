@@ -23,7 +23,10 @@ def _write_view(root: Path, name: str, attributes: dict, type_: str = VIEW_COMPO
 def test_the_demo_views_validate() -> None:
     views = load_views(DEFAULTS_DIR / "views", SOURCES, SCHEMA)
     assert sorted(v.spec.name for v in views) == [
-        "customer_profiles", "order_items", "order_status_history", "orders_enriched",
+        "customer_profiles",
+        "order_items",
+        "order_status_history",
+        "orders_enriched",
     ]
 
 
@@ -39,39 +42,102 @@ GOOD = {
     ("change", "field", "reason"),
     [
         ({"source": "ordrs"}, "attributes.source", "unknown table 'ordrs'"),
-        ({"columns": {"x": {"from": "nope", "type": "int64"}}, "unique_key": ["x"]},
-         "attributes.columns.x.from", "unknown column 'nope' of table 'orders'"),
-        ({"columns": {"x": {"json": "payload", "path": "a..b", "type": "string"}}},
-         "attributes.columns.x.path", "bad JSON path 'a..b'"),
-        ({"columns": {"x": {"from": "id", "type": "money"}}, "unique_key": ["x"]},
-         "attributes.columns.x.type", "money"),
-        ({"columns": {"x": {"json": "status", "path": "a", "type": "string"}}, "unique_key": []},
-         "attributes.unique_key", "at least 1 item"),
-        ({"columns": {"x": {"json": "status", "path": "a", "type": "string"}},
-          "unique_key": ["x"]}, "attributes.columns.x.json",
-         "column 'status' is not listed in tables.orders.json"),
-        ({"columns": {"order-id": {"from": "id", "type": "int64"}}},
-         "attributes.columns.order-id.[key]", "not a plain name"),
-        ({"lookups": [{"table": "customers", "on": {"customer_id": "idx"},
-                       "columns": {"email": "order_id"}}]},
-         "attributes.lookups.0.on.customer_id", "unknown column 'idx' of table 'customers'"),
-        ({"lookups": [{"table": "customers", "on": {"customer_id": "id"},
-                       "columns": {"email": "order_id"}}]},
-         "attributes.columns", "output column 'order_id' is declared 2 times"),
-        ({"columns": {"updated_at": {"from": "updated_at", "type": "timestamp"}},
-          "unique_key": ["updated_at"]}, "attributes.columns.updated_at", "is reserved"),
+        (
+            {"columns": {"x": {"from": "nope", "type": "int64"}}, "unique_key": ["x"]},
+            "attributes.columns.x.from",
+            "unknown column 'nope' of table 'orders'",
+        ),
+        (
+            {"columns": {"x": {"json": "payload", "path": "a..b", "type": "string"}}},
+            "attributes.columns.x.path",
+            "bad JSON path 'a..b'",
+        ),
+        (
+            {"columns": {"x": {"from": "id", "type": "money"}}, "unique_key": ["x"]},
+            "attributes.columns.x.type",
+            "money",
+        ),
+        (
+            {"columns": {"x": {"json": "status", "path": "a", "type": "string"}}, "unique_key": []},
+            "attributes.unique_key",
+            "at least 1 item",
+        ),
+        (
+            {
+                "columns": {"x": {"json": "status", "path": "a", "type": "string"}},
+                "unique_key": ["x"],
+            },
+            "attributes.columns.x.json",
+            "column 'status' is not listed in tables.orders.json",
+        ),
+        (
+            {"columns": {"order-id": {"from": "id", "type": "int64"}}},
+            "attributes.columns.order-id.[key]",
+            "not a plain name",
+        ),
+        (
+            {
+                "lookups": [
+                    {
+                        "table": "customers",
+                        "on": {"customer_id": "idx"},
+                        "columns": {"email": "order_id"},
+                    }
+                ]
+            },
+            "attributes.lookups.0.on.customer_id",
+            "unknown column 'idx' of table 'customers'",
+        ),
+        (
+            {
+                "lookups": [
+                    {
+                        "table": "customers",
+                        "on": {"customer_id": "id"},
+                        "columns": {"email": "order_id"},
+                    }
+                ]
+            },
+            "attributes.columns",
+            "output column 'order_id' is declared 2 times",
+        ),
+        (
+            {
+                "columns": {"updated_at": {"from": "updated_at", "type": "timestamp"}},
+                "unique_key": ["updated_at"],
+            },
+            "attributes.columns.updated_at",
+            "is reserved",
+        ),
         ({"unique_key": ["nope"]}, "attributes.unique_key", "'nope' is not an output column"),
         ({"colums": {}}, "attributes.colums", "unknown field"),
         ({"schedule": "every 5 minutes"}, "attributes.schedule", "not a cron expression"),
-        ({"freshness": {"warn_after": "2h", "fail_after": "1h"}},
-         "attributes.freshness.warn_after", "shorter than fail_after"),
-        ({"columns": {"x": {"item": "sku", "type": "string"}}, "unique_key": ["x"]},
-         "attributes.columns.x.item", "need an explode section"),
+        (
+            {"freshness": {"warn_after": "2h", "fail_after": "1h"}},
+            "attributes.freshness.warn_after",
+            "shorter than fail_after",
+        ),
+        (
+            {"columns": {"x": {"item": "sku", "type": "string"}}, "unique_key": ["x"]},
+            "attributes.columns.x.item",
+            "need an explode section",
+        ),
     ],
     ids=[
-        "unknown-table", "unknown-column", "bad-json-path", "bad-type", "empty-key",
-        "not-a-json-column", "not-a-plain-name", "unknown-lookup-column", "duplicate-output",
-        "reserved-name", "key-not-an-output", "unknown-field", "bad-cron", "bad-freshness",
+        "unknown-table",
+        "unknown-column",
+        "bad-json-path",
+        "bad-type",
+        "empty-key",
+        "not-a-json-column",
+        "not-a-plain-name",
+        "unknown-lookup-column",
+        "duplicate-output",
+        "reserved-name",
+        "key-not-an-output",
+        "unknown-field",
+        "bad-cron",
+        "bad-freshness",
         "item-without-explode",
     ],
 )
@@ -87,8 +153,16 @@ def test_a_bad_spec_names_the_file_field_and_reason(
 
 def test_all_problems_of_all_files_come_at_once(tmp_path: Path) -> None:
     a = _write_view(tmp_path, "a", {**GOOD, "name": "a", "source": "nope"})
-    b = _write_view(tmp_path, "b", {**GOOD, "name": "b", "unique_key": ["x"],
-                                    "columns": {"y": {"from": "zz", "type": "int64"}}})
+    b = _write_view(
+        tmp_path,
+        "b",
+        {
+            **GOOD,
+            "name": "b",
+            "unique_key": ["x"],
+            "columns": {"y": {"from": "zz", "type": "int64"}},
+        },
+    )
     c = _write_view(tmp_path, "c", {**GOOD, "name": "c"}, type_="something.Else")
     _write_view(tmp_path, "d", {**GOOD, "name": "d"})
     with pytest.raises(SpecErrors) as info:
@@ -117,5 +191,7 @@ def test_an_unquoted_decimal_in_a_flow_mapping_gets_a_hint(tmp_path: Path) -> No
     )
     with pytest.raises(SpecErrors) as info:
         load_views(tmp_path, SOURCES, SCHEMA)
-    assert 'quote a type like decimal(p,s) inside {...}, e.g. type: "decimal(12,2)"' in str(info.value)
+    assert 'quote a type like decimal(p,s) inside {...}, e.g. type: "decimal(12,2)"' in str(
+        info.value
+    )
     assert "lookups.0.on" not in str(info.value)  # `on:` stays a key, not YAML 1.1's True

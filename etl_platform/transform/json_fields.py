@@ -1,0 +1,203 @@
+"""Typed columns read from JSON text columns, with one reject record per unusable row.
+
+A view declares `total: {json: payload, path: totals.grand_total, type: decimal(12,2)}`;
+this module turns such declarations into typed columns. Rows whose JSON cannot be trusted
+(invalid text, not an object, a value of the wrong type at a declared path) leave the view
+and become reject records, so one bad row never fails a partition nor hides as a null.
+NULL, JSON `null` and missing keys are ordinary: the outputs are null.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from etl_platform.transform._jsonpath import (
+    addressable,
+    as_text,
+    canonical_json,
+    describe_value,
+    dotted,
+    json_path,
+    json_status,
+    null_strings,
+    parent_reasons,
+    quote_json,
+    scatter_mask,
+    string_rows,
+)
+from etl_platform.transform._rejects import (
+    REJECTS_SCHEMA,
+    build_rejects,
+    check_columns,
+    empty_rejects,
+)
+from etl_platform.transform.dtypes import JSON, cast_strings, storage_dtype, type_name
+
+__all__ = ["REJECTS_SCHEMA", "JsonField", "extract_json_fields"]
+
+
+@dataclass(frozen=True)
+class JsonField:
+    """One typed output column read from a JSON column.
+
+    Args:
+        output: name of the output column.
+        json_column: input column holding JSON text.
+        path: object keys from the document root, e.g. ("totals", "grand_total").
+        dtype: declared type, from `dtypes.parse_type` (`dtypes.JSON` keeps JSON text).
+    """
+
+    output: str
+    json_column: str
+    path: tuple[str, ...]
+    dtype: pl.DataType
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", tuple(self.path))
+        if not self.path:
+            raise ValueError(f"field `{self.output}`: JSON path is empty")
+        bad = [key for key in self.path if not addressable(key)]
+        if bad:
+            raise ValueError(
+                f"field `{self.output}`: path {dotted(self.path)} has key(s) {bad} that a "
+                "JSON path cannot address (backslash, or both quote characters)"
+            )
+
+
+def extract_json_fields(
+    df: pl.DataFrame, fields: Sequence[JsonField], *, key_columns: Sequence[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Add the typed `fields` to `df`; move rows with unusable JSON to rejects.
+
+    Args:
+        df: input rows; `_shard` is copied into rejects when present.
+        fields: the columns to add, in this order, after df's columns.
+        key_columns: columns that identify a row in reject records (`key` as JSON object).
+
+    Returns:
+        (kept rows with the outputs added, rejects in REJECTS_SCHEMA). A rejected row lists
+        all its problems in `reason`; `column`/`raw_value` name the first problem's column.
+    """
+    check_columns(df, key_columns, "key")
+    check_columns(df, [f.json_column for f in fields], "JSON")
+    outputs = [f.output for f in fields]
+    clashes = sorted({o for o in outputs if o in df.columns or outputs.count(o) > 1})
+    if clashes:
+        raise ValueError(f"output column(s) {clashes} already exist or are declared twice")
+    if not fields:
+        return df, empty_rejects()
+
+    columns = list(dict.fromkeys(f.json_column for f in fields))
+    aux = df.select(as_text(df, c).alias(f"src{i}") for i, c in enumerate(columns))
+    aux = aux.with_columns(
+        canonical_json(pl.col(f"src{i}")).alias(f"doc{i}") for i in range(len(columns))
+    )
+    status = {}
+    for i in range(len(columns)):
+        status[f"obj{i}"], status[f"invalid{i}"], status[f"notobj{i}"] = json_status(
+            pl.col(f"src{i}"), pl.col(f"doc{i}")
+        )
+    aux = aux.with_columns(**status)
+    source = {f.output: columns.index(f.json_column) for f in fields}
+    aux = aux.with_columns(
+        pl.when(pl.col(f"obj{source[f.output]}"))
+        .then(pl.col(f"doc{source[f.output]}").str.json_path_match(json_path(f.path)))
+        .alias(f"text{j}")
+        for j, f in enumerate(fields)
+    )
+    typed = {}
+    for j, f in enumerate(fields):
+        typed[f"out{j}"], typed[f"wrong{j}"] = cast_strings(pl.col(f"text{j}"), f.dtype)
+    aux = aux.with_columns(**typed)
+    aux = _refine_strings(aux, fields, source)
+    aux = _check_parents(aux, fields, source)
+
+    reasons: list[tuple[str, pl.Expr]] = []
+    flags: list[pl.Expr] = []
+    for j, f in enumerate(fields):
+        i = source[f.output]
+        if all(column != f.json_column for column, _ in reasons):
+            flags.append(pl.col(f"invalid{i}") | pl.col(f"notobj{i}"))
+            reasons.append(
+                (
+                    f.json_column,
+                    pl.when(pl.col(f"invalid{i}"))
+                    .then(pl.lit("invalid JSON"))
+                    .when(pl.col(f"notobj{i}"))
+                    .then(pl.lit("not a JSON object")),
+                )
+            )
+        message = pl.concat_str(
+            pl.lit(f"path {dotted(f.path)}: "),
+            describe_value(pl.col(f"text{j}")),
+            pl.lit(f" is not {type_name(f.dtype)}"),
+        )
+        wrong = pl.when(pl.col(f"wrong{j}")).then(message)
+        flags.append(pl.col(f"wrong{j}") | pl.col(f"parent{j}").is_not_null())
+        reasons.append((f.json_column, pl.coalesce(pl.col(f"parent{j}"), wrong)))
+
+    problem = aux.select(pl.any_horizontal(flags)).to_series()  # messages for these rows only
+    details = aux.filter(problem).select(
+        reason=pl.concat_list(r.alias(f"r{k}") for k, (_, r) in enumerate(reasons))
+        .list.drop_nulls()
+        .list.join("; "),
+        column=pl.coalesce(pl.when(r.is_not_null()).then(pl.lit(c)) for c, r in reasons),
+        raw_value=pl.coalesce(
+            pl.when(r.is_not_null()).then(pl.col(f"src{columns.index(c)}")) for c, r in reasons
+        ),
+    )
+    rejects = build_rejects(df.filter(problem), details, key_columns=key_columns)
+    out = aux.select(
+        pl.col(f"out{j}").cast(storage_dtype(f.dtype)).alias(f.output) for j, f in enumerate(fields)
+    )
+    kept = pl.concat([df, out], how="horizontal").filter(~problem)
+    return kept, rejects
+
+
+def _refine_strings(
+    aux: pl.DataFrame, fields: Sequence[JsonField], source: dict[str, int]
+) -> pl.DataFrame:
+    """Use the source document to tell JSON strings from objects/arrays with equal text.
+
+    `string` fields: a value flagged as an object/array is fine if it is really a string
+    (only flagged rows are re-read). `json` fields: strings are quoted to stay JSON text
+    (re-reads the rows with a value).
+    """
+    for j, f in enumerate(fields):
+        if f.dtype not in (pl.String, JSON):
+            continue
+        needs = pl.col(f"wrong{j}") if f.dtype == pl.String else pl.col(f"text{j}").is_not_null()
+        rows = aux.select(pl.arg_where(needs)).to_series()
+        strings = string_rows(aux[f"doc{source[f.output]}"], rows, f.path)
+        string_mask = scatter_mask(aux.height, strings)
+        if f.dtype == pl.String:
+            aux = aux.with_columns(pl.col(f"wrong{j}") & ~string_mask)
+        else:
+            text = pl.col(f"text{j}")
+            aux = aux.with_columns(
+                pl.when(string_mask).then(quote_json(text)).otherwise(text).alias(f"out{j}")
+            )
+    return aux
+
+
+def _check_parents(
+    aux: pl.DataFrame, fields: Sequence[JsonField], source: dict[str, int]
+) -> pl.DataFrame:
+    """Add `parent{j}`: a reason when a value is missing because a parent is not an object.
+
+    `{"totals": 5}` has no `totals.grand_total`, but that is a broken structure, not a
+    missing key. Only rows with a null value and a valid document are re-read.
+    """
+    for j, f in enumerate(fields):
+        reason = pl.lit(None, pl.String).alias(f"parent{j}")
+        if len(f.path) > 1:
+            needs = pl.col(f"obj{source[f.output]}") & pl.col(f"text{j}").is_null()
+            rows = aux.select(pl.arg_where(needs)).to_series()
+            if rows.len():
+                reason = parent_reasons(aux[f"doc{source[f.output]}"].gather(rows), f.path)
+                reason = null_strings(aux.height).scatter(rows, reason).alias(f"parent{j}")
+        aux = aux.with_columns(reason)
+    return aux
