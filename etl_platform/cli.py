@@ -194,12 +194,37 @@ def _print_sample_query(day: dt.date) -> None:
         print(f"(no views to query yet: {e})")
 
 
+def _extract_lookup_history(days: int, run_days: int) -> None:
+    """Views look related rows up as of each day; that needs the looked-up tables' history,
+    so the demo extracts those tables' earlier days once (one query per shard-table)."""
+    import dagster as dg
+
+    from etl_platform.definitions import build_definitions
+    from etl_platform.runner import last_days, run_range
+
+    defs = build_definitions()
+    graph = defs.resolve_asset_graph()
+    looked_up = {k.path[2] for k in graph.get_all_asset_keys() if k.path[0] == "state"}
+    keys = [k for k in graph.get_all_asset_keys() if k.path[0] == "raw" and k.path[2] in looked_up]
+    first, _ = last_days(days)
+    last = last_days(run_days)[0] - dt.timedelta(days=1)
+    if not keys or last < first:
+        return
+    with dg.DagsterInstance.get() as instance:
+        done = all(instance.get_latest_materialization_event(k) for k in keys)
+        if done:
+            return
+        print(f"extracting the history of {sorted(looked_up)} ({first} .. {last}) for lookups")
+        run_range(defs, "extract_raw", first, last, instance=instance, asset_selection=keys)
+
+
 def _cmd_demo_run(args: argparse.Namespace) -> int:
     """`make run`: the demo shards up, then the last N days extracted in one run."""
     args.force = False
     status = _cmd_demo_up(args)
     if status:
         return status
+    _extract_lookup_history(args.days, args.run_days)
     args.start = args.end = None
     args.days = args.run_days
     return _cmd_run(args)

@@ -40,6 +40,7 @@ def run_range(
     *,
     instance: dg.DagsterInstance,
     log_level: str = "WARNING",
+    asset_selection: list[dg.AssetKey] | None = None,
 ) -> RangeRun:
     """One run over [first, last]: each asset reads its whole range at once (one query)."""
     job = defs.resolve_job_def(job_name)
@@ -47,6 +48,7 @@ def run_range(
         instance=instance,
         tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()},
         raise_on_error=False,
+        asset_selection=asset_selection,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
     outcomes: dict[str, AssetOutcome] = {}
