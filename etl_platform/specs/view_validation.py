@@ -126,9 +126,10 @@ def validate_view(spec: ViewSpec, sources: SourcesSpec, schema: SourceSchema) ->
                     "the partition column and `_` names are the platform's",
                 )
             )
+    keyable = set(spec.columns) | ({spec.explode.index_column} if spec.explode else set())
     for key in spec.unique_key:
-        if key not in names:
-            problems.append(("unique_key", f"{key!r} is not an output column"))
+        if key not in keyable:
+            problems.append(("unique_key", f"{key!r} is not a declared column"))
     if spec.schedule and not _valid_cron(spec.schedule):
         problems.append(("schedule", f"{spec.schedule!r} is not a cron expression"))
     if spec.freshness and spec.freshness.warn_after is not None:

@@ -1,8 +1,8 @@
 """Shape one shard's day of a driving table into view rows: the whole view pipeline, pure.
 
 Order matters: typed columns first (JSON paths and source columns), then the explode (so item
-columns exist), then lookups (which may join on item columns), flatten, the platform's columns,
-and last the dedupe, which must see every column it breaks ties on.
+columns exist), the dedupe (the unique key is made of those), then lookups (which may join on
+item columns), flatten, and the output columns in their declared order.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import polars as pl
 from etl_platform.specs.views import ViewSpec
 from etl_platform.transform.dedupe import dedupe_latest
 from etl_platform.transform.drift import json_key_drift
-from etl_platform.transform.dtypes import parse_type
+from etl_platform.transform.dtypes import parse_type, storage_dtype
 from etl_platform.transform.explode import ElementField, explode_json_array
 from etl_platform.transform.flatten import flatten_json
 from etl_platform.transform.json_fields import REJECTS_SCHEMA, JsonField, extract_json_fields
@@ -56,7 +56,7 @@ class Shaped:
 
 def declared_schema(spec: ViewSpec) -> dict[str, pl.DataType]:
     """Declared columns with their types, in output order (without flatten's)."""
-    out = {name: parse_type(col.type) for name, col in spec.columns.items()}
+    out = {name: storage_dtype(parse_type(col.type)) for name, col in spec.columns.items()}
     if spec.explode:
         out[spec.explode.index_column] = pl.Int32()
     return out
@@ -66,7 +66,9 @@ def _cast_source_columns(
     df: pl.DataFrame, spec: ViewSpec, key: Sequence[str]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """`from:` columns cast to their declared type; a value that does not fit is a reject."""
-    casts = {n: (c.from_, parse_type(c.type)) for n, c in spec.columns.items() if c.from_}
+    casts = {
+        n: (c.from_, storage_dtype(parse_type(c.type))) for n, c in spec.columns.items() if c.from_
+    }
     if not casts:
         return df, pl.DataFrame(schema=REJECTS_SCHEMA)
     typed = df.with_columns(
@@ -135,6 +137,11 @@ def shape_shard(
         stats.rejected += explode_rejects.height
         stats.elements = df.height
 
+    # Dedupe before lookups and flatten: they only derive columns from what is here, so the
+    # winner is the same, and they then work on fewer rows (and count orphans once).
+    df, removed = dedupe_latest(df, key=spec.unique_key, cursor=CURSOR, partition=SHARD)
+    stats.duplicates = sum(removed.values())
+
     for lookup in spec.lookups:
         df, orphans = apply_lookup(
             df,
@@ -172,8 +179,6 @@ def shape_shard(
         + [pl.col(n) for n in flattened]
         + [pl.col(SHARD), pl.col(CURSOR), pl.col(RUN_ID)]
     )
-    df, removed = dedupe_latest(df, key=spec.unique_key, cursor=CURSOR, partition=SHARD)
-    stats.duplicates = sum(removed.values())
     stats.rows_out = df.height
     return Shaped(
         rows=df,

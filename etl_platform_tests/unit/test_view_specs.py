@@ -109,7 +109,7 @@ GOOD = {
             "attributes.columns.updated_at",
             "is reserved",
         ),
-        ({"unique_key": ["nope"]}, "attributes.unique_key", "'nope' is not an output column"),
+        ({"unique_key": ["nope"]}, "attributes.unique_key", "'nope' is not a declared column"),
         ({"colums": {}}, "attributes.colums", "unknown field"),
         ({"schedule": "every 5 minutes"}, "attributes.schedule", "not a cron expression"),
         (
@@ -170,7 +170,7 @@ def test_all_problems_of_all_files_come_at_once(tmp_path: Path) -> None:
     text = str(info.value)
     assert f"{a}: attributes.source: unknown table 'nope'" in text
     assert f"{b}: attributes.columns.y.from: unknown column 'zz'" in text
-    assert f"{b}: attributes.unique_key: 'x' is not an output column" in text
+    assert f"{b}: attributes.unique_key: 'x' is not a declared column" in text
     assert f"{c}: type: must be {VIEW_COMPONENT_TYPE}" in text
     assert "4 problem(s) in 3 file(s)" in text
 

@@ -1,0 +1,100 @@
+"""The whole view pipeline on hand-made frames: order of steps, balance, rejects."""
+
+import datetime as dt
+from decimal import Decimal
+
+import polars as pl
+
+from etl_platform.specs.views import ViewSpec
+from etl_platform.transform.view_shape import shape_shard
+
+T0 = dt.datetime(2024, 3, 10, tzinfo=dt.UTC)
+
+
+def _ts(minutes: int) -> dt.datetime:
+    return T0 + dt.timedelta(minutes=minutes)
+
+
+ORDERS = pl.DataFrame(
+    {
+        "id": pl.Series([1, 2, 3, 3, 4, 5], dtype=pl.UInt64),
+        "qty": pl.Series([1, 300, 2, 2, 1, 1], dtype=pl.Int64),
+        "payload": [
+            '{"items": [{"sku": "A", "price": "1.50"}, {"sku": "B", "price": 2}]}',
+            '{"items": []}',
+            '{"items": [{"sku": "Z", "price": "9"}]}',
+            '{"items": [{"sku": "Z", "price": "9"}]}',
+            "not json",
+            '{"items": [{"sku": "A", "price": "x"}]}',
+        ],
+        "updated_at": [_ts(1), _ts(2), _ts(3), _ts(4), _ts(5), _ts(6)],
+    }
+)
+PRODUCTS = pl.DataFrame(
+    {"sku": ["A", "B"], "name": ["Apple", "Banana"], "updated_at": [_ts(0), _ts(0)]}
+)
+
+
+def _spec(**extra: object) -> ViewSpec:
+    return ViewSpec.model_validate(
+        {
+            "name": "v",
+            "source": "orders",
+            "columns": {
+                "order_id": {"from": "id", "type": "uint64"},
+                "qty": {"from": "qty", "type": "uint8"},
+            },
+            "unique_key": ["order_id"],
+            **extra,
+        }
+    )
+
+
+def _shape(spec: ViewSpec):
+    return shape_shard(
+        spec,
+        ORDERS,
+        shard="s0",
+        primary_key=["id"],
+        cursor="updated_at",
+        related={"products": PRODUCTS},
+        related_cursors={"products": "updated_at"},
+        run_id="r1",
+    )
+
+
+def test_a_value_that_does_not_fit_its_type_is_a_reject_and_rows_balance() -> None:
+    shaped = _shape(_spec())
+    assert shaped.rows["order_id"].to_list() == [1, 3, 4, 5]  # 2's qty 300 is not a uint8
+    assert shaped.rows.filter(pl.col("order_id") == 3)["_updated_at"].item() == _ts(4)
+    s = shaped.stats
+    assert (s.rows_in, s.rows_out, s.rejected, s.duplicates) == (6, 4, 1, 1)
+    assert s.balanced(exploded=False)
+    assert shaped.rejects["key"].to_list() == ['{"id":2}']
+    assert shaped.rows.columns == ["order_id", "qty", "_shard", "_updated_at", "_run_id"]
+    assert shaped.rows.schema["qty"] == pl.UInt8
+
+
+def test_explode_then_lookup_on_an_item_column() -> None:
+    spec = _spec(
+        columns={
+            "order_id": {"from": "id", "type": "uint64"},
+            "sku": {"item": "sku", "type": "string"},
+            "price": {"item": "price", "type": "decimal(10,2)"},
+        },
+        explode={"json": "payload", "path": "items"},
+        lookups=[{"table": "products", "on": {"sku": "sku"}, "columns": {"name": "product"}}],
+        unique_key=["order_id", "item_index"],
+    )
+    shaped = _shape(spec)
+    rows = shaped.rows.select("order_id", "item_index", "sku", "price", "product").rows()
+    assert rows == [
+        (1, 0, "A", Decimal("1.50"), "Apple"),
+        (1, 1, "B", Decimal("2.00"), "Banana"),
+        (3, 0, "Z", Decimal("9.00"), None),
+    ]
+    assert shaped.stats.orphans == {"products": 1}
+    assert shaped.stats.duplicates == 1  # order 3 came twice
+    reasons = sorted(shaped.rejects["reason"].to_list())
+    assert reasons[0] == "invalid JSON" and "is not decimal(10,2)" in reasons[1]
+    assert shaped.stats.balanced(exploded=True)
