@@ -29,3 +29,8 @@ def quote_mysql(*parts: str) -> str:
 def quote_ansi(*parts: str) -> str:
     """ "a"."b" for PostgreSQL/Redshift/DuckDB/Athena, after validating each part."""
     return ".".join(f'"{validate_identifier(p)}"' for p in parts)
+
+
+def quote_hive(*parts: str) -> str:
+    """`a`.`b` for Athena/Hive DDL, which quotes like MySQL."""
+    return quote_mysql(*parts)

@@ -79,3 +79,24 @@ def seeded_shards(mysql_server: MySqlEndpoint) -> Iterator[list[str]]:
     yield list(report.databases)
     for database in report.databases:
         run_sql(mysql_server, f"DROP DATABASE IF EXISTS `{database}`")
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """S3 and Glue over real HTTP: moto in server mode on a loopback port."""
+    from moto.server import ThreadedMotoServer
+
+    from etl_platform.demo.mariadb_server import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    mp = pytest.MonkeyPatch()
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                        ("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_EC2_METADATA_DISABLED", "true")):
+        mp.setenv(name, value)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+        mp.undo()
