@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from etl_platform.components.destinations import build_destination_assets
 from etl_platform.components.lookup_state import build_state_defs
 from etl_platform.components.mysql_sources import build_source_defs
 from etl_platform.components.views import build_view_defs
@@ -15,9 +16,11 @@ from etl_platform.specs.view_loader import load_views, view_files
 
 RAW_ASSETS = dg.AssetSelection.key_prefixes(["raw"])
 VIEW_ASSETS = dg.AssetSelection.key_prefixes(["state"]) | dg.AssetSelection.key_prefixes(["views"])
+DESTINATION_ASSETS = dg.AssetSelection.groups("destinations")
 
 
 def build_definitions(env: Environment | None = None) -> dg.Definitions:
+    resources = build_resources(env or get_environment())
     path = sources_path()
     sources = load_sources(path)
     views: list = []
@@ -37,15 +40,24 @@ def build_definitions(env: Environment | None = None) -> dg.Definitions:
         ),
         dg.define_asset_job(
             "etl_all",
-            selection=RAW_ASSETS | VIEW_ASSETS,
-            description="Extract, then build every view, for the selected days.",
+            selection=RAW_ASSETS | VIEW_ASSETS | DESTINATION_ASSETS,
+            description="Extract, build every view and land it in its destinations.",
         ),
     ]
     return dg.Definitions.merge(
         build_source_defs(sources),
         dg.Definitions(assets=build_state_defs(sources, views)),
         *(build_view_defs(view, sources) for view in views),
-        dg.Definitions(jobs=jobs, resources=build_resources(env or get_environment())),
+        dg.Definitions(
+            assets=[
+                asset
+                for view in views
+                for asset in build_destination_assets(
+                    view, sources, athena=resources["athena"], redshift=resources["redshift"]
+                )
+            ]
+        ),
+        dg.Definitions(jobs=jobs, resources=resources),
     )
 
 

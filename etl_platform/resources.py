@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from etl_platform.destination_resources import athena_from_env, redshift_from_env
 from etl_platform.env import LOCAL_DIR, Environment, lake_root
 from etl_platform.extract.backends import get_batch_reader
 from etl_platform.extract.connection import MySqlEndpoint
@@ -57,6 +58,8 @@ def build_resources(env: Environment) -> dict[str, dg.ConfigurableResource]:
     else:  # prod queries go to Athena; the DuckDB catalog is a throwaway there
         duckdb_file = ":memory:"
     return {
+        "athena": athena_from_env(),
+        "redshift": redshift_from_env(redshift=env is Environment.PROD),
         "duckdb": DuckDBResource(database=duckdb_file),
         "mysql_shards": MySqlShardsResource(
             backend=os.environ.get("ETL_PLATFORM_EXTRACT_BACKEND", "pymysql")

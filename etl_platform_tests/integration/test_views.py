@@ -9,11 +9,14 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import boto3
 import dagster as dg
+import pyarrow.dataset as ds
 import duckdb
 import pytest
 
 from etl_platform.definitions import build_definitions
+from etl_platform.destination_resources import athena_from_env
 from etl_platform.env import DEFAULTS_DIR, Environment
 from etl_platform.extract.connection import MySqlEndpoint
 from etl_platform.runner import run_range
@@ -28,9 +31,15 @@ VALID_OBJECT = "(%(c)s IS NULL OR (JSON_VALID(%(c)s) AND JSON_TYPE(%(c)s) = 'OBJ
 
 
 @pytest.fixture(scope="module")
-def built(seeded_shards: list[str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """Extract and build every demo view over the seeded days, once for the module."""
+def built(
+    seeded_shards: list[str], tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str
+) -> Iterator[dict]:
+    """Extract, build and land every demo view over the seeded days, once for the module."""
     tmp = tmp_path_factory.mktemp("views")
+    bucket = f"views-{tmp.name.replace('_', '-').lower()}"[:60]
+    boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1").create_bucket(
+        Bucket=bucket
+    )
     sources = tmp / "sources.yaml"
     sources.write_text(
         (DEFAULTS_DIR / "sources.yaml")
@@ -50,6 +59,9 @@ def built(seeded_shards: list[str], tmp_path_factory: pytest.TempPathFactory) ->
     mp.setenv("ETL_PLATFORM_LAKE", str(tmp / "lake"))
     mp.setenv("ETL_TEST_SHARD_URL", TEST_MYSQL_URL)
     mp.setenv("ETL_PLATFORM_VIEWS_DIR", str(DEFAULTS_DIR / "views"))
+    mp.setenv("ETL_PLATFORM_S3_BUCKET", bucket)
+    mp.setenv("ETL_PLATFORM_GLUE_DATABASE", f"views_{tmp.name.lower()}"[:60].replace("-", "_"))
+    mp.setenv("ETL_PLATFORM_AWS_ENDPOINT_URL", moto_endpoint)
     defs = build_definitions(Environment.TEST)
     with dg.instance_for_test() as instance:
         run = run_range(defs, "etl_all", FIRST, SEED_END, instance=instance)
@@ -70,6 +82,7 @@ def built(seeded_shards: list[str], tmp_path_factory: pytest.TempPathFactory) ->
             "lake": tmp / "lake",
             "duckdb": tmp / "lake" / "lake.duckdb",
             "checks": checks,
+            "athena": athena_from_env(),
         }
     mp.undo()
 
@@ -332,3 +345,35 @@ def test_a_reject_ratio_above_the_threshold_fails_and_blocks(
     assert "views/customer_profiles: reject_ratio" in failures[0].step_failure_data.error.message
     evaluation = [e for e in result.get_asset_check_evaluations() if e.check_name == "reject_ratio"]
     assert not evaluation[0].passed and evaluation[0].metadata["rejected"].value > 0
+
+
+def test_views_land_on_s3_and_glue_as_the_lake_has_them(built: dict) -> None:
+    target = built["athena"].target()
+    glue = boto3.client("glue", endpoint_url=target.endpoint_url, region_name=target.region)
+    tables = {t["Name"] for t in glue.get_tables(DatabaseName=target.database)["TableList"]}
+    assert tables == {"orders_enriched", "customer_profiles", "order_items", "order_status_history"}
+    parts = glue.get_partitions(DatabaseName=target.database, TableName="orders_enriched")
+    assert sorted(p["Values"][0] for p in parts["Partitions"]) == [str(d) for d in DAYS]
+    fs = target.filesystem()
+    on_s3 = sorted(
+        (str(p["Values"][0]), shard, int(order_id))
+        for p in parts["Partitions"]
+        for shard, order_id in zip(
+            *ds.dataset(
+                p["StorageDescriptor"]["Location"].removeprefix("s3://"),
+                filesystem=fs,
+                format="parquet",
+            )
+            .to_table(columns=["_shard", "order_id"])
+            .to_pydict()
+            .values(),
+            strict=True,
+        )
+    )
+    in_lake = sorted(
+        (str(day), shard, int(order_id))
+        for day, shard, order_id in _duck(
+            built, "SELECT updated_at, _shard, order_id FROM orders_enriched"
+        )
+    )
+    assert on_s3 == in_lake

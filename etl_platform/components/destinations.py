@@ -1,0 +1,85 @@
+"""Destination assets: a view's partitions landed where its spec's `destinations` say.
+
+For a view `V` with `destinations: [athena, redshift]` this produces `athena/V` (S3 Parquet +
+Glue) and `redshift/V`, group `destinations`, each daily-partitioned and reading partition D of
+`views/V` from the lake. They are separate assets so that when one destination fails, the run
+names it and a retry re-runs only that one; each replaces its partition, so nothing duplicates.
+Built only for destinations configured in this environment (see `destination_resources.py`).
+"""
+
+import datetime as dt
+import uuid
+import warnings
+
+import dagster as dg
+import pyarrow as pa
+
+from etl_platform.components.views import view_asset_key
+from etl_platform.destination_resources import AthenaResource, RedshiftResource
+from etl_platform.load.athena_lake import land_partition
+from etl_platform.partitions import daily_partitions, window_days
+from etl_platform.resources import LakeResource
+from etl_platform.specs.sources import SourcesSpec
+from etl_platform.specs.views import ViewSpec
+
+
+def destination_asset_key(destination: str, view: str) -> dg.AssetKey:
+    return dg.AssetKey([destination, view])
+
+
+def _read_view_day(lake: LakeResource, view: str, day: dt.date) -> pa.Table:
+    rows = lake.lake().view(view).read_partition(day)
+    if rows is None:
+        raise dg.Failure(f"views/{view} has no partition {day}; materialize it first")
+    return rows
+
+
+def _build_athena_asset(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=destination_asset_key("athena", spec.name),
+        deps=[view_asset_key(spec.name)],
+        group_name="destinations",
+        description=f"{spec.name} on S3 as Parquet, registered in Glue for Athena.",
+        partitions_def=daily_partitions(sources.table_start(spec.source)),
+        backfill_policy=dg.BackfillPolicy.multi_run(
+            max_partitions_per_run=sources.extract.max_days_per_run
+        ),
+        kinds={"s3", "athena", "parquet"},
+        tags={"view": spec.name, "destination": "athena"},
+    )
+    def _athena(
+        context: dg.AssetExecutionContext, lake: LakeResource, athena: AthenaResource
+    ) -> dg.MaterializeResult:
+        target = athena.target()
+        landed = {}
+        for day in window_days(context.partition_time_window):
+            rows = _read_view_day(lake, spec.name, day)
+            write_id = f"{context.run.run_id[:8]}-{uuid.uuid4().hex[:8]}"
+            try:
+                landed[day.isoformat()] = land_partition(
+                    target, spec.name, day, rows, write_id=write_id
+                )
+            except Exception as e:
+                raise dg.Failure(
+                    f"destination athena ({target.describe()}) failed for {spec.name} {day}: {e}"
+                ) from e
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": dg.MetadataValue.int(sum(m["rows"] for m in landed.values())),
+                "partitions": dg.MetadataValue.json(landed),
+                "glue_table": f"{target.database}.{spec.name}",
+            }
+        )
+
+    return _athena
+
+
+def build_destination_assets(
+    spec: ViewSpec, sources: SourcesSpec, *, athena: AthenaResource, redshift: RedshiftResource
+) -> list[dg.AssetsDefinition]:
+    assets = []
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Parameter `backfill_policy`", dg.BetaWarning)
+        if "athena" in spec.destinations and athena.enabled:
+            assets.append(_build_athena_asset(spec, sources))
+    return assets
