@@ -104,8 +104,10 @@ def ensure_table(target: AthenaTarget, view: str, schema: pa.Schema) -> list[str
             )
     added = [c for c in wanted if c["Name"] not in existing]
     if added:
-        descriptor = {**table["StorageDescriptor"],
-                      "Columns": table["StorageDescriptor"]["Columns"] + added}
+        descriptor = {
+            **table["StorageDescriptor"],
+            "Columns": table["StorageDescriptor"]["Columns"] + added,
+        }
         glue.update_table(
             DatabaseName=target.database,
             TableInput={
@@ -135,8 +137,12 @@ def _write_files(fs: pafs.S3FileSystem, base: str, table: pa.Table) -> tuple[int
     for start in range(0, max(table.num_rows, 1), MAX_ROWS_PER_FILE):
         chunk = table.slice(start, MAX_ROWS_PER_FILE)
         pq.write_table(
-            chunk, f"{base}part-{files:05d}.parquet", filesystem=fs, compression="zstd",
-            row_group_size=ROW_GROUP_ROWS, coerce_timestamps="us",
+            chunk,
+            f"{base}part-{files:05d}.parquet",
+            filesystem=fs,
+            compression="zstd",
+            row_group_size=ROW_GROUP_ROWS,
+            coerce_timestamps="us",
             use_deprecated_int96_timestamps=False,
         )
         files += 1
@@ -161,7 +167,9 @@ def land_partition(
     partition_input = {
         "Values": [day.isoformat()],
         "StorageDescriptor": {
-            "Columns": _columns(rows.schema), "Location": new_location, **_PARQUET,
+            "Columns": _columns(rows.schema),
+            "Location": new_location,
+            **_PARQUET,
         },
     }
     if old_location is None:
@@ -170,8 +178,10 @@ def land_partition(
         )
     else:
         glue.update_partition(
-            DatabaseName=target.database, TableName=view,
-            PartitionValueList=[day.isoformat()], PartitionInput=partition_input,
+            DatabaseName=target.database,
+            TableName=view,
+            PartitionValueList=[day.isoformat()],
+            PartitionInput=partition_input,
         )
     removed = _remove_other_versions(fs, day_prefix, keep=new_base)
     return {

@@ -47,8 +47,10 @@ def athena_type(arrow: pa.DataType, *, column: str = "?") -> str:
         return _NAMES[arrow]
     if pa.types.is_decimal(arrow):
         if arrow.precision > 38:
-            raise TypeError(f"column {column}: decimal({arrow.precision},{arrow.scale}) is wider "
-                            "than Athena's 38 digits")
+            raise TypeError(
+                f"column {column}: decimal({arrow.precision},{arrow.scale}) is wider "
+                "than Athena's 38 digits"
+            )
         return f"decimal({arrow.precision},{arrow.scale})"
     if pa.types.is_string(arrow):
         return "string"

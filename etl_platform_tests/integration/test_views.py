@@ -11,8 +11,8 @@ from pathlib import Path
 
 import boto3
 import dagster as dg
-import pyarrow.dataset as ds
 import duckdb
+import pyarrow.dataset as ds
 import pytest
 
 from etl_platform.definitions import build_definitions
