@@ -141,6 +141,40 @@ def _cmd_views_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_athena_ddl(args: argparse.Namespace) -> int:
+    from etl_platform.destination_resources import athena_from_env
+    from etl_platform.env import views_dir
+    from etl_platform.load.athena_ddl import create_table_ddl, table_location
+    from etl_platform.specs.loader import load_source_schema, load_sources
+    from etl_platform.specs.source_schema import schema_path_for
+    from etl_platform.specs.view_loader import load_views
+    from etl_platform.transform.view_shape import declared_arrow_schema
+
+    sources = load_sources(sources_path())
+    snapshot = load_source_schema(schema_path_for(sources_path()))
+    views = {v.spec.name: v.spec for v in load_views(views_dir(), sources, snapshot)}
+    if args.view not in views:
+        print(f"etl-platform: unknown view {args.view!r} (views: {sorted(views)})", file=sys.stderr)
+        return 1
+    spec = views[args.view]
+    lookup_types = {
+        out: snapshot.arrow_schema(lk.table).field(col).type
+        for lk in spec.lookups
+        for col, out in lk.columns.items()
+    }
+    athena = athena_from_env()
+    location = table_location(athena.bucket or "<bucket>", athena.prefix, spec.name)
+    print(
+        create_table_ddl(
+            athena.database, spec.name, declared_arrow_schema(spec, lookup_types), location
+        )
+        + ";"
+    )
+    if spec.flatten:
+        print("-- flatten columns are string columns added as their keys appear in the data")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     import dagster as dg
 
@@ -272,6 +306,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", help="views folder (default: ETL_PLATFORM_VIEWS_DIR or the demo's)")
     p.add_argument("--sample", type=int, default=500, help="JSON values to sample")
     p.set_defaults(func=_cmd_views_new)
+
+    athena = sub.add_parser("athena", help="the Athena side").add_subparsers(
+        dest="athena", required=True
+    )
+    p = athena.add_parser("ddl", help="print the CREATE EXTERNAL TABLE of a view")
+    p.add_argument("view")
+    p.set_defaults(func=_cmd_athena_ddl)
 
     p = sub.add_parser("run", help="materialize a job over a range of days in one run")
     p.add_argument("--job", default="extract_raw")

@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 
 import polars as pl
+import pyarrow as pa
 
 from etl_platform.specs.views import ViewSpec
 from etl_platform.transform.dedupe import dedupe_latest
@@ -60,6 +61,22 @@ def declared_schema(spec: ViewSpec) -> dict[str, pl.DataType]:
     if spec.explode:
         out[spec.explode.index_column] = pl.Int32()
     return out
+
+
+def declared_arrow_schema(spec: ViewSpec, lookup_types: Mapping[str, pa.DataType]) -> pa.Schema:
+    """The view's columns before any data: declared, looked up, and the platform's (flatten's
+    columns depend on the data and are added as they appear)."""
+    frame = pl.DataFrame(schema=declared_schema(spec))
+    fields = list(frame.to_arrow().schema)
+    fields += [
+        pa.field(out, lookup_types[out]) for lk in spec.lookups for out in lk.columns.values()
+    ]
+    fields += [
+        pa.field(SHARD, pa.string()),
+        pa.field(CURSOR, pa.timestamp("us", tz="UTC")),
+        pa.field(RUN_ID, pa.string()),
+    ]
+    return pa.schema(fields)
 
 
 def _cast_source_columns(

@@ -377,3 +377,23 @@ def test_views_land_on_s3_and_glue_as_the_lake_has_them(built: dict) -> None:
         )
     )
     assert on_s3 == in_lake
+
+
+def test_athena_ddl_text_matches_what_glue_registered(
+    built: dict, capsys: pytest.CaptureFixture
+) -> None:
+    import re
+
+    import sqlglot
+
+    from etl_platform.cli import main
+
+    assert main(["athena", "ddl", "orders_enriched"]) == 0
+    ddl = capsys.readouterr().out
+    sqlglot.parse_one(ddl.split(";")[0], read="athena")
+    declared = dict(re.findall(r"^  `(\w+)` ([\w(),]+?),?$", ddl, flags=re.M))
+    target = built["athena"].target()
+    glue = boto3.client("glue", endpoint_url=target.endpoint_url, region_name=target.region)
+    table = glue.get_table(DatabaseName=target.database, Name="orders_enriched")["Table"]
+    registered = {c["Name"]: c["Type"] for c in table["StorageDescriptor"]["Columns"]}
+    assert declared == registered
