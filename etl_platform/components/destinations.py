@@ -17,6 +17,7 @@ import pyarrow as pa
 from etl_platform.components.views import view_asset_key
 from etl_platform.destination_resources import AthenaResource, RedshiftResource
 from etl_platform.load.athena_lake import land_partition
+from etl_platform.load.redshift_loader import RedshiftTarget, load_partition
 from etl_platform.partitions import daily_partitions, window_days
 from etl_platform.resources import LakeResource
 from etl_platform.specs.sources import SourcesSpec
@@ -74,6 +75,80 @@ def _build_athena_asset(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefini
     return _athena
 
 
+def _build_redshift_asset(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=destination_asset_key("redshift", spec.name),
+        deps=[view_asset_key(spec.name)]
+        + ([destination_asset_key("athena", spec.name)] if "athena" in spec.destinations else []),
+        group_name="destinations",
+        description=f"{spec.name} in Redshift: one table, each day replaced in one transaction.",
+        partitions_def=daily_partitions(sources.table_start(spec.source)),
+        backfill_policy=dg.BackfillPolicy.multi_run(
+            max_partitions_per_run=sources.extract.max_days_per_run
+        ),
+        kinds={"redshift"},
+        pool="redshift",
+        tags={"view": spec.name, "destination": "redshift"},
+    )
+    def _redshift(
+        context: dg.AssetExecutionContext,
+        lake: LakeResource,
+        redshift: RedshiftResource,
+        athena: AthenaResource,
+    ) -> dg.MaterializeResult:
+        target = RedshiftTarget(
+            dsn=redshift.dsn(),
+            schema=redshift.schema_name,
+            redshift=redshift.redshift,
+            iam_role_arn=redshift.iam_role_arn,
+        )
+        loaded = {}
+        for day in window_days(context.partition_time_window):
+            rows = _read_view_day(lake, spec.name, day)
+            staged = None
+            if redshift.redshift:  # real Redshift COPYs the Parquet that landed for Athena
+                staged = _athena_location(athena, spec.name, day)
+            try:
+                loaded[day.isoformat()] = load_partition(
+                    target, spec.name, day, rows, dist_key=spec.dist_key, staged_s3_uri=staged
+                )
+            except Exception as e:
+                raise dg.Failure(
+                    f"destination redshift ({target.describe()}) failed for {spec.name} {day}: {e}"
+                ) from None
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": dg.MetadataValue.int(
+                    sum(m["rows_loaded"] for m in loaded.values())
+                ),
+                "partitions": dg.MetadataValue.json(
+                    {
+                        d: {k: v for k, v in m.items() if k != "statements"}
+                        for d, m in loaded.items()
+                    }
+                ),
+                "table": f"{redshift.schema_name}.{spec.name}",
+            }
+        )
+
+    return _redshift
+
+
+def _athena_location(athena: AthenaResource, view: str, day: dt.date) -> str:
+    """The S3 prefix Glue points the day at: what Redshift's COPY reads."""
+    if not athena.enabled:
+        raise dg.Failure(
+            "Redshift loads COPY the staged Parquet from S3: configure the athena destination "
+            "(ETL_PLATFORM_S3_BUCKET) as well"
+        )
+    target = athena.target()
+    glue = target._client("glue")
+    part = glue.get_partition(
+        DatabaseName=target.database, TableName=view, PartitionValues=[day.isoformat()]
+    )
+    return part["Partition"]["StorageDescriptor"]["Location"]
+
+
 def build_destination_assets(
     spec: ViewSpec, sources: SourcesSpec, *, athena: AthenaResource, redshift: RedshiftResource
 ) -> list[dg.AssetsDefinition]:
@@ -82,4 +157,6 @@ def build_destination_assets(
         warnings.filterwarnings("ignore", "Parameter `backfill_policy`", dg.BetaWarning)
         if "athena" in spec.destinations and athena.enabled:
             assets.append(_build_athena_asset(spec, sources))
+        if "redshift" in spec.destinations and redshift.enabled:
+            assets.append(_build_redshift_asset(spec, sources))
     return assets

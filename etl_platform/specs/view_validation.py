@@ -130,6 +130,8 @@ def validate_view(spec: ViewSpec, sources: SourcesSpec, schema: SourceSchema) ->
     for key in spec.unique_key:
         if key not in keyable:
             problems.append(("unique_key", f"{key!r} is not a declared column"))
+    if spec.dist_key and spec.dist_key not in names:
+        problems.append(("dist_key", f"{spec.dist_key!r} is not an output column"))
     if spec.schedule and not _valid_cron(spec.schedule):
         problems.append(("schedule", f"{spec.schedule!r} is not a cron expression"))
     if spec.freshness and spec.freshness.warn_after is not None:

@@ -132,6 +132,7 @@ class ViewSpec(_Strict):
     explode: ExplodeSpec | None = None
     unique_key: list[Identifier] = Field(min_length=1)
     destinations: list[Literal["athena", "redshift"]] = Field(default_factory=lambda: ["athena"])
+    dist_key: Identifier | None = None
     freshness: FreshnessSpec | None = None
     schedule: str | None = None
     max_reject_ratio: float = Field(default=0.01, ge=0, le=1)

@@ -4,6 +4,7 @@ on the seeded rows give the expectation, DuckDB over the lake gives what the pla
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 from collections.abc import Iterator
 from decimal import Decimal
@@ -12,6 +13,7 @@ from pathlib import Path
 import boto3
 import dagster as dg
 import duckdb
+import psycopg
 import pyarrow.dataset as ds
 import pytest
 
@@ -24,6 +26,9 @@ from etl_platform_tests.conftest import SEED_DAYS, SEED_END, SEED_PREFIX, TEST_M
 
 pytestmark = pytest.mark.integration
 
+PG_URL = os.environ.get(
+    "ETL_PLATFORM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 FIRST = SEED_END - dt.timedelta(days=SEED_DAYS - 1)
 DAYS = [FIRST + dt.timedelta(days=i) for i in range(SEED_DAYS)]
 SHARDS = {"shard_00": f"{SEED_PREFIX}00", "shard_01": f"{SEED_PREFIX}01"}
@@ -62,6 +67,9 @@ def built(
     mp.setenv("ETL_PLATFORM_S3_BUCKET", bucket)
     mp.setenv("ETL_PLATFORM_GLUE_DATABASE", f"views_{tmp.name.lower()}"[:60].replace("-", "_"))
     mp.setenv("ETL_PLATFORM_AWS_ENDPOINT_URL", moto_endpoint)
+    pg_schema = f"etl_test_{tmp.name.lower().replace('-', '_')}"[:60]
+    mp.setenv("ETL_PLATFORM_REDSHIFT_DSN", PG_URL)
+    mp.setenv("ETL_PLATFORM_REDSHIFT_SCHEMA", pg_schema)
     defs = build_definitions(Environment.TEST)
     with dg.instance_for_test() as instance:
         run = run_range(defs, "etl_all", FIRST, SEED_END, instance=instance)
@@ -83,7 +91,10 @@ def built(
             "duckdb": tmp / "lake" / "lake.duckdb",
             "checks": checks,
             "athena": athena_from_env(),
+            "pg_schema": pg_schema,
         }
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{pg_schema}" CASCADE')
     mp.undo()
 
 
@@ -397,3 +408,29 @@ def test_athena_ddl_text_matches_what_glue_registered(
     table = glue.get_table(DatabaseName=target.database, Name="orders_enriched")["Table"]
     registered = {c["Name"]: c["Type"] for c in table["StorageDescriptor"]["Columns"]}
     assert declared == registered
+
+
+def test_redshift_has_each_day_once_as_the_lake_has_it(built: dict) -> None:
+    schema = built["pg_schema"]
+    with psycopg.connect(PG_URL) as conn:
+        in_pg = sorted(
+            (str(day), shard, int(order_id), total)
+            for day, shard, order_id, total in conn.execute(
+                f'SELECT updated_at, _shard, order_id, total FROM "{schema}".orders_enriched'
+            ).fetchall()
+        )
+        tables = {
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                (schema,),
+            )
+        }
+    assert tables == {"orders_enriched", "order_status_history"}  # the views that ask for it
+    in_lake = sorted(
+        (str(day), shard, int(order_id), total)
+        for day, shard, order_id, total in _duck(
+            built, "SELECT updated_at, _shard, order_id, total FROM orders_enriched"
+        )
+    )
+    assert in_pg == in_lake
