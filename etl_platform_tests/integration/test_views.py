@@ -434,3 +434,57 @@ def test_redshift_has_each_day_once_as_the_lake_has_it(built: dict) -> None:
         )
     )
     assert in_pg == in_lake
+
+
+def test_one_destination_failing_names_it_and_a_retry_repeats_only_it(
+    built: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from etl_platform.demo.mariadb_server import free_port
+
+    day = DAYS[2]
+    target = built["athena"].target()
+    glue = boto3.client("glue", endpoint_url=target.endpoint_url, region_name=target.region)
+
+    def location() -> str:
+        part = glue.get_partition(
+            DatabaseName=target.database, TableName="orders_enriched", PartitionValues=[str(day)]
+        )
+        return part["Partition"]["StorageDescriptor"]["Location"]
+
+    monkeypatch.setenv(
+        "ETL_PLATFORM_REDSHIFT_DSN",
+        f"postgresql://postgres:s3cret@127.0.0.1:{free_port()}/postgres",
+    )
+    broken = build_definitions(Environment.TEST)
+    keys = [
+        dg.AssetKey(["athena", "orders_enriched"]),
+        dg.AssetKey(["redshift", "orders_enriched"]),
+    ]
+    result = dg.materialize(
+        [broken.resolve_assets_def(k) for k in keys],
+        instance=built["instance"],
+        partition_key=str(day),
+        raise_on_error=False,
+    )
+    assert not result.success
+    failures = [e for e in result.all_events if e.is_step_failure]
+    assert [e.step_key for e in failures] == ["redshift__orders_enriched"]
+    message = failures[0].step_failure_data.error.message
+    assert "destination redshift (postgres@127.0.0.1:" in message and "s3cret" not in message
+    landed = location()
+
+    monkeypatch.setenv("ETL_PLATFORM_REDSHIFT_DSN", PG_URL)
+    fixed = build_definitions(Environment.TEST)
+    retry = dg.materialize(
+        [fixed.resolve_assets_def(keys[1])], instance=built["instance"], partition_key=str(day)
+    )
+    assert retry.success
+    assert location() == landed  # athena was not rewritten
+    with psycopg.connect(PG_URL) as conn:
+        rows = conn.execute(
+            f'SELECT COUNT(*), COUNT(DISTINCT (_shard, order_id)) FROM "{built["pg_schema"]}"'
+            ".orders_enriched WHERE updated_at = %s",
+            (day,),
+        ).fetchone()
+    expected = _duck(built, "SELECT COUNT(*) FROM orders_enriched WHERE updated_at = ?", [day])
+    assert rows == (expected[0][0], expected[0][0])
