@@ -175,6 +175,33 @@ def _cmd_athena_ddl(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_redshift_to_athena(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from etl_platform.components.destinations import compat_asset_key
+    from etl_platform.definitions import build_definitions
+    from etl_platform.runner import run_range
+
+    defs = build_definitions()
+    key = compat_asset_key(args.view)
+    if key not in defs.resolve_asset_graph().get_all_asset_keys():
+        print(
+            f"etl-platform: no {key.to_user_string()} here: the view must list redshift in its "
+            "destinations, and both ETL_PLATFORM_REDSHIFT_DSN and ETL_PLATFORM_S3_BUCKET must be "
+            "set",
+            file=sys.stderr,
+        )
+        return 1
+    first, last = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
+    with dg.DagsterInstance.get() as instance:
+        run = run_range(
+            defs, "copy_redshift_to_athena", first, last, instance=instance, asset_selection=[key]
+        )
+    for outcome in run.outcomes:
+        print(f"  {outcome.key}: {outcome.error or f'{outcome.rows} rows'}")
+    return 0 if run.success else 1
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     import dagster as dg
 
@@ -313,6 +340,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = athena.add_parser("ddl", help="print the CREATE EXTERNAL TABLE of a view")
     p.add_argument("view")
     p.set_defaults(func=_cmd_athena_ddl)
+
+    p = sub.add_parser("redshift-to-athena", help="copy days of a view from Redshift to S3/Athena")
+    p.add_argument("view")
+    p.add_argument("--start", required=True, help="first day (YYYY-MM-DD)")
+    p.add_argument("--end", required=True, help="last day (YYYY-MM-DD)")
+    p.set_defaults(func=_cmd_redshift_to_athena)
 
     p = sub.add_parser("run", help="materialize a job over a range of days in one run")
     p.add_argument("--job", default="extract_raw")

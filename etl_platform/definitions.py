@@ -43,6 +43,11 @@ def build_definitions(env: Environment | None = None) -> dg.Definitions:
             selection=RAW_ASSETS | VIEW_ASSETS | DESTINATION_ASSETS,
             description="Extract, build every view and land it in its destinations.",
         ),
+        dg.define_asset_job(
+            "copy_redshift_to_athena",
+            selection=dg.AssetSelection.groups("backward_compat"),
+            description="Copy days of Redshift-landed views into the S3/Athena layout.",
+        ),
     ]
     return dg.Definitions.merge(
         build_source_defs(sources),

@@ -18,6 +18,7 @@ from etl_platform.components.views import view_asset_key
 from etl_platform.destination_resources import AthenaResource, RedshiftResource
 from etl_platform.load.athena_lake import land_partition
 from etl_platform.load.redshift_loader import RedshiftTarget, load_partition
+from etl_platform.load.redshift_reader import read_day
 from etl_platform.partitions import daily_partitions, window_days
 from etl_platform.resources import LakeResource
 from etl_platform.specs.sources import SourcesSpec
@@ -149,6 +150,46 @@ def _athena_location(athena: AthenaResource, view: str, day: dt.date) -> str:
     return part["Partition"]["StorageDescriptor"]["Location"]
 
 
+def compat_asset_key(view: str) -> dg.AssetKey:
+    return dg.AssetKey(["athena_from_redshift", view])
+
+
+def _build_compat_asset(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefinition:
+    """Backward compatibility, as the original system had: days already in Redshift (loaded
+    by this platform or before it) copied into the S3/Athena layout, so consumers can move."""
+
+    @dg.asset(
+        key=compat_asset_key(spec.name),
+        group_name="backward_compat",
+        description=f"Days of Redshift's {spec.name} copied to S3 + Glue (the Athena layout).",
+        partitions_def=daily_partitions(sources.table_start(spec.source)),
+        kinds={"redshift", "s3", "athena"},
+        pool="redshift",
+        tags={"view": spec.name},
+    )
+    def _compat(
+        context: dg.AssetExecutionContext, redshift: RedshiftResource, athena: AthenaResource
+    ) -> dg.MaterializeResult:
+        source = RedshiftTarget(dsn=redshift.dsn(), schema=redshift.schema_name)
+        target = athena.target()
+        copied = {}
+        for day in window_days(context.partition_time_window):
+            rows = read_day(source, spec.name, day)
+            write_id = f"{context.run.run_id[:8]}-{uuid.uuid4().hex[:8]}"
+            copied[day.isoformat()] = land_partition(
+                target, spec.name, day, rows, write_id=write_id
+            )
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": dg.MetadataValue.int(sum(m["rows"] for m in copied.values())),
+                "from": f"{redshift.schema_name}.{spec.name} at {source.describe()}",
+                "partitions": dg.MetadataValue.json(copied),
+            }
+        )
+
+    return _compat
+
+
 def build_destination_assets(
     spec: ViewSpec, sources: SourcesSpec, *, athena: AthenaResource, redshift: RedshiftResource
 ) -> list[dg.AssetsDefinition]:
@@ -159,4 +200,6 @@ def build_destination_assets(
             assets.append(_build_athena_asset(spec, sources))
         if "redshift" in spec.destinations and redshift.enabled:
             assets.append(_build_redshift_asset(spec, sources))
+            if athena.enabled:
+                assets.append(_build_compat_asset(spec, sources))
     return assets

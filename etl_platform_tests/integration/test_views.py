@@ -488,3 +488,47 @@ def test_one_destination_failing_names_it_and_a_retry_repeats_only_it(
         ).fetchone()
     expected = _duck(built, "SELECT COUNT(*) FROM orders_enriched WHERE updated_at = ?", [day])
     assert rows == (expected[0][0], expected[0][0])
+
+
+def test_redshift_days_copy_back_to_the_athena_layout(
+    built: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from etl_platform.cli import main
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    monkeypatch.setenv("ETL_PLATFORM_ENV", "test")
+    day = DAYS[5]
+    target = built["athena"].target()
+    glue = boto3.client("glue", endpoint_url=target.endpoint_url, region_name=target.region)
+
+    def partition() -> dict:
+        return glue.get_partition(
+            DatabaseName=target.database,
+            TableName="order_status_history",
+            PartitionValues=[str(day)],
+        )["Partition"]
+
+    before = partition()["StorageDescriptor"]["Location"]
+    assert (
+        main(["redshift-to-athena", "order_status_history", "--start", str(day), "--end", str(day)])
+        == 0
+    )
+    after = partition()["StorageDescriptor"]["Location"]
+    assert after != before
+    copied = ds.dataset(
+        after.removeprefix("s3://"), filesystem=target.filesystem(), format="parquet"
+    ).to_table()
+    got = sorted(
+        zip(
+            copied.column("_shard").to_pylist(),
+            [int(v) for v in copied.column("event_id").to_pylist()],
+            strict=True,
+        )
+    )
+    expected = sorted(
+        (shard, int(event_id))
+        for shard, event_id in _duck(
+            built, "SELECT _shard, event_id FROM order_status_history WHERE updated_at = ?", [day]
+        )
+    )
+    assert got == expected
