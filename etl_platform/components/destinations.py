@@ -9,7 +9,6 @@ Built only for destinations configured in this environment (see `destination_res
 
 import datetime as dt
 import uuid
-import warnings
 
 import dagster as dg
 import pyarrow as pa
@@ -19,7 +18,12 @@ from etl_platform.destination_resources import AthenaResource, RedshiftResource
 from etl_platform.load.athena_lake import land_partition
 from etl_platform.load.redshift_loader import RedshiftTarget, load_partition
 from etl_platform.load.redshift_reader import read_day
-from etl_platform.partitions import daily_partitions, window_days
+from etl_platform.partitions import (
+    allow_beta_backfill_policy,
+    bounded_backfill,
+    daily_partitions,
+    window_days,
+)
 from etl_platform.resources import LakeResource
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.specs.views import ViewSpec
@@ -43,9 +47,7 @@ def _build_athena_asset(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefini
         group_name="destinations",
         description=f"{spec.name} on S3 as Parquet, registered in Glue for Athena.",
         partitions_def=daily_partitions(sources.table_start(spec.source)),
-        backfill_policy=dg.BackfillPolicy.multi_run(
-            max_partitions_per_run=sources.extract.max_days_per_run
-        ),
+        backfill_policy=bounded_backfill(sources.extract.max_days_per_run),
         kinds={"s3", "athena", "parquet"},
         tags={"view": spec.name, "destination": "athena"},
     )
@@ -84,9 +86,7 @@ def _build_redshift_asset(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefi
         group_name="destinations",
         description=f"{spec.name} in Redshift: one table, each day replaced in one transaction.",
         partitions_def=daily_partitions(sources.table_start(spec.source)),
-        backfill_policy=dg.BackfillPolicy.multi_run(
-            max_partitions_per_run=sources.extract.max_days_per_run
-        ),
+        backfill_policy=bounded_backfill(sources.extract.max_days_per_run),
         kinds={"redshift"},
         pool="redshift",
         tags={"view": spec.name, "destination": "redshift"},
@@ -194,8 +194,7 @@ def build_destination_assets(
     spec: ViewSpec, sources: SourcesSpec, *, athena: AthenaResource, redshift: RedshiftResource
 ) -> list[dg.AssetsDefinition]:
     assets = []
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Parameter `backfill_policy`", dg.BetaWarning)
+    with allow_beta_backfill_policy():
         if "athena" in spec.destinations and athena.enabled:
             assets.append(_build_athena_asset(spec, sources))
         if "redshift" in spec.destinations and redshift.enabled:

@@ -8,7 +8,6 @@ a backfill run its ranges one after another.
 """
 
 import datetime as dt
-import warnings
 from collections.abc import Iterable, Iterator
 
 import dagster as dg
@@ -19,7 +18,12 @@ import pyarrow.parquet as pq
 from etl_platform.components.mysql_sources import raw_asset_key
 from etl_platform.components.source_metadata import table_schema
 from etl_platform.load.lake import Dataset, Lake
-from etl_platform.partitions import daily_partitions, window_days
+from etl_platform.partitions import (
+    allow_beta_backfill_policy,
+    bounded_backfill,
+    daily_partitions,
+    window_days,
+)
 from etl_platform.resources import LakeResource
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.specs.views import ViewSpec
@@ -126,9 +130,7 @@ def build_state_asset(
             dg.AssetDep(raw_asset_key(shard, table)),
             dg.AssetDep(key, partition_mapping=dg.TimeWindowPartitionMapping(-1, -1)),
         ],
-        backfill_policy=dg.BackfillPolicy.multi_run(
-            max_partitions_per_run=sources.extract.max_days_per_run
-        ),
+        backfill_policy=bounded_backfill(sources.extract.max_days_per_run),
         kinds={"polars", "parquet"},
         tags={"shard": shard, "table": table},
     )
@@ -162,8 +164,7 @@ def build_state_asset(
 def build_state_defs(sources: SourcesSpec, views: list[ViewSpec]) -> list[dg.AssetsDefinition]:
     tables = sorted({lookup.table for view in views for lookup in view.lookups})
     assets = []
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Parameter `backfill_policy`", dg.BetaWarning)
+    with allow_beta_backfill_policy():
         for table in tables:
             columns = state_columns(table, views, sources)
             for shard in sources.shards_for(table):

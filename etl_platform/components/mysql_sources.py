@@ -4,14 +4,17 @@ For each table `T` and each shard `S` that carries it, this produces the asset
 `raw/S/T` in group `raw_S`, partitioned by the UTC day of `T`'s cursor, run in pool `mysql_S`.
 """
 
-import warnings
-
 import dagster as dg
 
 from etl_platform.components.source_metadata import extract_metadata
 from etl_platform.extract.connection import ShardUnavailableError
 from etl_platform.extract.extractor import ExtractRequest, extract_window
-from etl_platform.partitions import daily_partitions, window_days
+from etl_platform.partitions import (
+    allow_beta_backfill_policy,
+    bounded_backfill,
+    daily_partitions,
+    window_days,
+)
 from etl_platform.resources import LakeResource, MySqlShardsResource
 from etl_platform.specs.sources import SourcesSpec
 
@@ -26,10 +29,7 @@ def raw_asset_key(shard: str, table: str) -> dg.AssetKey:
 
 
 def build_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.AssetsDefinition:
-    with warnings.catch_warnings():
-        # BackfillPolicy is the documented way to bound a backfill's reads; Dagster still labels
-        # the parameter beta, which would print once per asset at every load.
-        warnings.filterwarnings("ignore", "Parameter `backfill_policy`", dg.BetaWarning)
+    with allow_beta_backfill_policy():
         return _define_source_asset(sources, shard, table)
 
 
@@ -47,9 +47,7 @@ def _define_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.Ass
             "UTC day, as Parquet in the raw zone."
         ),
         partitions_def=daily_partitions(sources.table_start(table)),
-        backfill_policy=dg.BackfillPolicy.multi_run(
-            max_partitions_per_run=settings.max_days_per_run
-        ),
+        backfill_policy=bounded_backfill(settings.max_days_per_run),
         pool=shard_pool(shard),
         kinds={"mysql", "parquet"},
         tags={"shard": shard, "table": table},

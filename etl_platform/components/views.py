@@ -9,7 +9,6 @@ reject ratio), and the spec's `schedule` refreshes today's partition.
 
 import dataclasses
 import datetime as dt
-import warnings
 
 import dagster as dg
 import polars as pl
@@ -20,7 +19,12 @@ from etl_platform.components.mysql_sources import raw_asset_key
 from etl_platform.components.view_metadata import view_metadata
 from etl_platform.load.duckdb_catalog import register_view
 from etl_platform.load.lake import Lake
-from etl_platform.partitions import daily_partitions, window_days
+from etl_platform.partitions import (
+    allow_beta_backfill_policy,
+    bounded_backfill,
+    daily_partitions,
+    window_days,
+)
 from etl_platform.resources import LakeResource
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.specs.views import ViewSpec, parse_duration
@@ -147,8 +151,7 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
             else None,
         )
 
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Parameter `backfill_policy`", dg.BetaWarning)
+    with allow_beta_backfill_policy():
 
         @dg.multi_asset(
             name=f"view__{spec.name}",
@@ -175,9 +178,7 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
             ],
             check_specs=_check_specs(spec),
             partitions_def=daily_partitions(sources.table_start(spec.source)),
-            backfill_policy=dg.BackfillPolicy.multi_run(
-                max_partitions_per_run=sources.extract.max_days_per_run
-            ),
+            backfill_policy=bounded_backfill(sources.extract.max_days_per_run),
         )
         def _view(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource):
             the_lake: Lake = lake.lake()
