@@ -1,0 +1,142 @@
+"""`etl-platform sources|views|athena ...`: validate and scaffold the YAML config."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from etl_platform.env import sources_path
+
+
+def cmd_sources_validate(args: argparse.Namespace) -> int:
+    from etl_platform.specs.errors import SpecError
+    from etl_platform.specs.loader import load_sources
+
+    path = Path(args.path) if args.path else sources_path()
+    try:
+        spec = load_sources(path)
+    except SpecError as e:
+        print(e, file=sys.stderr)
+        return 1
+    print(f"{path}: ok ({len(spec.shards)} shards, {len(spec.tables)} tables)")
+    return 0
+
+
+def cmd_sources_schema(args: argparse.Namespace) -> int:
+    from etl_platform.extract.schema_snapshot import snapshot_schema
+    from etl_platform.specs.loader import load_sources
+    from etl_platform.specs.source_schema import render_schema, schema_path_for
+
+    path = sources_path()
+    schema = snapshot_schema(load_sources(path), shard=args.shard)
+    target = Path(args.output) if args.output else schema_path_for(path)
+    target.write_text(render_schema(schema))
+    print(f"wrote {target} ({len(schema.tables)} tables)")
+    return 0
+
+
+def cmd_views_validate(args: argparse.Namespace) -> int:
+    from etl_platform.env import views_dir
+    from etl_platform.specs.errors import SpecError, SpecErrors
+    from etl_platform.specs.loader import load_source_schema, load_sources
+    from etl_platform.specs.source_schema import schema_path_for
+    from etl_platform.specs.view_loader import load_views
+
+    directory = Path(args.dir) if args.dir else views_dir()
+    try:
+        sources = load_sources(sources_path())
+        views = load_views(directory, sources, load_source_schema(schema_path_for(sources_path())))
+    except (SpecError, SpecErrors) as e:
+        print(e, file=sys.stderr)
+        return 1
+    print(f"{directory}: {len(views)} view(s) ok: {', '.join(v.spec.name for v in views)}")
+    return 0
+
+
+def cmd_views_new(args: argparse.Namespace) -> int:
+    from etl_platform.env import views_dir
+    from etl_platform.extract.introspect import plan_table, sample_json
+    from etl_platform.extract.types import arrow_schema
+    from etl_platform.identifiers import validate_identifier
+    from etl_platform.specs.loader import load_sources
+    from etl_platform.specs.view_scaffold import sample_paths, scaffold_view
+
+    name = validate_identifier(args.name, what="view name")
+    sources = load_sources(sources_path())
+    if args.source not in sources.tables:
+        print(
+            f"etl-platform: unknown table {args.source!r} (sources.yaml has "
+            f"{sorted(sources.tables)})",
+            file=sys.stderr,
+        )
+        return 1
+    table = sources.tables[args.source]
+    shard = sources.shards_for(args.source)[0]
+    conn = sources.shards[shard].endpoint(shard).connect()
+    try:
+        plan = plan_table(
+            conn,
+            args.source,
+            cursor=table.cursor,
+            primary_key=table.primary_key,
+            exclude=table.exclude_columns,
+            shard=shard,
+        )
+        samples = {
+            column: sample_paths(sample_json(conn, args.source, column, table.cursor, args.sample))
+            for column in table.json_columns
+        }
+    finally:
+        conn.close()
+    target = (Path(args.dir) if args.dir else views_dir()) / name / "defs.yaml"
+    if target.exists():
+        print(f"etl-platform: {target} exists; not overwriting it", file=sys.stderr)
+        return 1
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(
+        scaffold_view(
+            name,
+            args.source,
+            arrow_schema(plan.plans),
+            primary_key=table.primary_key,
+            json_columns=table.json_columns,
+            json_samples=samples,
+        )
+    )
+    print(f"wrote {target}; edit it, then `etl-platform views validate`")
+    return 0
+
+
+def cmd_athena_ddl(args: argparse.Namespace) -> int:
+    from etl_platform.destination_resources import athena_from_env
+    from etl_platform.env import views_dir
+    from etl_platform.load.athena_ddl import create_table_ddl, table_location
+    from etl_platform.specs.loader import load_source_schema, load_sources
+    from etl_platform.specs.source_schema import schema_path_for
+    from etl_platform.specs.view_loader import load_views
+    from etl_platform.transform.view_shape import declared_arrow_schema
+
+    sources = load_sources(sources_path())
+    snapshot = load_source_schema(schema_path_for(sources_path()))
+    views = {v.spec.name: v.spec for v in load_views(views_dir(), sources, snapshot)}
+    if args.view not in views:
+        print(f"etl-platform: unknown view {args.view!r} (views: {sorted(views)})", file=sys.stderr)
+        return 1
+    spec = views[args.view]
+    lookup_types = {
+        out: snapshot.arrow_schema(lk.table).field(col).type
+        for lk in spec.lookups
+        for col, out in lk.columns.items()
+    }
+    athena = athena_from_env()
+    location = table_location(athena.bucket or "<bucket>", athena.prefix, spec.name)
+    print(
+        create_table_ddl(
+            athena.database, spec.name, declared_arrow_schema(spec, lookup_types), location
+        )
+        + ";"
+    )
+    if spec.flatten:
+        print("-- flatten columns are string columns added as their keys appear in the data")
+    return 0
