@@ -30,6 +30,12 @@ dev: env
 lint: env
 	$(VENV)/bin/ruff check .
 
+# By hand only, never in CI: seed the bench shards on a private MariaDB and time the variants
+# (bench/RESULTS.md). `make bench BENCH_ARGS="--shards 2 --orders 20000 --rounds 2"` is quick.
+bench: env
+	$(UV) sync --frozen --all-extras --group bench
+	$(VENV)/bin/python -m bench.run $(BENCH_ARGS)
+
 clean-local:
 	-$(VENV)/bin/etl-platform demo down
 	rm -rf .local

@@ -1,0 +1,121 @@
+"""What the bench's parts share: the run's settings (as JSON) and the measuring of one process."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+PYTHON = sys.executable
+SAMPLE_SECONDS = 0.05
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchConfig:
+    """Where the seeded shards are and which days they cover; written to JSON for the variants."""
+
+    host: str
+    port: int
+    user: str
+    databases: list[str]
+    first: str  # ISO day: the first partition of the range that covers every row
+    last: str
+    work: str  # the folder with sources.yaml, sources.schema.yaml and views/
+
+    @property
+    def first_day(self) -> dt.date:
+        return dt.date.fromisoformat(self.first)
+
+    @property
+    def last_day(self) -> dt.date:
+        return dt.date.fromisoformat(self.last)
+
+    def url(self, database: str, scheme: str = "mysql") -> str:
+        return f"{scheme}://{self.user}@{self.host}:{self.port}/{database}"
+
+    def window(self) -> tuple[str, str]:
+        """[first 00:00, last+1 00:00) as SQL literals."""
+        end = self.last_day + dt.timedelta(days=1)
+        return f"{self.first} 00:00:00", f"{end.isoformat()} 00:00:00"
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(dataclasses.asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, path: str | Path) -> BenchConfig:
+        return cls(**json.loads(Path(path).read_text()))
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+    """One run of one variant: process wall time, the variant's own work time, peak tree RSS."""
+
+    variant: str
+    wall_seconds: float
+    work_seconds: float
+    peak_rss_bytes: int
+    rows: int
+    detail: dict[str, object]
+
+
+def emit(rows: int, seconds: float, **detail: object) -> None:
+    """A variant's last stdout line: what it did, read by `measure`."""
+    print(json.dumps({"rows": rows, "seconds": seconds, **detail}, default=str), flush=True)
+
+
+def _tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    try:
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            total += p.memory_info().rss
+    return total
+
+
+def measure(
+    variant: str, argv: list[str], *, env: dict[str, str] | None = None, rows: int | None = None
+) -> Measurement:
+    """Run `argv`, sampling the RSS of it and its children every 50 ms; parse its last line."""
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    proc = psutil.Process(child.pid)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss(proc))
+            done.wait(SAMPLE_SECONDS)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = child.communicate()
+    wall = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    if child.returncode != 0:
+        raise RuntimeError(f"{variant} failed ({child.returncode}):\n{err[-3000:]}\n{out[-2000:]}")
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    report: dict[str, object] = json.loads(lines[-1]) if lines else {}
+    work = float(report.pop("seconds", wall))  # type: ignore[arg-type]
+    counted = int(report.pop("rows", rows or 0))  # type: ignore[call-overload]
+    return Measurement(variant, wall, work, peak, rows if rows is not None else counted, report)

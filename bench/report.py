@@ -1,0 +1,102 @@
+"""Turn the measurements into a Markdown report: medians, spreads, rows/s, ratios to A."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from bench.common import BenchConfig, Measurement
+
+MIB = 2**20
+LABELS = {
+    "A": "A: etl_platform etl_all (Dagster, extract+view+load)",
+    "A_quarter": "A at a quarter of the orders (memory scaling)",
+    "B": "B: naive pandas DAG",
+    "C": "C: connectorx -> Arrow -> Parquet (floor)",
+    "C_cli": "C': mariadb --quick --batch > /dev/null",
+    "D": "D: dlt sql_database, pyarrow backend, Parquet",
+}
+
+
+def _machine() -> str:
+    mem = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "?",
+    )
+    return f"{os.cpu_count()} CPUs ({cpu}), {int(mem) / 2**20:.1f} GiB RAM"
+
+
+def _spread(values: list[float]) -> str:
+    return f"{min(values):.2f}-{max(values):.2f}"
+
+
+def write_report(
+    path: Path,
+    args: argparse.Namespace,
+    config: BenchConfig,
+    results: list[Measurement],
+    extra: dict[str, object],
+) -> None:
+    by: dict[str, list[Measurement]] = defaultdict(list)
+    for r in results:
+        by[r.variant].append(r)
+    med = {k: statistics.median(r.wall_seconds for r in v) for k, v in by.items()}
+    work = {k: statistics.median(r.work_seconds for r in v) for k, v in by.items()}
+    lines = [
+        f"Machine: {_machine()}. Data: {args.shards} shards x {args.orders} orders over "
+        f"{args.days} days ({config.first}..{config.last}), {args.rounds} rounds, interleaved.",
+        f"connectorx needed the casting SELECT: {extra.get('connectorx_cast')}.",
+        "",
+        "| variant | runs | orders | wall s median (min-max) | work s median | orders/s (wall) "
+        "| orders/s (work) | peak RSS MiB median (max) | wall ÷ A | work ÷ A |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, runs in by.items():
+        rows = runs[0].rows
+        rss = [r.peak_rss_bytes / MIB for r in runs]
+        lines.append(
+            f"| {LABELS.get(name, name)} | {len(runs)} | {rows} | {med[name]:.2f} "
+            f"({_spread([r.wall_seconds for r in runs])}) | {work[name]:.2f} "
+            f"| {rows / med[name]:,.0f} | {rows / work[name]:,.0f} "
+            f"| {statistics.median(rss):.0f} ({max(rss):.0f}) "
+            f"| {med[name] / med['A']:.2f} | {work[name] / work['A']:.2f} |"
+        )
+    if "A_quarter" in by and "A" in by:
+        full = statistics.median(r.peak_rss_bytes for r in by["A"])
+        quarter = statistics.median(r.peak_rss_bytes for r in by["A_quarter"])
+        lines += [
+            "",
+            f"Memory scaling of A: peak RSS {quarter / MIB:.0f} MiB at X "
+            f"({by['A_quarter'][0].rows} orders) vs {full / MIB:.0f} MiB at 4X "
+            f"({by['A'][0].rows} orders): 4X/X = {full / quarter:.2f} (target <= 1.20).",
+        ]
+    inc = extra.get("incremental")
+    if isinstance(inc, dict):
+        day, full_run = inc["day_run"], inc["full_run"]
+        lines += [
+            "",
+            f"Incremental: UPDATE of {inc['updated_rows']} orders (1%) on {inc['shard']} to "
+            f"updated_at = now; extract_raw (all shards, orders + customers) of {inc['day']} only: "
+            f"{day.wall_seconds:.2f}s wall / {day.work_seconds:.2f}s work, {day.rows} orders; "
+            f"full range: {full_run.wall_seconds:.2f}s wall / {full_run.work_seconds:.2f}s work, "
+            f"{full_run.rows} orders.",
+            "",
+            "EXPLAIN of the day query on that shard:",
+            "",
+            "| " + " | ".join(inc["explain"][0]) + " |",
+            "|" + " --- |" * len(inc["explain"][0]),
+            *("| " + " | ".join(str(v) for v in row.values()) + " |" for row in inc["explain"]),
+        ]
+    prof = extra.get("profile")
+    if isinstance(prof, dict):
+        run = prof["run"]
+        lines += ["", f"Profiled A run: {run.wall_seconds:.2f}s wall; profile in {prof['file']}."]
+    path.write_text("\n".join(lines) + "\n")

@@ -1,0 +1,182 @@
+"""The benchmark: seed bench shards on a private MariaDB, then time the variants interleaved.
+
+    python -m bench.run [--shards 4] [--orders 500000] [--days 30] [--rounds 3] [--reuse]
+
+Writes the figures to `<dir>/report-<shards>x<orders>.md` (and .json); see bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.common import PYTHON, BenchConfig, Measurement, measure
+from bench.report import write_report
+from bench.variants.platform import platform_env, write_work_dir
+
+Runner = Callable[[Path], Measurement]
+
+
+def seed(args: argparse.Namespace, prefix: str, orders: int) -> BenchConfig:
+    """Seed (or, with --reuse and the same parameters, keep) `shards` databases `prefix`NN."""
+    from etl_platform.demo.mariadb_server import start_server
+    from etl_platform.demo.seed import seed_shards
+
+    server = start_server(Path(".local/bench-mariadb"))
+    end = dt.datetime.now(dt.UTC).date()
+    params = {"shards": args.shards, "orders": orders, "days": args.days, "end": end.isoformat()}
+    marker = Path(args.dir) / f"seeded-{prefix}.json"
+    if not (args.reuse and marker.exists() and json.loads(marker.read_text()) == params):
+        report = seed_shards(
+            server.endpoint,
+            shards=args.shards,
+            orders_per_shard=orders,
+            days=args.days,
+            end=end,
+            db_prefix=prefix,
+        )
+        print(f"seeded {prefix}*: {report.rows} in {report.seconds:.0f}s", flush=True)
+        marker.write_text(json.dumps(params))
+    first = end - dt.timedelta(days=args.days - 1)
+    config = BenchConfig(
+        "127.0.0.1",
+        server.port,
+        "root",
+        [f"{prefix}{i:02d}" for i in range(args.shards)],
+        first.isoformat(),
+        end.isoformat(),
+        str(Path(args.dir) / f"work-{prefix}"),
+    )
+    config_path = Path(config.work) / "config.json"
+    write_work_dir(config, first)
+    config.save(config_path)
+    return config
+
+
+def runners(
+    config: BenchConfig, quarter: BenchConfig | None, cast: bool, orders: int
+) -> dict[str, Runner]:
+    path = str(Path(config.work) / "config.json")
+
+    def module(label: str, name: str, *extra: str) -> Runner:
+        return lambda out: measure(
+            label, [PYTHON, "-m", f"bench.variants.{name}", path, str(out), *extra]
+        )
+
+    def platform(cfg: BenchConfig, label: str) -> Runner:
+        cfg_path = str(Path(cfg.work) / "config.json")
+        return lambda out: measure(
+            label,
+            [PYTHON, "-m", "bench.variants.platform", cfg_path, str(out)],
+            env=platform_env(cfg, out),
+        )
+
+    low, high = config.window()
+    cli = (
+        " ".join(
+            f"mariadb --quick --batch -h {config.host} -P {config.port} -u {config.user} {db}"
+            f" -e \"SELECT * FROM orders WHERE updated_at >= '{low}' AND updated_at < '{high}';"
+            f' SELECT * FROM customers" > /dev/null &&'
+            for db in config.databases
+        )
+        + " true"
+    )
+    found: dict[str, Runner] = {
+        "A": platform(config, "A"),
+        "B": module("B", "naive"),
+        "C": module("C", "floor", *(["--cast"] if cast else [])),
+        "C_cli": lambda out: measure("C_cli", ["bash", "-c", cli], rows=orders),
+        "D": module("D", "peer"),
+    }
+    if quarter is not None:
+        found["A_quarter"] = platform(quarter, "A_quarter")
+    return found
+
+
+def connectorx_needs_cast(config: BenchConfig, scratch: Path) -> bool:
+    """Try connectorx on the rows as they are; fall back to the casting SELECT if it fails."""
+    try:
+        measure(
+            "C",
+            [
+                PYTHON,
+                "-m",
+                "bench.variants.floor",
+                str(Path(config.work) / "config.json"),
+                str(scratch),
+            ],
+        )
+    except RuntimeError as error:
+        reason = [
+            line for line in str(error).splitlines() if "Exception" in line or "Error" in line
+        ]
+        print(f"connectorx on the raw rows failed, casting: {(reason or [''])[-1][:200]}")
+        return True
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shards", type=int, default=4)
+    parser.add_argument("--orders", type=int, default=500_000, help="orders per shard")
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--variants", default="A,B,C,C_cli,D")
+    parser.add_argument("--no-scaling", action="store_true", help="skip A at a quarter size")
+    parser.add_argument("--no-incremental", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="run A once under pyinstrument")
+    parser.add_argument("--reuse", action="store_true", help="keep already seeded shards")
+    parser.add_argument("--dir", default=".local/bench")
+    args = parser.parse_args()
+    Path(args.dir).mkdir(parents=True, exist_ok=True)
+    scratch = Path(args.dir).resolve() / "scratch"
+
+    config = seed(args, "bench_shop_", args.orders)
+    quarter = None if args.no_scaling else seed(args, "bench_q_", max(args.orders // 4, 1))
+    cast = connectorx_needs_cast(config, scratch)
+    table = runners(config, quarter, cast, args.shards * args.orders)
+    names = [n for n in args.variants.split(",") if n] + ([] if quarter is None else ["A_quarter"])
+    results: list[Measurement] = []
+    for round_no in range(args.rounds):
+        shift = round_no % len(names)
+        for name in names[shift:] + names[:shift]:  # rotate: no variant always runs first
+            shutil.rmtree(scratch, ignore_errors=True)
+            result = table[name](scratch)
+            results.append(result)
+            print(
+                f"round {round_no + 1} {name}: {result.wall_seconds:.2f}s wall, "
+                f"{result.peak_rss_bytes / 2**20:.0f} MiB",
+                flush=True,
+            )
+    shutil.rmtree(scratch, ignore_errors=True)
+
+    extra: dict[str, object] = {"connectorx_cast": cast}
+    if not args.no_incremental:
+        from bench.incremental import incremental
+
+        extra["incremental"] = incremental(config, scratch)
+    if args.profile:
+        from bench.incremental import profile_a
+
+        extra["profile"] = profile_a(config, scratch, Path(args.dir) / "profile-A.txt")
+    stem = Path(args.dir) / f"report-{args.shards}x{args.orders}"
+    stem.with_suffix(".json").write_text(
+        json.dumps(
+            {"args": vars(args), "results": [dataclasses.asdict(r) for r in results], **extra},
+            indent=2,
+            default=str,
+        )
+    )
+    write_report(stem.with_suffix(".md"), args, config, results, extra)
+    print(stem.with_suffix(".md").read_text())
+
+
+if __name__ == "__main__":
+    main()
