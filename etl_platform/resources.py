@@ -11,7 +11,6 @@ from dagster_duckdb import DuckDBResource
 
 from etl_platform.destination_resources import athena_from_env, redshift_from_env
 from etl_platform.env import LOCAL_DIR, Environment, lake_root
-from etl_platform.extract.backends import get_batch_reader
 from etl_platform.extract.connection import MySqlEndpoint
 from etl_platform.load.lake import Lake
 from etl_platform.specs.sources import ShardSpec
@@ -25,9 +24,6 @@ class MySqlShardsResource(dg.ConfigurableResource):
 
     def endpoint(self, shard: str, spec: ShardSpec) -> MySqlEndpoint:
         return spec.endpoint(shard)
-
-    def validate_backend(self) -> None:
-        get_batch_reader(self.backend)
 
 
 class LakeResource(dg.ConfigurableResource):

@@ -6,8 +6,13 @@ import argparse
 import datetime as dt
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from etl_platform.cli.runs import cmd_run
+
+if TYPE_CHECKING:
+    import dagster as dg
+
 from etl_platform.env import LOCAL_DIR
 
 
@@ -41,15 +46,13 @@ def cmd_demo_down(args: argparse.Namespace) -> int:
     return 0
 
 
-def _extract_lookup_history(days: int, run_days: int) -> None:
+def _extract_lookup_history(defs: dg.Definitions, days: int, run_days: int) -> None:
     """Views look related rows up as of each day; that needs the looked-up tables' history,
     so the demo extracts those tables' earlier days once (one query per shard-table)."""
     import dagster as dg
 
-    from etl_platform.definitions import build_definitions
     from etl_platform.runner import last_days, run_range
 
-    defs = build_definitions()
     graph = defs.resolve_asset_graph()
     looked_up = {k.path[2] for k in graph.get_all_asset_keys() if k.path[0] == "state"}
     keys = [k for k in graph.get_all_asset_keys() if k.path[0] == "raw" and k.path[2] in looked_up]
@@ -71,7 +74,10 @@ def cmd_demo_run(args: argparse.Namespace) -> int:
     status = cmd_demo_up(args)
     if status:
         return status
-    _extract_lookup_history(args.days, args.run_days)
+    from etl_platform.definitions import build_definitions
+
+    defs = build_definitions()
+    _extract_lookup_history(defs, args.days, args.run_days)
     args.start = args.end = None
     args.days = args.run_days
-    return cmd_run(args)
+    return cmd_run(args, defs)

@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 from etl_platform.env import get_environment, lake_root
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def cmd_run(args: argparse.Namespace, defs: dg.Definitions | None = None) -> int:
     import dagster as dg
 
     from etl_platform.definitions import build_definitions
@@ -20,7 +24,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         last = dt.date.fromisoformat(args.end) if args.end else first
     else:
         first, last = last_days(args.days)
-    defs = build_definitions()
+    defs = defs or build_definitions()
     with dg.DagsterInstance.get() as instance:
         run = run_range(defs, args.job, first, last, instance=instance)
     total = 0

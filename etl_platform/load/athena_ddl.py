@@ -42,8 +42,3 @@ def create_table_ddl(database: str, view: str, schema: pa.Schema, location: str)
         f"LOCATION {_literal(location)}\n"
         "TBLPROPERTIES ('classification'='parquet', 'parquet.compression'='ZSTD')"
     )
-
-
-def add_columns_ddl(database: str, view: str, new: pa.Schema) -> str:
-    columns = ", ".join(f"{quote_hive(f.name)} {athena_type(f.type, column=f.name)}" for f in new)
-    return f"ALTER TABLE {quote_hive(database, view)} ADD COLUMNS ({columns})"

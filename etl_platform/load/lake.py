@@ -75,9 +75,6 @@ class Dataset:
     def partition_dir(self, day: dt.date) -> Path:
         return self.dir / f"{PARTITION_COLUMN}={day.isoformat()}"
 
-    def has_partition(self, day: dt.date) -> bool:
-        return self.partition_dir(day).is_dir()
-
     def partition_files(self, day: dt.date) -> list[Path]:
         folder = self.partition_dir(day)
         return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
@@ -90,10 +87,6 @@ class Dataset:
         return pa.concat_tables(
             [pq.read_table(f, columns=columns) for f in files], promote_options="permissive"
         )
-
-    def partition_rows(self, day: dt.date) -> int:
-        """Row count from the Parquet footers, without reading the data."""
-        return sum(pq.ParquetFile(f).metadata.num_rows for f in self.partition_files(day))
 
     def open_window(
         self, days: Iterable[dt.date], schema: pa.Schema, *, row_group_rows: int = 128_000
