@@ -18,6 +18,21 @@ RAW_ASSETS = dg.AssetSelection.key_prefixes(["raw"])
 VIEW_ASSETS = dg.AssetSelection.key_prefixes(["state"]) | dg.AssetSelection.key_prefixes(["views"])
 DESTINATION_ASSETS = dg.AssetSelection.groups("destinations")
 
+#: The assets carry their conditions (raw: today every 15 minutes; the rest: eager on their
+#: inputs). Operators switch these sensors on in the UI; they start stopped.
+AUTOMATION = [
+    dg.AutomationConditionSensorDefinition(
+        "raw_extract_automation",
+        target=dg.AssetSelection.kind("mysql"),
+        description="Re-extract today's partition of every shard x table every 15 minutes.",
+    ),
+    dg.AutomationConditionSensorDefinition(
+        "derived_assets_automation",
+        target=VIEW_ASSETS | DESTINATION_ASSETS,
+        description="Rebuild a day's lookup state, views and destinations when its inputs change.",
+    ),
+]
+
 
 def build_definitions(env: Environment | None = None) -> dg.Definitions:
     resources = build_resources(env or get_environment())
@@ -62,7 +77,7 @@ def build_definitions(env: Environment | None = None) -> dg.Definitions:
                 )
             ]
         ),
-        dg.Definitions(jobs=jobs, resources=resources),
+        dg.Definitions(jobs=jobs, sensors=AUTOMATION, resources=resources),
     )
 
 

@@ -38,3 +38,9 @@ def allow_beta_backfill_policy() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Parameter `backfill_policy`", dg.BetaWarning)
         yield
+
+
+#: Raw extracts refresh today's partition on this cadence once the automation sensor is on.
+RAW_REFRESH = dg.AutomationCondition.on_cron("*/15 * * * *")
+#: Everything derived (state, views, destinations) follows its inputs, day by day.
+DERIVED_REFRESH = dg.AutomationCondition.eager()

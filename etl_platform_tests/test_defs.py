@@ -63,3 +63,13 @@ def test_the_job_and_resources_load(defs: dg.Definitions) -> None:
 def test_every_environment_has_the_same_resource_keys() -> None:
     keys = {env: set(build_resources(env)) for env in Environment}
     assert len({frozenset(k) for k in keys.values()}) == 1, keys
+
+
+def test_automation_sensors_cover_raw_and_derived_assets(defs: dg.Definitions) -> None:
+    graph = defs.resolve_asset_graph()
+    sensors = {s.name: s for s in defs.sensors or []}
+    raw = sensors["raw_extract_automation"].asset_selection.resolve(graph)
+    derived = sensors["derived_assets_automation"].asset_selection.resolve(graph)
+    assert raw == set(_raw_keys(defs))
+    assert {k.path[0] for k in derived} == {"state", "views"}
+    assert all(s.default_status == dg.DefaultSensorStatus.STOPPED for s in sensors.values())

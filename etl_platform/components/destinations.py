@@ -19,6 +19,7 @@ from etl_platform.load.athena_lake import land_partition
 from etl_platform.load.redshift_loader import RedshiftTarget, load_partition
 from etl_platform.load.redshift_reader import read_day
 from etl_platform.partitions import (
+    DERIVED_REFRESH,
     allow_beta_backfill_policy,
     bounded_backfill,
     daily_partitions,
@@ -46,6 +47,7 @@ def _build_athena_asset(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefini
         deps=[view_asset_key(spec.name)],
         group_name="destinations",
         description=f"{spec.name} on S3 as Parquet, registered in Glue for Athena.",
+        automation_condition=DERIVED_REFRESH,
         partitions_def=daily_partitions(sources.table_start(spec.source)),
         backfill_policy=bounded_backfill(sources.extract.max_days_per_run),
         kinds={"s3", "athena", "parquet"},
@@ -85,6 +87,7 @@ def _build_redshift_asset(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefi
         + ([destination_asset_key("athena", spec.name)] if "athena" in spec.destinations else []),
         group_name="destinations",
         description=f"{spec.name} in Redshift: one table, each day replaced in one transaction.",
+        automation_condition=DERIVED_REFRESH,
         partitions_def=daily_partitions(sources.table_start(spec.source)),
         backfill_policy=bounded_backfill(sources.extract.max_days_per_run),
         kinds={"redshift"},

@@ -19,6 +19,7 @@ from etl_platform.components.mysql_sources import raw_asset_key
 from etl_platform.components.source_metadata import table_schema
 from etl_platform.load.lake import Dataset, Lake
 from etl_platform.partitions import (
+    DERIVED_REFRESH,
     allow_beta_backfill_policy,
     bounded_backfill,
     daily_partitions,
@@ -125,6 +126,7 @@ def build_state_asset(
             f"Latest version of each `{table}` row on {shard} as of the end of the day "
             f"(columns {', '.join(columns)}), for views' lookups."
         ),
+        automation_condition=DERIVED_REFRESH,
         partitions_def=daily_partitions(sources.table_start(table)),
         deps=[
             dg.AssetDep(raw_asset_key(shard, table)),

@@ -10,6 +10,7 @@ from etl_platform.components.source_metadata import extract_metadata
 from etl_platform.extract.connection import ShardUnavailableError
 from etl_platform.extract.extractor import ExtractRequest, extract_window
 from etl_platform.partitions import (
+    RAW_REFRESH,
     allow_beta_backfill_policy,
     bounded_backfill,
     daily_partitions,
@@ -46,6 +47,7 @@ def _define_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.Ass
             f"Rows of `{table}` on {shard} whose `{table_spec.cursor}` falls in the partition's "
             "UTC day, as Parquet in the raw zone."
         ),
+        automation_condition=RAW_REFRESH,
         partitions_def=daily_partitions(sources.table_start(table)),
         backfill_policy=bounded_backfill(settings.max_days_per_run),
         pool=shard_pool(shard),

@@ -20,6 +20,7 @@ from etl_platform.components.view_metadata import view_metadata
 from etl_platform.load.duckdb_catalog import register_view
 from etl_platform.load.lake import Lake
 from etl_platform.partitions import (
+    DERIVED_REFRESH,
     allow_beta_backfill_policy,
     bounded_backfill,
     daily_partitions,
@@ -164,6 +165,7 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
                     kinds={"polars", "parquet", "duckdb"},
                     metadata={"partition_expr": "updated_at", "destinations": spec.destinations},
                     freshness_policy=freshness,
+                    automation_condition=DERIVED_REFRESH,
                     tags={"view": spec.name},
                 ),
                 dg.AssetSpec(
@@ -173,6 +175,7 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
                     "reason.",
                     kinds={"polars", "parquet", "duckdb"},
                     metadata={"partition_expr": "updated_at"},
+                    automation_condition=DERIVED_REFRESH,
                     tags={"view": spec.name},
                 ),
             ],
