@@ -10,8 +10,16 @@ export UV_PYTHON_DOWNLOADS := never
 $(UV):
 	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet --break-system-packages --user uv
 
+# The `mysqlclient` extra (an extract backend) builds against libmariadb. Without its headers
+# everything else is installed and the extract backend `auto` uses pymysql; after
+# `apt-get install libmariadb-dev pkg-config`, `rm .venv/.synced && make env` adds it.
+MYSQLCLIENT_SKIP := $(shell for p in mysqlclient mariadb libmariadb; do \
+  pkg-config --exists $$p 2>/dev/null && exit 0; done; echo --no-install-package mysqlclient)
+
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --all-extras
+	@[ -z "$(MYSQLCLIENT_SKIP)" ] || echo "note: libmariadb-dev/pkg-config missing: not" \
+	  "installing mysqlclient (apt-get install libmariadb-dev pkg-config); extract uses pymysql"
+	$(UV) sync --frozen --all-extras $(MYSQLCLIENT_SKIP)
 	touch $@
 
 env: $(VENV)/.synced
@@ -33,7 +41,7 @@ lint: env
 # By hand only, never in CI: seed the bench shards on a private MariaDB and time the variants
 # (bench/RESULTS.md). `make bench BENCH_ARGS="--shards 2 --orders 20000 --rounds 2"` is quick.
 bench: env
-	$(UV) sync --frozen --all-extras --group bench
+	$(UV) sync --frozen --all-extras --group bench $(MYSQLCLIENT_SKIP)
 	$(VENV)/bin/python -m bench.run $(BENCH_ARGS)
 
 clean-local:

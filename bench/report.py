@@ -12,7 +12,8 @@ from bench.common import BenchConfig, Measurement
 
 MIB = 2**20
 LABELS = {
-    "A": "A: etl_platform etl_all (Dagster, extract+view+load)",
+    "A": "A: etl_platform etl_all (Dagster in process, ephemeral instance)",
+    "A_sqlite": "A on a SQLite DAGSTER_HOME (every event stored, as `dagster dev`)",
     "A_quarter": "A at a quarter of the orders (memory scaling)",
     "B": "B: naive pandas DAG",
     "C": "C: connectorx -> Arrow -> Parquet (floor)",
@@ -88,6 +89,18 @@ def write_report(
             f"{day.wall_seconds:.2f}s wall / {day.work_seconds:.2f}s work, {day.rows} orders; "
             f"full range: {full_run.wall_seconds:.2f}s wall / {full_run.work_seconds:.2f}s work, "
             f"{full_run.rows} orders.",
+        ]
+        direct_day, direct_full = inc.get("direct_day"), inc.get("direct_full")
+        if direct_day is not None and direct_full is not None:
+            lines += [
+                "",
+                f"The extractor alone (orders of every shard, no Dagster, timer around the "
+                f"reads): the day read {direct_day.rows} rows in {direct_day.work_seconds:.3f}s, "
+                f"the full range {direct_full.rows} rows in {direct_full.work_seconds:.3f}s: "
+                f"{direct_day.rows / max(direct_full.rows, 1):.1%} of the rows for "
+                f"{direct_day.work_seconds / direct_full.work_seconds:.1%} of the time.",
+            ]
+        lines += [
             "",
             "EXPLAIN of the day query on that shard:",
             "",
@@ -95,6 +108,11 @@ def write_report(
             "|" + " --- |" * len(inc["explain"][0]),
             *("| " + " | ".join(str(v) for v in row.values()) + " |" for row in inc["explain"]),
         ]
+    isolated = extra.get("isolated")
+    if isinstance(isolated, dict):
+        from bench.incremental import describe_isolated
+
+        lines += ["", *describe_isolated(isolated)]
     prof = extra.get("profile")
     if isinstance(prof, dict):
         run = prof["run"]

@@ -29,7 +29,14 @@ def seed(args: argparse.Namespace, prefix: str, orders: int) -> BenchConfig:
 
     server = start_server(Path(".local/bench-mariadb"))
     end = dt.datetime.now(dt.UTC).date()
-    params = {"shards": args.shards, "orders": orders, "days": args.days, "end": end.isoformat()}
+    rich = not args.compact_payload
+    params = {
+        "shards": args.shards,
+        "orders": orders,
+        "days": args.days,
+        "end": end.isoformat(),
+        "rich_payload": rich,
+    }
     marker = Path(args.dir) / f"seeded-{prefix}.json"
     if not (args.reuse and marker.exists() and json.loads(marker.read_text()) == params):
         report = seed_shards(
@@ -39,6 +46,7 @@ def seed(args: argparse.Namespace, prefix: str, orders: int) -> BenchConfig:
             days=args.days,
             end=end,
             db_prefix=prefix,
+            rich_payload=rich,
         )
         print(f"seeded {prefix}*: {report.rows} in {report.seconds:.0f}s", flush=True)
         marker.write_text(json.dumps(params))
@@ -68,11 +76,11 @@ def runners(
             label, [PYTHON, "-m", f"bench.variants.{name}", path, str(out), *extra]
         )
 
-    def platform(cfg: BenchConfig, label: str) -> Runner:
+    def platform(cfg: BenchConfig, label: str, instance: str = "ephemeral") -> Runner:
         cfg_path = str(Path(cfg.work) / "config.json")
         return lambda out: measure(
             label,
-            [PYTHON, "-m", "bench.variants.platform", cfg_path, str(out)],
+            [PYTHON, "-m", "bench.variants.platform", cfg_path, str(out), "--instance", instance],
             env=platform_env(cfg, out),
         )
 
@@ -88,6 +96,7 @@ def runners(
     )
     found: dict[str, Runner] = {
         "A": platform(config, "A"),
+        "A_sqlite": platform(config, "A_sqlite", "sqlite"),
         "B": module("B", "naive"),
         "C": module("C", "floor", *(["--cast"] if cast else [])),
         "C_cli": lambda out: measure("C_cli", ["bash", "-c", cli], rows=orders),
@@ -128,7 +137,12 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=500_000, help="orders per shard")
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--variants", default="A,B,C,C_cli,D")
+    parser.add_argument("--variants", default="A,A_sqlite,B,C,C_cli,D")
+    parser.add_argument(
+        "--compact-payload",
+        action="store_true",
+        help="the demo's ~350-byte payloads instead of ~1.1 KB",
+    )
     parser.add_argument("--no-scaling", action="store_true", help="skip A at a quarter size")
     parser.add_argument("--no-incremental", action="store_true")
     parser.add_argument("--profile", action="store_true", help="run A once under pyinstrument")
@@ -159,9 +173,10 @@ def main() -> None:
 
     extra: dict[str, object] = {"connectorx_cast": cast}
     if not args.no_incremental:
-        from bench.incremental import incremental
+        from bench.incremental import incremental, isolated_days
 
         extra["incremental"] = incremental(config, scratch)
+        extra["isolated"] = isolated_days(config, scratch)
     if args.profile:
         from bench.incremental import profile_a
 

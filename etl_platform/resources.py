@@ -8,9 +8,11 @@ from pathlib import Path
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
+from pydantic import Field, field_validator
 
 from etl_platform.destination_resources import athena_from_env, redshift_from_env
 from etl_platform.env import LOCAL_DIR, Environment, lake_root
+from etl_platform.extract.backends import AUTO, resolve_backend
 from etl_platform.extract.connection import MySqlEndpoint
 from etl_platform.load.lake import Lake
 from etl_platform.specs.sources import ShardSpec
@@ -20,7 +22,20 @@ class MySqlShardsResource(dg.ConfigurableResource):
     """How assets reach the shards. Endpoints are resolved from the environment at run time,
     never at load time, so a missing secret fails only the assets of that shard."""
 
-    backend: str = "pymysql"
+    backend: str = Field(
+        default=AUTO,
+        validate_default=True,
+        description=(
+            "Extract backend: `auto` (mysqlclient if installed, else pymysql), `mysqlclient`, "
+            "`pymysql` or `connectorx` (see extract.backends). Held resolved, so the "
+            "materialization metadata names the backend that ran."
+        ),
+    )
+
+    @field_validator("backend")
+    @classmethod
+    def _resolve_backend(cls, name: str) -> str:
+        return resolve_backend(name)
 
     def endpoint(self, shard: str, spec: ShardSpec) -> MySqlEndpoint:
         return spec.endpoint(shard)
@@ -58,7 +73,7 @@ def build_resources(env: Environment) -> dict[str, dg.ConfigurableResource]:
         "redshift": redshift_from_env(redshift=env is Environment.PROD),
         "duckdb": DuckDBResource(database=duckdb_file),
         "mysql_shards": MySqlShardsResource(
-            backend=os.environ.get("ETL_PLATFORM_EXTRACT_BACKEND", "pymysql")
+            backend=os.environ.get("ETL_PLATFORM_EXTRACT_BACKEND") or AUTO
         ),
         "lake": LakeResource(root=root),
     }

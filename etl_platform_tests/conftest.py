@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pymysql
 import pytest
 
+from etl_platform.extract.backends import installed_backends
 from etl_platform.extract.connection import MySqlEndpoint
 
 TEST_MYSQL_URL = os.environ.get("ETL_PLATFORM_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/")
@@ -44,6 +45,12 @@ def run_sql(endpoint: MySqlEndpoint, *statements: str, params: tuple = ()) -> li
             return rows
     finally:
         conn.close()
+
+
+@pytest.fixture(params=installed_backends())
+def extract_backend(request: pytest.FixtureRequest) -> str:
+    """Each extract backend installed here (CI installs them all: see test_backends.py)."""
+    return request.param
 
 
 @pytest.fixture

@@ -67,6 +67,12 @@ def main() -> None:
     parser.add_argument("--first", type=dt.date.fromisoformat)
     parser.add_argument("--last", type=dt.date.fromisoformat)
     parser.add_argument("--profile", type=Path)
+    parser.add_argument(
+        "--instance",
+        choices=("ephemeral", "sqlite"),
+        default="ephemeral",
+        help="in-memory instance (dg.materialize's default) or a SQLite one in DAGSTER_HOME",
+    )
     args = parser.parse_args()
     config = BenchConfig.load(args.config)
     first, last = args.first or config.first_day, args.last or config.last_day
@@ -86,7 +92,10 @@ def main() -> None:
 
     defs = build_definitions()
     ready = time.perf_counter()
-    with dg.DagsterInstance.get() as instance:
+    instance_cm = (
+        dg.DagsterInstance.get() if args.instance == "sqlite" else dg.DagsterInstance.ephemeral()
+    )
+    with instance_cm as instance:
         result = run_range(defs, args.job, first, last, instance=instance)
     seconds = time.perf_counter() - started
     if profiler is not None:

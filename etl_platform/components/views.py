@@ -9,6 +9,8 @@ reject ratio), and the spec's `schedule` refreshes today's partition.
 
 import dataclasses
 import datetime as dt
+import functools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import dagster as dg
 import polars as pl
@@ -29,7 +31,7 @@ from etl_platform.partitions import (
 from etl_platform.resources import LakeResource
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.specs.views import ViewSpec, parse_duration
-from etl_platform.transform.view_shape import SHARD, ShardStats, shape_shard
+from etl_platform.transform.view_shape import SHARD, ShardStats, shape_day, window_drift
 
 CHECKS = ("unique_key_unique", "unique_key_not_null", "rows_balance", "reject_ratio")
 
@@ -62,10 +64,17 @@ class _Window:
     """What the checks need, summed over the days of one run."""
 
     stats: dict[str, ShardStats] = dataclasses.field(default_factory=dict)
-    drift: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    drift_samples: dict[str, list[pl.Series]] = dataclasses.field(default_factory=dict)
     duplicate_keys: int = 0
     null_keys: int = 0
     last_rows: pl.DataFrame | None = None
+
+    def add_drift_sample(self, column: str, sample: pl.Series) -> None:
+        """Keep a run's drift samples bounded: past DRIFT_RUN_ROWS, every other row is kept."""
+        samples = self.drift_samples.setdefault(column, [])
+        samples.append(sample)
+        if sum(s.len() for s in samples) > DRIFT_RUN_ROWS:
+            samples[:] = [s.gather_every(2) for s in samples]
 
     def add(self, shard: str, s: ShardStats) -> None:
         total = self.stats.setdefault(shard, ShardStats())
@@ -76,6 +85,53 @@ class _Window:
         total.elements += s.elements
         for table, n in s.orphans.items():
             total.orphans[table] = total.orphans.get(table, 0) + n
+
+
+#: Drift samples a run keeps at most per JSON column (~60 MB of 1 KB documents).
+DRIFT_RUN_ROWS = 50_000
+
+
+class _LazyStates(Mapping[str, Mapping[str, pl.DataFrame]]):
+    """A group's lookup state, read shard by shard when `shape_day` gets to that shard, so
+    one shard's state is in memory at a time however many shards share a group."""
+
+    def __init__(
+        self, shards: Iterable[str], load: Callable[[str], Mapping[str, pl.DataFrame]]
+    ) -> None:
+        self._shards = list(shards)
+        self._load = load
+
+    def __getitem__(self, shard: str) -> Mapping[str, pl.DataFrame]:
+        if shard not in self._shards:
+            raise KeyError(shard)
+        return self._load(shard)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._shards)
+
+    def __len__(self) -> int:
+        return len(self._shards)
+
+
+#: Shards of a day are shaped together until their rows reach this many (one JSON pass for
+#: several shards costs less than one per shard; more would only hold more in memory).
+GROUP_ROWS = 200_000
+
+
+def _shard_groups(
+    shards: Sequence[str], read: Callable[[str], pl.DataFrame]
+) -> Iterator[dict[str, pl.DataFrame]]:
+    """The shards' raw frames of one day, read in order and grouped up to GROUP_ROWS rows."""
+    group: dict[str, pl.DataFrame] = {}
+    rows = 0
+    for shard in shards:
+        group[shard] = read(shard)
+        rows += group[shard].height
+        if rows >= GROUP_ROWS:
+            yield group
+            group, rows = {}, 0
+    if group:
+        yield group
 
 
 def _check_results(spec: ViewSpec, window: _Window) -> list[dg.AssetCheckResult]:
@@ -185,42 +241,48 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
         )
         def _view(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource):
             the_lake: Lake = lake.lake()
+
+            def _raw(day: dt.date, shard: str) -> pl.DataFrame:
+                raw = read_frame(the_lake.raw(shard, spec.source), day, needed)
+                if raw is None:
+                    raise dg.Failure(
+                        f"view {spec.name}: raw/{shard}/{spec.source} has no partition {day}; "
+                        "extract it first"
+                    )
+                return raw
+
+            def _states(day: dt.date, shard: str) -> dict[str, pl.DataFrame]:
+                return {t: _state(day, shard, t) for t in lookup_tables}
+
+            def _state(day: dt.date, shard: str, t: str) -> pl.DataFrame:
+                frame = read_frame(the_lake.state(shard, t), day, state_cols[t])
+                if frame is None:
+                    raise dg.Failure(
+                        f"view {spec.name}: state/{shard}/{t} has no partition {day}; "
+                        "materialize it first"
+                    )
+                return frame
+
             window = _Window()
             for day in window_days(context.partition_time_window):
                 rows, rejects = [], []
-                for shard in shards:
-                    raw = read_frame(the_lake.raw(shard, spec.source), day, needed)
-                    if raw is None:
-                        raise dg.Failure(
-                            f"view {spec.name}: raw/{shard}/{spec.source} has no partition {day}; "
-                            "extract it first"
-                        )
-                    related = {}
-                    for t in lookup_tables:
-                        frame = read_frame(the_lake.state(shard, t), day, state_cols[t])
-                        if frame is None:
-                            raise dg.Failure(
-                                f"view {spec.name}: state/{shard}/{t} has no partition {day}; "
-                                "materialize it first"
-                            )
-                        related[t] = frame
-                    shaped = shape_shard(
+                for group in _shard_groups(shards, functools.partial(_raw, day)):
+                    related = _LazyStates(group, functools.partial(_states, day))
+                    shaped_day = shape_day(
                         spec,
-                        raw,
-                        shard=shard,
+                        group,
                         primary_key=table.primary_key,
                         cursor=table.cursor,
                         related=related,
                         related_cursors={t: sources.tables[t].cursor for t in lookup_tables},
                         run_id=context.run.run_id,
                     )
-                    window.add(shard, shaped.stats)
-                    for column, found in shaped.drift.items():
-                        merged = window.drift.setdefault(column, {})
-                        for path, n in found.items():
-                            merged[path] = merged.get(path, 0) + n
-                    rows.append(shaped.rows)
-                    rejects.append(shaped.rejects)
+                    for shard, shaped in shaped_day.items():
+                        window.add(shard, shaped.stats)
+                        for column, sample in shaped.drift_sample.items():
+                            window.add_drift_sample(column, sample)
+                        rows.append(shaped.rows)
+                        rejects.append(shaped.rejects)
                 day_rows = pl.concat(rows, how="diagonal_relaxed")
                 day_rejects = pl.concat(rejects, how="vertical_relaxed").with_columns(
                     pl.lit(context.run.run_id).alias("_run_id")
@@ -246,7 +308,7 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
                 metadata=view_metadata(
                     window.last_rows,
                     window.stats,
-                    window.drift,
+                    window_drift(spec, window.drift_samples),
                     path=str(the_lake.view(spec.name).dir),
                 ),
             )

@@ -69,13 +69,14 @@ def seed_shards(
     db_prefix: str = "shop_",
     seed: int = 42,
     processes: int = 2,
+    rich_payload: bool = False,
 ) -> SeedReport:
     """(Re)create `{db_prefix}00..` on `server` and fill them, `processes` shards at a time.
 
     `end` is the last day of history (inclusive, default today in UTC); every timestamp lies
     in the `days` days up to it. Existing databases with those names are dropped.
     With `processes` > 1 the workers are spawned (not forked), so a script calling this must
-    do so under `if __name__ == "__main__":`.
+    do so under `if __name__ == "__main__":`. `rich_payload` pads order payloads to ~1 KB.
     """
     if not IDENTIFIER.fullmatch(db_prefix):
         raise ValueError(f"db_prefix must be a plain identifier, got {db_prefix!r}")
@@ -93,7 +94,14 @@ def seed_shards(
         _ShardJob(
             server.with_database(None),
             f"{db_prefix}{index:02d}",
-            ShardSpec(index=index, orders=orders_per_shard, days=days, end=end, seed=seed),
+            ShardSpec(
+                index=index,
+                orders=orders_per_shard,
+                days=days,
+                end=end,
+                seed=seed,
+                rich_payload=rich_payload,
+            ),
         )
         for index in range(shards)
     ]
@@ -257,6 +265,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--db-prefix", default="shop_")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument(
+        "--rich-payload", action="store_true", help="pad order payloads to ~1 KB of JSON"
+    )
     args = parser.parse_args(argv)
     report = seed_shards(
         MySqlEndpoint.from_url(args.url),
@@ -267,6 +278,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         db_prefix=args.db_prefix,
         seed=args.seed,
         processes=args.processes,
+        rich_payload=args.rich_payload,
     )
     rows = ", ".join(f"{table}={count}" for table, count in report.rows.items())
     print(f"seeded {len(report.databases)} databases in {report.seconds:.1f}s: {rows}")

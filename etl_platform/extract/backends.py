@@ -1,11 +1,23 @@
 """Extractor backends behind one interface, so the driver is chosen by measurement.
 
-`pymysql` is the portable default: pure Python, a server-side cursor, the server's text typed
-in Arrow a column at a time. Other backends register here and must pass the same type tests.
+Measured in `bench/DRIVERS.md` (same window, same Arrow types, same files):
+
+* `pymysql`: pure Python, the portable default that is always installed.
+* `mysqlclient`: the same statement, session and streaming, parsed in C by libmariadb; about
+  twice pymysql's speed end to end. Built from source (libmariadb-dev, pkg-config).
+* `connectorx`: the fastest (Rust, a binary wheel: the `fast` extra), but it cannot bind values
+  (the bounds are rendered as checked literals) and it reads ahead of its consumer without a
+  limit, so a slow sink makes memory grow with the window. Chosen only by name.
+
+`auto` picks the first installed of `AUTO_ORDER`: the fastest backend that keeps every property
+of the pymysql reader, memory flat included. Every backend passes the same type tests
+(`etl_platform_tests/integration/test_extract_types.py`).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 from collections.abc import Callable, Iterator
 from typing import Literal, Protocol
 
@@ -16,7 +28,8 @@ from etl_platform.extract.introspect import TablePlan
 from etl_platform.extract.query import WindowQuery
 from etl_platform.extract.types import ConversionStats
 
-ExtractBackendName = Literal["pymysql"]
+ExtractBackendName = Literal["auto", "pymysql", "connectorx", "mysqlclient"]
+AUTO = "auto"
 
 
 class BatchReader(Protocol):
@@ -40,15 +53,65 @@ def _pymysql_reader() -> BatchReader:
     return read_batches
 
 
-_REGISTRY: dict[str, Callable[[], BatchReader]] = {"pymysql": _pymysql_reader}
+def _connectorx_reader() -> BatchReader:
+    from etl_platform.extract.connectorx_reader import read_batches
+
+    return read_batches
+
+
+def _mysqlclient_reader() -> BatchReader:
+    from etl_platform.extract.mysqlclient_reader import read_batches
+
+    return read_batches
+
+
+_REGISTRY: dict[str, Callable[[], BatchReader]] = {
+    "pymysql": _pymysql_reader,
+    "connectorx": _connectorx_reader,
+    "mysqlclient": _mysqlclient_reader,
+}
+#: The driver module each backend needs, and what to install for it.
+_DRIVERS = {
+    "pymysql": ("pymysql", "pymysql (a dependency of etl_platform)"),
+    "connectorx": ("connectorx", "the `fast` extra: pip install 'etl_platform[fast]'"),
+    "mysqlclient": ("MySQLdb._mysql", "mysqlclient, built against libmariadb-dev + pkg-config"),
+}
+#: Every backend, fastest first (bench/DRIVERS.md).
+KNOWN = ("connectorx", "mysqlclient", "pymysql")
+#: What `auto` may pick, best first: streaming with flat memory, values bound by the driver.
+AUTO_ORDER = ("mysqlclient", "pymysql")
+
+
+@functools.cache
+def is_installed(name: str) -> bool:
+    """Whether the backend's driver imports in this interpreter (not just whether it exists)."""
+    if name not in _DRIVERS:
+        return name in _REGISTRY  # registered in-process (a test's recording reader)
+    try:
+        importlib.import_module(_DRIVERS[name][0])
+    except ImportError:
+        return False
+    return True
+
+
+def installed_backends() -> list[str]:
+    """The backends that can run here, fastest first."""
+    return [name for name in KNOWN if is_installed(name)]
+
+
+def resolve_backend(name: str) -> str:
+    """The backend a name stands for: `auto` becomes the first installed of `AUTO_ORDER`."""
+    if name == AUTO:
+        return next(n for n in AUTO_ORDER if is_installed(n))
+    if name not in _REGISTRY:
+        raise ValueError(
+            f"unknown extract backend {name!r}; valid: {', '.join([AUTO, *sorted(_REGISTRY)])}"
+        )
+    if not is_installed(name):
+        raise ValueError(f"extract backend {name!r} is not installed: it needs {_DRIVERS[name][1]}")
+    return name
 
 
 def get_batch_reader(name: str) -> BatchReader:
-    """The reader for a backend name; an unknown name lists the valid ones."""
-    try:
-        factory = _REGISTRY[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown extract backend {name!r}; valid: {', '.join(sorted(_REGISTRY))}"
-        ) from None
-    return factory()
+    """The reader for a backend name (`auto` included); an unknown name lists the valid ones."""
+    return _REGISTRY[resolve_backend(name)]()

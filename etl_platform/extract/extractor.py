@@ -32,7 +32,7 @@ class ExtractRequest:
     timezone: str = "UTC"
     exclude_columns: Sequence[str] = ()
     batch_rows: int = 20_000
-    backend: str = "pymysql"
+    backend: str = "auto"  # see extract.backends
     connect_timeout: float = 10
     read_timeout: float | None = 3600
 

@@ -9,7 +9,7 @@ import pymysql.cursors
 
 from etl_platform.extract.connection import MySqlEndpoint
 from etl_platform.extract.introspect import TablePlan
-from etl_platform.extract.query import WindowQuery
+from etl_platform.extract.query import READ_SESSION, WindowQuery
 from etl_platform.extract.types import ConversionStats, arrow_schema, convert_column
 
 
@@ -35,10 +35,10 @@ def read_batches(
     )
     try:
         with conn.cursor() as setup:
-            setup.execute("SET SESSION time_zone = '+00:00'")
-            setup.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            setup.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+            for statement in READ_SESSION:
+                setup.execute(statement)
         cur = conn.cursor(pymysql.cursors.SSCursor)
+        finished = False
         try:
             cur.execute(query.sql, query.params)
             while True:
@@ -51,7 +51,21 @@ def read_batches(
                     for i, p in enumerate(plan.plans)
                 ]
                 yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+            finished = True
         finally:
-            cur.close()
+            if finished:
+                cur.close()
+            else:
+                _abandon(cur)
     finally:
         conn.close()
+
+
+def _abandon(cur: pymysql.cursors.SSCursor) -> None:
+    """Leave an unfinished unbuffered read without draining it: `SSCursor.close()` would read
+    the rest of the window off the socket first (and, on a lost connection, fail with an
+    AttributeError that hides the OperationalError). Closing the connection ends the query."""
+    result = cur._result
+    if result is not None:
+        result.unbuffered_active = False  # pymysql==1.2.4 internals (pinned)
+    cur.connection = None

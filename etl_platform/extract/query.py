@@ -9,11 +9,23 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 import zoneinfo
 from collections.abc import Sequence
 
+from pymysql.converters import escape_string
+
 from etl_platform.extract.types import ColumnPlan
 from etl_platform.identifiers import quote_mysql
+
+#: The session every reader opens before the window query: TIMESTAMP values in UTC, and one
+#: read-only consistent snapshot for the whole window.
+UTC_SESSION = "SET SESSION time_zone = '+00:00'"
+READ_SESSION = (
+    UTC_SESSION,
+    "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+    "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,3 +83,36 @@ def build_window_query(
         f"WHERE {quoted_cursor} >= %s AND {quoted_cursor} < %s"
     )
     return WindowQuery(sql=sql, params=bounds)
+
+
+#: The only shapes `cursor_bounds` produces: a day, or a wall-clock time to the microsecond.
+_BOUND = re.compile(r"\d{4}-\d{2}-\d{2}(?: \d{2}:\d{2}:\d{2}\.\d{6})?")
+
+
+def render_bound(value: object) -> str:
+    """A window bound as a quoted SQL literal, for a driver that cannot bind parameters.
+
+    Only the strings `cursor_bounds` renders from datetimes pass; anything else is refused.
+    """
+    refused = ValueError(f"refusing to render {value!r} into SQL: not a window bound")
+    if not isinstance(value, str) or not _BOUND.fullmatch(value):
+        raise refused
+    try:
+        dt.date.fromisoformat(value[:10])  # a real calendar day, too
+    except ValueError:
+        raise refused from None
+    return "'" + escape_string(value) + "'"
+
+
+def literal_window_sql(
+    table: str, select_exprs: Sequence[str], cursor: str, bounds: Sequence[object]
+) -> str:
+    """The window query with its two bounds rendered as literals (see `render_bound`)."""
+    if len(bounds) != 2:
+        raise ValueError(f"a window has two bounds, not {len(bounds)}")
+    lower, upper = (render_bound(b) for b in bounds)
+    quoted_cursor = quote_mysql(cursor)
+    return (
+        f"SELECT {', '.join(select_exprs)} FROM {quote_mysql(table)} "
+        f"WHERE {quoted_cursor} >= {lower} AND {quoted_cursor} < {upper}"
+    )

@@ -167,22 +167,36 @@ class ConversionStats:
 
 def convert_column(
     plan: ColumnPlan,
-    values: Sequence[object],
+    values: Sequence[object] | pa.Array,
     *,
     timezone: str,
     table: str,
     stats: ConversionStats,
 ) -> pa.Array:
-    """Type one column of a batch; errors name the table, column and an offending value."""
+    """Type one column of a batch; errors name the table, column and an offending value.
+
+    `values` is the server's text of one column: a Python sequence (str, or bytes for binary
+    columns), or an Arrow string/binary array (what the C and Rust drivers hand over; a binary
+    array of a text column is checked to be UTF-8 by the cast).
+    """
     name = plan.column.name
+    arrow_in = isinstance(values, pa.Array)
     try:
-        if plan.kind == "string":
-            return pa.array(values, pa.large_string())
         if plan.kind == "binary":
-            return pa.array(values, pa.large_binary())
+            return (
+                values.cast(pa.large_binary()) if arrow_in else pa.array(values, pa.large_binary())
+            )
         if plan.kind == "time":
-            return pa.array([_parse_time(v) for v in values], pa.duration("us"))
-        text = pa.array(values, pa.large_string())
+            texts = values.cast(pa.large_string()).to_pylist() if arrow_in else values
+            return pa.array([_parse_time(v) for v in texts], pa.duration("us"))
+        if arrow_in and _is_number(values.type) and plan.kind in _FROM_NUMBERS:
+            text = values  # a driver's exact number: cast it, no detour through text
+        elif arrow_in:
+            text = values.cast(pa.large_string())
+        else:
+            text = pa.array(values, pa.large_string())
+        if plan.kind == "string":
+            return text
         if plan.kind in ("int", "float", "decimal"):
             return text.cast(plan.arrow_type)
         if plan.kind in ("bool", "bits"):
@@ -212,6 +226,13 @@ def convert_column(
             f"{plan.arrow_type}: {e}"
         ) from e
     raise AssertionError(f"unhandled kind {plan.kind}")
+
+
+_FROM_NUMBERS = frozenset({"int", "float", "bool", "bits"})
+
+
+def _is_number(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t)
 
 
 def _require_flag(numbers: pa.Array, column: str, table: str) -> None:

@@ -6,8 +6,8 @@ from collections.abc import Collection
 
 import polars as pl
 
-from etl_platform.transform._jsonpath import Path, dotted, object_documents
-from etl_platform.transform._key_paths import discover_key_paths
+from etl_platform.transform._jsonpath import Path, as_text, dotted
+from etl_platform.transform.json_read import key_paths
 
 
 def json_key_drift(
@@ -16,6 +16,7 @@ def json_key_drift(
     *,
     known_paths: Collection[tuple[str, ...]],
     max_depth: int = 3,
+    sample_rows: int | None = None,
 ) -> dict[str, int]:
     """Unknown key paths in the JSON objects of `json_column` and how many rows have each.
 
@@ -25,15 +26,20 @@ def json_key_drift(
         known_paths: paths the view reads; their prefixes and everything under them count
             as known too (a known `shipping.address` covers `shipping.address.city`).
         max_depth: deepest path reported.
+        sample_rows: look at about this many evenly spaced rows only (None: all). Drift is a
+            signal that a new key exists, not an exact count; a bounded sample keeps its cost
+            flat however large the day is.
 
     Returns:
-        {dot-joined path: number of rows having it}, sorted by path.
+        {dot-joined path: number of (sampled) rows having it}, sorted by path.
     """
     if json_column not in df.columns:
         raise ValueError(f"drift: JSON column `{json_column}` not in frame columns")
     known = {tuple(path) for path in known_paths}
-    documents = object_documents(df, json_column)
-    found = discover_key_paths(documents, max_depth)
+    texts = df.select(as_text(df, json_column)).to_series()
+    if sample_rows is not None and texts.len() > sample_rows:
+        texts = texts.gather_every(-(-texts.len() // sample_rows))
+    found = key_paths(texts, max_depth=max_depth, skip=sorted(known))
     drift = {
         tuple(row["path"]): row["rows"]
         for row in found.iter_rows(named=True)

@@ -1,7 +1,8 @@
 """The view spec's type names, and casting JSON path text to them with a wrong-type mask.
 
-`str.json_path_match` hands back every JSON value as text (numbers and booleans as their
-literal, strings unquoted, objects/arrays as compact JSON). `cast_strings` turns that text
+JSON readers (`json_read.read_paths`, polars' `str.json_path_match`) hand back every JSON
+value as text (numbers and booleans as their literal, strings unquoted, objects/arrays as
+compact JSON). `cast_strings` turns that text
 into the declared type and says which non-null values did not fit, so callers can reject
 those rows instead of silently storing nulls.
 """

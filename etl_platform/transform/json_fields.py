@@ -17,16 +17,10 @@ import polars as pl
 from etl_platform.transform._jsonpath import (
     addressable,
     as_text,
-    canonical_json,
     describe_value,
     dotted,
-    json_path,
-    json_status,
     null_strings,
     parent_reasons,
-    quote_json,
-    scatter_mask,
-    string_rows,
 )
 from etl_platform.transform._rejects import (
     REJECTS_SCHEMA,
@@ -35,6 +29,7 @@ from etl_platform.transform._rejects import (
     empty_rejects,
 )
 from etl_platform.transform.dtypes import JSON, cast_strings, storage_dtype, type_name
+from etl_platform.transform.json_read import read_paths
 
 __all__ = ["REJECTS_SCHEMA", "JsonField", "extract_json_fields"]
 
@@ -91,28 +86,27 @@ def extract_json_fields(
         return df, empty_rejects()
 
     columns = list(dict.fromkeys(f.json_column for f in fields))
-    aux = df.select(as_text(df, c).alias(f"src{i}") for i, c in enumerate(columns))
-    aux = aux.with_columns(
-        canonical_json(pl.col(f"src{i}")).alias(f"doc{i}") for i in range(len(columns))
-    )
-    status = {}
-    for i in range(len(columns)):
-        status[f"obj{i}"], status[f"invalid{i}"], status[f"notobj{i}"] = json_status(
-            pl.col(f"src{i}"), pl.col(f"doc{i}")
-        )
-    aux = aux.with_columns(**status)
     source = {f.output: columns.index(f.json_column) for f in fields}
+    aux = df.select(as_text(df, c).alias(f"src{i}") for i, c in enumerate(columns))
+    for i, column in enumerate(columns):
+        mine = [j for j, f in enumerate(fields) if f.json_column == column]
+        read = read_paths(aux[f"src{i}"], [fields[j].path for j in mine])
+        renamed = {"status": f"status{i}"}
+        for k, j in enumerate(mine):
+            renamed |= {f"{kind}{k}": f"{kind}_{j}" for kind in ("type", "text", "json", "broken")}
+        aux = pl.concat([aux, read.rename(renamed)], how="horizontal")
     aux = aux.with_columns(
-        pl.when(pl.col(f"obj{source[f.output]}"))
-        .then(pl.col(f"doc{source[f.output]}").str.json_path_match(json_path(f.path)))
-        .alias(f"text{j}")
-        for j, f in enumerate(fields)
+        pl.col(f"status{i}").is_in(["invalid"]).fill_null(False).alias(f"invalid{i}")
+        for i in range(len(columns))
+    ).with_columns(
+        pl.col(f"status{i}").is_in(["other"]).fill_null(False).alias(f"notobj{i}")
+        for i in range(len(columns))
     )
     typed = {}
     for j, f in enumerate(fields):
-        typed[f"out{j}"], typed[f"wrong{j}"] = cast_strings(pl.col(f"text{j}"), f.dtype)
+        typed[f"text{j}"] = pl.col(f"text_{j}")
+        typed[f"out{j}"], typed[f"wrong{j}"] = _typed(j, f.dtype)
     aux = aux.with_columns(**typed)
-    aux = _refine_strings(aux, fields, source)
     aux = _check_parents(aux, fields, source)
 
     reasons: list[tuple[str, pl.Expr]] = []
@@ -157,30 +151,19 @@ def extract_json_fields(
     return kept, rejects
 
 
-def _refine_strings(
-    aux: pl.DataFrame, fields: Sequence[JsonField], source: dict[str, int]
-) -> pl.DataFrame:
-    """Use the source document to tell JSON strings from objects/arrays with equal text.
+def _typed(j: int, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
+    """(typed value, wrong-type mask) of field j, from its JSON type and text.
 
-    `string` fields: a value flagged as an object/array is fine if it is really a string
-    (only flagged rows are re-read). `json` fields: strings are quoted to stay JSON text
-    (re-reads the rows with a value).
+    The JSON type is known exactly, so `string` refuses objects and arrays (a string that
+    merely looks like one is fine) and `json` keeps strings quoted; the other types are cast
+    from the text, so `"39.80"` and `39.8` both make a decimal.
     """
-    for j, f in enumerate(fields):
-        if f.dtype not in (pl.String, JSON):
-            continue
-        needs = pl.col(f"wrong{j}") if f.dtype == pl.String else pl.col(f"text{j}").is_not_null()
-        rows = aux.select(pl.arg_where(needs)).to_series()
-        strings = string_rows(aux[f"doc{source[f.output]}"], rows, f.path)
-        string_mask = scatter_mask(aux.height, strings)
-        if f.dtype == pl.String:
-            aux = aux.with_columns(pl.col(f"wrong{j}") & ~string_mask)
-        else:
-            text = pl.col(f"text{j}")
-            aux = aux.with_columns(
-                pl.when(string_mask).then(quote_json(text)).otherwise(text).alias(f"out{j}")
-            )
-    return aux
+    kind = pl.col(f"type_{j}")
+    if dtype == JSON:
+        return pl.col(f"json_{j}"), pl.lit(False)
+    if dtype == pl.String:
+        return pl.col(f"text_{j}"), kind.is_in(["OBJECT", "ARRAY"]).fill_null(False)
+    return cast_strings(pl.col(f"text_{j}"), dtype)
 
 
 def _check_parents(
@@ -189,15 +172,17 @@ def _check_parents(
     """Add `parent{j}`: a reason when a value is missing because a parent is not an object.
 
     `{"totals": 5}` has no `totals.grand_total`, but that is a broken structure, not a
-    missing key. Only rows with a null value and a valid document are re-read.
+    missing key. Only the rows the reader marked broken are read again, to name the parent.
     """
     for j, f in enumerate(fields):
         reason = pl.lit(None, pl.String).alias(f"parent{j}")
-        if len(f.path) > 1:
-            needs = pl.col(f"obj{source[f.output]}") & pl.col(f"text{j}").is_null()
-            rows = aux.select(pl.arg_where(needs)).to_series()
-            if rows.len():
-                reason = parent_reasons(aux[f"doc{source[f.output]}"].gather(rows), f.path)
-                reason = null_strings(aux.height).scatter(rows, reason).alias(f"parent{j}")
+        rows = aux.select(pl.arg_where(pl.col(f"broken_{j}"))).to_series()
+        if rows.len():
+            found = parent_reasons(aux[f"src{source[f.output]}"].gather(rows), f.path)
+            # The reader knows a parent is not an object; when the text-based naming cannot
+            # tell which (a string holding "{...}", duplicate keys), still say so: never a null.
+            generic = f"path {dotted(f.path)}: a parent is not an object"
+            found = found.fill_null(generic)
+            reason = null_strings(aux.height).scatter(rows, found).alias(f"parent{j}")
         aux = aux.with_columns(reason)
     return aux

@@ -72,6 +72,9 @@ def apply_lookup(
         *(pl.col(src).alias(out) for src, out in columns.items()),
         pl.col(related_cursor).alias(cursor),
     )
+    # Only the keys these rows ask for: a shard's state holds every customer, a day a few.
+    wanted = df.select(pl.col(left).alias(name) for left, name in join_keys.items()).unique()
+    right = right.join(wanted, on=list(join_keys.values()), how="semi", nulls_equal=False)
     right = latest_per_key(right, key=list(join_keys.values()), cursor=cursor)
     right = right.drop(cursor).with_columns(pl.lit(True).alias(matched))
     joined = df.join(

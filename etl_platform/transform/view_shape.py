@@ -23,6 +23,10 @@ from etl_platform.transform.json_fields import REJECTS_SCHEMA, JsonField, extrac
 from etl_platform.transform.lookups import apply_lookup
 
 SHARD, CURSOR, RUN_ID = "_shard", "_updated_at", "_run_id"
+#: Rows of each shard's day that the JSON key-drift report looks at (evenly spaced).
+DRIFT_SAMPLE_ROWS = 500
+#: Rows per JSON pass: bounds the memory of the row-by-row half whatever the size of a day.
+CHUNK_ROWS = 100_000
 
 
 @dataclasses.dataclass
@@ -51,8 +55,32 @@ class Shaped:
     rows: pl.DataFrame
     rejects: pl.DataFrame
     stats: ShardStats
-    drift: dict[str, dict[str, int]]
+    drift_sample: dict[str, pl.Series]
     flattened: list[str]
+
+
+def drift_known_paths(spec: ViewSpec) -> dict[str, set[tuple[str, ...]]]:
+    """The JSON columns whose unknown keys are reported, with the paths the view reads."""
+    known: dict[str, set[tuple[str, ...]]] = {}
+    for c in spec.columns.values():
+        if c.json_column and c.path:
+            known.setdefault(c.json_column, set()).add(tuple(c.path.split(".")))
+    if spec.explode:
+        known.setdefault(spec.explode.json_column, set()).add(tuple(spec.explode.path.split(".")))
+    flattened = {f.json_column for f in spec.flatten}
+    return {column: paths for column, paths in known.items() if column not in flattened}
+
+
+def window_drift(spec: ViewSpec, samples: Mapping[str, Sequence[pl.Series]]) -> dict:
+    """{JSON column: {unknown key path: sampled rows having it}} over a run's samples."""
+    drift = {}
+    for column, paths in drift_known_paths(spec).items():
+        if not samples.get(column):
+            continue
+        frame = pl.DataFrame({column: pl.concat(list(samples[column]))})
+        if found := json_key_drift(frame, column, known_paths=paths):
+            drift[column] = found
+    return drift
 
 
 def declared_schema(spec: ViewSpec) -> dict[str, pl.DataType]:
@@ -110,6 +138,32 @@ def _cast_source_columns(
     return kept, rejects
 
 
+def shape_rows(
+    spec: ViewSpec, raw: pl.DataFrame, *, primary_key: Sequence[str], cursor: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The row-by-row half of a view (JSON paths, source casts) on rows of any shards.
+
+    `raw` carries `_shard`. Nothing here depends on other rows, so a day's shards are shaped in
+    one pass (one JSON read for all of them) before each shard is finished on its own.
+    """
+    df = raw.with_columns(pl.col(cursor).alias(CURSOR))
+    key = [*primary_key]
+    fields = [
+        JsonField(name, c.json_column, tuple(c.path.split(".")), parse_type(c.type))
+        for name, c in spec.columns.items()
+        if c.json_column and c.path
+    ]
+    # Chunks bound what one JSON pass holds, whatever the day's size. The JSON text itself is
+    # kept: dedupe breaks exact ties on every column, the raw text included.
+    parts, rejects = [], []
+    for chunk in list(df.iter_slices(CHUNK_ROWS)) or [df]:  # no rows: the schema still counts
+        kept, json_rejects = extract_json_fields(chunk, fields, key_columns=key)
+        kept, cast_rejects = _cast_source_columns(kept, spec, key)
+        parts.append(kept)
+        rejects += [json_rejects, cast_rejects]
+    return pl.concat(parts, how="vertical_relaxed"), pl.concat(rejects, how="vertical_relaxed")
+
+
 def shape_shard(
     spec: ViewSpec,
     raw: pl.DataFrame,
@@ -122,19 +176,85 @@ def shape_shard(
     run_id: str,
 ) -> Shaped:
     """One shard's rows of one day → view rows, rejects, and the counts that must balance."""
-    stats = ShardStats(rows_in=raw.height)
-    df = raw.with_columns(pl.lit(shard).alias(SHARD), pl.col(cursor).alias(CURSOR))
-    key = [*primary_key]
+    return shape_day(
+        spec,
+        {shard: raw},
+        primary_key=primary_key,
+        cursor=cursor,
+        related={shard: related},
+        related_cursors=related_cursors,
+        run_id=run_id,
+    )[shard]
 
-    fields = [
-        JsonField(name, c.json_column, tuple(c.path.split(".")), parse_type(c.type))
-        for name, c in spec.columns.items()
-        if c.json_column and c.path
-    ]
-    df, json_rejects = extract_json_fields(df, fields, key_columns=key)
-    df, cast_rejects = _cast_source_columns(df, spec, key)
-    rejects = [json_rejects, cast_rejects]
-    stats.rejected = json_rejects.height + cast_rejects.height
+
+def shape_day(
+    spec: ViewSpec,
+    raws: Mapping[str, pl.DataFrame],
+    *,
+    primary_key: Sequence[str],
+    cursor: str,
+    related: Mapping[str, Mapping[str, pl.DataFrame]],
+    related_cursors: Mapping[str, str],
+    run_id: str,
+) -> dict[str, Shaped]:
+    """Several shards' rows of one day → per shard: view rows, rejects, counts.
+
+    The row-by-row half runs once over all of them; dedupe and lookups then run per shard
+    (each shard has its own keys and its own lookup state).
+    """
+    combined = pl.concat(
+        [raw.with_columns(pl.lit(shard).alias(SHARD)) for shard, raw in raws.items()],
+        how="diagonal_relaxed",
+    )
+    typed, rejects = shape_rows(spec, combined, primary_key=primary_key, cursor=cursor)
+    typed_by = typed.partition_by(SHARD, as_dict=True, maintain_order=True)
+    rejects_by = rejects.partition_by(SHARD, as_dict=True, maintain_order=True)
+    return {
+        shard: _finish_shard(
+            spec,
+            typed_by.get((shard,), typed.clear()),
+            rejects_by.get((shard,), rejects.clear()),
+            stats=ShardStats(rows_in=raw.height),
+            drift_sample=_drift_sample(spec, raw),
+            key=[*primary_key],
+            related=related[shard],
+            related_cursors=related_cursors,
+            run_id=run_id,
+        )
+        for shard, raw in raws.items()
+    }
+
+
+def _drift_sample(spec: ViewSpec, raw: pl.DataFrame) -> dict[str, pl.Series]:
+    """Evenly spaced JSON texts of one shard's day, for `window_drift` at the end of the run.
+
+    Copied out: a gathered String Series still points into the day's buffers (string views),
+    and a run keeps its samples until the end: views would pin every day's JSON in memory.
+    """
+    step = -(-raw.height // DRIFT_SAMPLE_ROWS) if raw.height else 1
+    return {
+        column: pl.Series(
+            column, raw[column].cast(pl.String).gather_every(step).to_list(), dtype=pl.String
+        )
+        for column in drift_known_paths(spec)
+    }
+
+
+def _finish_shard(
+    spec: ViewSpec,
+    df: pl.DataFrame,
+    row_rejects: pl.DataFrame,
+    *,
+    stats: ShardStats,
+    drift_sample: dict[str, pl.Series],
+    key: list[str],
+    related: Mapping[str, pl.DataFrame],
+    related_cursors: Mapping[str, str],
+    run_id: str,
+) -> Shaped:
+    """The per-shard half: explode, dedupe, lookups, flatten, the declared column order."""
+    rejects = [row_rejects]
+    stats.rejected = row_rejects.height
 
     if spec.explode:
         elements = [
@@ -174,19 +294,6 @@ def shape_shard(
         df, added = flatten_json(df, flat.json_column, prefix=flat.prefix, max_depth=flat.max_depth)
         flattened.extend(added)
 
-    known: dict[str, set[tuple[str, ...]]] = {}
-    for c in spec.columns.values():
-        if c.json_column and c.path:
-            known.setdefault(c.json_column, set()).add(tuple(c.path.split(".")))
-    if spec.explode:
-        known.setdefault(spec.explode.json_column, set()).add(tuple(spec.explode.path.split(".")))
-    drift = {
-        column: found
-        for column, paths in known.items()
-        if column not in {f.json_column for f in spec.flatten}
-        and (found := json_key_drift(df, column, known_paths=paths))
-    }
-
     schema = declared_schema(spec)
     lookup_columns = [out for lookup in spec.lookups for out in lookup.columns.values()]
     df = df.with_columns(pl.lit(run_id).alias(RUN_ID))
@@ -201,6 +308,6 @@ def shape_shard(
         rows=df,
         rejects=pl.concat(rejects, how="vertical_relaxed"),
         stats=stats,
-        drift=drift,
+        drift_sample=drift_sample,
         flattened=flattened,
     )

@@ -102,7 +102,9 @@ def every_type_db(scratch_db: MySqlEndpoint) -> MySqlEndpoint:
     return scratch_db
 
 
-def _extract(endpoint: MySqlEndpoint, tmp_path: Path, days: list[dt.date], **kw) -> tuple:
+def _extract(
+    endpoint: MySqlEndpoint, tmp_path: Path, days: list[dt.date], backend: str, **kw
+) -> tuple:
     request = ExtractRequest(
         shard="s0",
         table="every_type",
@@ -111,6 +113,7 @@ def _extract(endpoint: MySqlEndpoint, tmp_path: Path, days: list[dt.date], **kw)
         cursor="updated_at",
         primary_key=["id"],
         batch_rows=1,
+        backend=backend,
         **kw,
     )
     zone = Lake(tmp_path)
@@ -118,10 +121,10 @@ def _extract(endpoint: MySqlEndpoint, tmp_path: Path, days: list[dt.date], **kw)
 
 
 def test_every_type_round_trips_as_the_server_renders_it(
-    every_type_db: MySqlEndpoint, tmp_path: Path
+    every_type_db: MySqlEndpoint, tmp_path: Path, extract_backend: str
 ) -> None:
     day = dt.date(2024, 3, 10)
-    result, zone = _extract(every_type_db, tmp_path, [day])
+    result, zone = _extract(every_type_db, tmp_path, [day], extract_backend)
     table = pq.read_table(zone.raw("s0", "every_type").partition_dir(day)).sort_by("id")
     expected = run_sql(every_type_db, EXPECTED_SQL)
     columns = [c for c in table.column_names if c not in ("f32",)]
@@ -144,10 +147,10 @@ def test_every_type_round_trips_as_the_server_renders_it(
 
 
 def test_midnight_belongs_to_the_day_it_starts(
-    every_type_db: MySqlEndpoint, tmp_path: Path
+    every_type_db: MySqlEndpoint, tmp_path: Path, extract_backend: str
 ) -> None:
     days = [dt.date(2024, 3, 9), dt.date(2024, 3, 10), dt.date(2024, 3, 11)]
-    result, _ = _extract(every_type_db, tmp_path, days)
+    result, _ = _extract(every_type_db, tmp_path, days, extract_backend)
     expected = run_sql(
         every_type_db,
         "SELECT DATE(updated_at), COUNT(*) FROM every_type GROUP BY 1 ORDER BY 1",
@@ -156,11 +159,11 @@ def test_midnight_belongs_to_the_day_it_starts(
 
 
 def test_shard_time_zone_shifts_datetime_rows_into_utc_days(
-    every_type_db: MySqlEndpoint, tmp_path: Path
+    every_type_db: MySqlEndpoint, tmp_path: Path, extract_backend: str
 ) -> None:
     # The shard writes DATETIME in UTC+2 (Etc/GMT-2): local midnight is 22:00 UTC the day before.
     days = [dt.date(2024, 3, 9), dt.date(2024, 3, 10)]
-    result, zone = _extract(every_type_db, tmp_path, days, timezone="Etc/GMT-2")
+    result, zone = _extract(every_type_db, tmp_path, days, extract_backend, timezone="Etc/GMT-2")
     expected = run_sql(
         every_type_db,
         "SELECT DATE(updated_at - INTERVAL 2 HOUR), COUNT(*) FROM every_type "
@@ -173,7 +176,7 @@ def test_shard_time_zone_shifts_datetime_rows_into_utc_days(
 
 
 def test_a_column_without_a_faithful_type_is_named(
-    scratch_db: MySqlEndpoint, tmp_path: Path
+    scratch_db: MySqlEndpoint, tmp_path: Path, extract_backend: str
 ) -> None:
     run_sql(scratch_db, "CREATE TABLE places (id INT PRIMARY KEY, geo POINT, updated_at DATETIME)")
     request = ExtractRequest(
@@ -195,6 +198,7 @@ def test_a_column_without_a_faithful_type_is_named(
         cursor="updated_at",
         primary_key=["id"],
         exclude_columns=["geo"],
+        backend=extract_backend,
     )
     assert extract_window(request, Lake(tmp_path)).rows == 0
 

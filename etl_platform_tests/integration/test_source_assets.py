@@ -15,7 +15,6 @@ from etl_platform.definitions import build_definitions
 from etl_platform.demo.mariadb_server import free_port
 from etl_platform.env import Environment
 from etl_platform.extract import backends
-from etl_platform.extract.pymysql_reader import read_batches
 from etl_platform.runner import run_range
 from etl_platform_tests.conftest import SEED_END, SEED_PREFIX, TEST_MYSQL_URL, run_sql
 
@@ -71,14 +70,16 @@ def instance() -> Iterator[dg.DagsterInstance]:
 
 @pytest.fixture
 def query_log(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[str, str]]]:
-    """Record each window query the real pymysql reader runs (table, bounds)."""
+    """Record each window query the real reader of the default backend runs (table, bounds)."""
     calls: list[tuple[str, tuple[str, str]]] = []
+    backend = backends.resolve_backend("auto")
+    real = backends.get_batch_reader(backend)
 
     def recording_reader(endpoint, plan, query, **kw):
         calls.append((f"{endpoint.database}.{plan.table}", query.params))
-        return read_batches(endpoint, plan, query, **kw)
+        return real(endpoint, plan, query, **kw)
 
-    monkeypatch.setitem(backends._REGISTRY, "pymysql", lambda: recording_reader)
+    monkeypatch.setitem(backends._REGISTRY, backend, lambda: recording_reader)
     return calls
 
 
@@ -144,6 +145,7 @@ def test_materialization_metadata_describes_the_read(platform, instance) -> None
     run_range(defs, "extract_raw", FIRST, SEED_END, instance=instance)
     orders = instance.get_latest_materialization_event(dg.AssetKey(["raw", "shard_00", "orders"]))
     md = orders.asset_materialization.metadata
+    assert md["backend"].value == backends.resolve_backend("auto")  # the name, not "auto"
     expected_total = sum(_sql_counts(f"{SEED_PREFIX}00", "orders", FIRST, SEED_END).values())
     assert md["dagster/row_count"].value == expected_total
     assert md["cursor_index"].value == "idx_orders_updated_at"

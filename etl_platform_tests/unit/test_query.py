@@ -2,7 +2,12 @@ import datetime as dt
 
 import pytest
 
-from etl_platform.extract.query import build_window_query, cursor_bounds
+from etl_platform.extract.query import (
+    build_window_query,
+    cursor_bounds,
+    literal_window_sql,
+    render_bound,
+)
 from etl_platform.extract.types import ColumnInfo, plan_column
 from etl_platform.identifiers import IdentifierError
 
@@ -63,3 +68,44 @@ def test_window_query_refuses_names_that_are_not_plain(bad: str) -> None:
     plans = [plan_column(ColumnInfo("id", "int", "int(11)"), table="t")]
     with pytest.raises(IdentifierError, match="not a plain name"):
         build_window_query(bad, plans, "updated_at", ("a", "b"))
+
+
+@pytest.mark.parametrize(
+    "kind", ["datetime", "timestamp", "date"], ids=["datetime", "timestamp", "date"]
+)
+def test_every_bound_cursor_bounds_renders_is_accepted_as_a_literal(kind: str) -> None:
+    bounds = cursor_bounds(D1, D2, cursor_kind=kind, timezone="Asia/Kolkata")
+    assert [render_bound(b) for b in bounds] == [f"'{b}'" for b in bounds]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2024-03-10' OR 1=1 -- ",
+        "2024-03-10 00:00:00",  # no microseconds: not what cursor_bounds renders
+        "2024-03-10T00:00:00.000000",
+        "2024-03-10 00:00:00.000000\n",
+        "2024-13-40",
+        "",
+        20240310,
+        None,
+        dt.date(2024, 3, 10),
+    ],
+)
+def test_a_literal_bound_refuses_anything_else(value: object) -> None:
+    with pytest.raises(ValueError, match="refusing to render"):
+        render_bound(value)
+
+
+def test_literal_window_sql_quotes_identifiers_and_renders_the_bounds() -> None:
+    sql = literal_window_sql(
+        "orders", ["`id`", "CAST(`d` AS CHAR) AS `d`"], "updated_at", ("2024-03-10", "2024-03-11")
+    )
+    assert sql == (
+        "SELECT `id`, CAST(`d` AS CHAR) AS `d` FROM `orders` "
+        "WHERE `updated_at` >= '2024-03-10' AND `updated_at` < '2024-03-11'"
+    )
+    with pytest.raises(ValueError, match="two bounds"):
+        literal_window_sql("t", ["`id`"], "c", ("2024-03-10",))
+    with pytest.raises(IdentifierError):
+        literal_window_sql("t", ["`id`"], "c`; DROP", ("2024-03-10", "2024-03-11"))

@@ -1,0 +1,173 @@
+"""The fastest reader: connectorx (Rust) hands the window over as Arrow batches.
+
+Same contract and the same values as `pymysql_reader.read_batches` (the type tests run on every
+backend), with these differences, which is why `auto` does not pick it (`bench/DRIVERS.md`):
+
+* **No bound parameters.** connectorx cannot bind values. The window query's only values are
+  its two bounds, which our own code renders from datetimes (`query.cursor_bounds`); they are
+  checked against a strict pattern (a date, or `YYYY-MM-DD HH:MM:SS.ffffff`) and rendered with
+  pymysql's escaping, quoted (`query.literal_window_sql`). Anything else is refused with a
+  `ValueError` before a connection is opened. Identifiers are quoted as for every backend.
+* **Projection.** Columns that connectorx types exactly are read natively: integers (BIGINT
+  UNSIGNED as uint64), FLOAT/DOUBLE, BIT (as `CAST(.. AS UNSIGNED)`), CHAR/VARCHAR/TEXT/JSON
+  and the binary types. The others are selected as the server's text (`CAST(col AS CHAR)`):
+  DECIMAL (connectorx would squeeze every DECIMAL into decimal128(38,10)), DATE/DATETIME/
+  TIMESTAMP (it panics on zero dates), TIME (it panics on negative or >24h values), YEAR, ENUM,
+  SET, UUID, INET. `types.convert_column` then types every column exactly as for pymysql, zero
+  dates to NULL (counted), DATETIME from the shard's zone to UTC.
+* **Session.** `SET SESSION time_zone = '+00:00'` runs on the reading connection before the
+  SELECT (`pre_execution_query`): TIMESTAMP values and a TIMESTAMP cursor's bounds are UTC
+  whatever the server's zone. TCP is forced (`prefer_socket=false`): the Rust driver would
+  otherwise switch a loopback connection to the unix socket, i.e. to another MySQL account.
+* **Consistency.** One SELECT statement is one consistent read in InnoDB, so the window is a
+  snapshot without the explicit transaction the pymysql reader opens.
+* **Memory is not flat.** `return_type="arrow_stream"` yields batches of `batch_rows`, but
+  connectorx 0.4.6 reads ahead into an unbounded channel: when the consumer (conversion and
+  Parquet) is slower than the wire, the unread rest of the window piles up in memory (the
+  read-ahead probe of `bench/DRIVERS.md`: +396 MiB for a 400,000-row window, +77 MiB for a
+  quarter of it, where pymysql and mysqlclient grow 0).
+* **Timeouts.** `connect_timeout` is passed as `tcp_connect_timeout_ms`; the Rust driver has no
+  URL setting for a read timeout, so `read_timeout` is not applied by this backend. A refused
+  login or an unreachable server is retried by connectorx's connection pool for 30 s before it
+  fails (not configurable in 0.4.6); the extractor's own planning connection (pymysql) fails
+  fast on a shard that is down before this reader is reached.
+* **Errors.** connectorx reports errors as `RuntimeError` (or a Rust panic) whose text may echo
+  the connection URL: every message is scrubbed of the password before it is raised. Failures
+  to connect or log in, and a connection lost mid-read, are raised as
+  `pymysql.err.OperationalError` with the server's or client's error number, so the extractor
+  turns them into `ShardUnavailableError` exactly as for pymysql.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pyarrow as pa
+import pymysql
+
+from etl_platform.extract.connection import MySqlEndpoint
+from etl_platform.extract.introspect import TablePlan
+from etl_platform.extract.query import UTC_SESSION, WindowQuery, literal_window_sql
+from etl_platform.extract.types import ColumnPlan, ConversionStats, arrow_schema, convert_column
+from etl_platform.identifiers import quote_mysql
+
+#: String types connectorx reads as UTF-8 text itself; the other string kinds go through CAST.
+_NATIVE_STRINGS = frozenset(
+    {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "json"}
+)
+_SESSION = [UTC_SESSION]
+
+# Client error numbers, as libmysqlclient has them: can't connect, lost the connection.
+_CR_CONN_HOST_ERROR = 2003
+_CR_SERVER_LOST = 2013
+_SERVER_ERRNO = re.compile(r"ERROR (\d{4}) \([0-9A-Z]{5}\)")  # "ERROR 1045 (28000): ..."
+_LOST = ("broken pipe", "connection reset", "unexpected eof", "connection aborted", "io error")
+_CANNOT_CONNECT = ("could not connect", "connection refused", "timed out", "name or service")
+
+
+def select_expr(plan: ColumnPlan) -> str:
+    """What connectorx selects for one column (see the module docstring)."""
+    quoted = quote_mysql(plan.column.name)
+    data_type = plan.column.data_type.lower()
+    if plan.kind in ("int", "bool") and data_type != "year":
+        return quoted
+    if plan.kind in ("float", "binary", "bits"):
+        return plan.select_expr
+    if plan.kind == "string" and data_type in _NATIVE_STRINGS:
+        return quoted
+    return f"CAST({quoted} AS CHAR) AS {quoted}"
+
+
+def connectorx_url(endpoint: MySqlEndpoint, *, connect_timeout: float) -> str:
+    """The URL connectorx connects with; user and password percent-encoded. Never log it."""
+    auth = quote(endpoint.user, safe="")
+    if endpoint.password:
+        auth += ":" + quote(endpoint.password, safe="")
+    database = quote(endpoint.database or "", safe="")
+    timeout_ms = max(1, round(connect_timeout * 1000))
+    return (
+        f"mysql://{auth}@{endpoint.host}:{endpoint.port}/{database}"
+        f"?prefer_socket=false&tcp_connect_timeout_ms={timeout_ms}"
+    )
+
+
+def scrub(message: str, endpoint: MySqlEndpoint) -> str:
+    """The message without the password, in any spelling a URL or the driver may give it."""
+    if endpoint.password:
+        for secret in {endpoint.password, quote(endpoint.password, safe="")}:
+            message = message.replace(secret, "***")
+    return re.sub(r"(mysql://[^:/@\s]*):[^@\s]*@", r"\1:***@", message)
+
+
+def _driver_error(exc: BaseException, endpoint: MySqlEndpoint, *, reading: bool) -> Exception:
+    """A connectorx failure as the error the extractor expects, with the password scrubbed."""
+    lines = str(exc).splitlines() or [""]
+    # A panic's text goes on with a Rust backtrace when RUST_BACKTRACE is set: keep the message.
+    text = scrub(f"{type(exc).__name__}: {lines[0]}", endpoint)
+    where = f"connectorx reading from {endpoint.describe()}: {text}"
+    server = _SERVER_ERRNO.search(text)
+    if server:
+        return pymysql.err.OperationalError(int(server.group(1)), where)
+    lowered = text.lower()
+    if any(s in lowered for s in _CANNOT_CONNECT):
+        return pymysql.err.OperationalError(_CR_CONN_HOST_ERROR, where)
+    if any(s in lowered for s in _LOST):
+        return pymysql.err.OperationalError(
+            _CR_SERVER_LOST if reading else _CR_CONN_HOST_ERROR, where
+        )
+    return RuntimeError(where)
+
+
+def read_batches(
+    endpoint: MySqlEndpoint,
+    plan: TablePlan,
+    query: WindowQuery,
+    *,
+    timezone: str,
+    batch_rows: int,
+    stats: ConversionStats,
+    connect_timeout: float = 10,
+    read_timeout: float | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """Stream the window as Arrow batches of at most `batch_rows` rows (see module docstring)."""
+    sql = literal_window_sql(
+        plan.table, [select_expr(p) for p in plan.plans], plan.cursor, query.params
+    )
+    import connectorx as cx  # after the bounds passed: nothing reaches the driver unchecked
+
+    schema = arrow_schema(plan.plans)
+    try:
+        reader = cx.read_sql(
+            connectorx_url(endpoint, connect_timeout=connect_timeout),
+            sql,
+            return_type="arrow_stream",
+            pre_execution_query=_SESSION,
+            batch_size=batch_rows,
+        )
+    except Exception as e:
+        raise _driver_error(e, endpoint, reading=False) from None
+    except BaseException as e:  # a Rust panic (pyo3's PanicException is a BaseException)
+        if isinstance(e, KeyboardInterrupt | SystemExit):
+            raise
+        raise _driver_error(e, endpoint, reading=False) from None
+    batches = iter(reader)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except Exception as e:
+            raise _driver_error(e, endpoint, reading=True) from None
+        except BaseException as e:
+            if isinstance(e, KeyboardInterrupt | SystemExit | GeneratorExit):
+                raise
+            raise _driver_error(e, endpoint, reading=True) from None
+        if not batch.num_rows:
+            continue
+        arrays = [
+            convert_column(p, batch.column(i), timezone=timezone, table=plan.table, stats=stats)
+            for i, p in enumerate(plan.plans)
+        ]
+        yield pa.RecordBatch.from_arrays(arrays, schema=schema)

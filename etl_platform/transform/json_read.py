@@ -1,0 +1,206 @@
+"""Read many paths of a JSON text column with one parse per document (DuckDB's JSON reader).
+
+polars' `str.json_path_match` parses a document again for every path it reads: with ~1 KB
+order payloads and eight declared paths that was nine tenths of a view's time. DuckDB reads
+all the paths of a document in one pass (yyjson, on every core) straight from the Arrow
+memory, so a view costs about three parses per document whatever the number of paths.
+
+DuckDB's reader is lenient where MariaDB's JSON_VALID is not (trailing commas, NaN and
+Infinity): the few documents that could be relying on that are checked again strictly, so a
+document is valid here exactly when it is valid JSON.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+
+Path = tuple[str, ...]
+
+#: JSON type names as DuckDB's `json_type` gives them.
+OBJECT, ARRAY, STRING, NULL = "OBJECT", "ARRAY", "VARCHAR", "NULL"
+#: Text that could only be valid to a lenient parser: a trailing comma, or NaN or infinity
+#: (any case) where a value starts. Strings may match too; those documents are just re-read.
+_LENIENT = r",\s*[\]}]|(?:^|[:,\[])\s*[-+]?(?:[Nn][Aa][Nn]|[Ii][Nn][Ff])"
+
+_local = threading.local()
+#: DuckDB scans an Arrow table's batches in parallel: a few batches keep every core busy.
+_BATCHES, _MIN_BATCH_ROWS = 8, 2_048
+
+
+def _connection() -> duckdb.DuckDBPyConnection:
+    """One in-memory DuckDB per thread (a connection costs ~20 ms; steps may run in threads)."""
+    con = getattr(_local, "con", None)
+    if con is None:
+        # Results are matched to their input rows by position: keep DuckDB's row order.
+        con = _local.con = duckdb.connect(config={"preserve_insertion_order": True})
+    return con
+
+
+def pointer(path: Sequence[str]) -> str:
+    """JSON pointer for object keys (RFC 6901): reaches any key, `~` and `/` escaped."""
+    return "".join("/" + key.replace("~", "~0").replace("/", "~1") for key in path)
+
+
+def _sql_list(items: Sequence[str]) -> str:
+    """A DuckDB list literal of strings (our own pointers; quotes doubled)."""
+    return "[" + ", ".join("'" + item.replace("'", "''") + "'" for item in items) + "]"
+
+
+def _query(con: duckdb.DuckDBPyConnection, sql: str, **tables: pa.Table) -> pl.DataFrame:
+    for name, table in tables.items():
+        con.register(name, table)
+    try:
+        return pl.from_arrow(con.sql(sql).to_arrow_table())  # type: ignore[return-value]
+    finally:
+        for name in tables:
+            con.unregister(name)
+
+
+def _source_table(texts: pl.Series) -> pa.Table:
+    """The texts as an Arrow table in a few batches, so DuckDB's threads share a small input."""
+    # String views straight from polars' memory: no copy into a contiguous string array.
+    table = pa.table({"src": texts.cast(pl.String).to_arrow(compat_level=pl.CompatLevel.newest())})
+    size = max(_MIN_BATCH_ROWS, -(-table.num_rows // _BATCHES))
+    return pa.Table.from_batches(table.to_batches(max_chunksize=size), table.schema)
+
+
+def read_paths(texts: pl.Series, paths: Sequence[Path]) -> pl.DataFrame:
+    """Per document: its status, and each path's JSON type, text and JSON text.
+
+    Returns a frame as tall as `texts` with
+      `status`: null for NULL, "invalid", "null" (the literal), "object" or "other";
+      `type{j}`: the JSON type at `paths[j]` (`OBJECT`, `ARRAY`, `VARCHAR`, `BIGINT`, `UBIGINT`,
+          `DOUBLE`, `BOOLEAN`, `NULL`), null when missing or when a parent is not an object;
+      `text{j}`: the value as text: strings unquoted, other values as their JSON, JSON null
+          and missing values null;
+      `json{j}`: the value as compact JSON text (strings quoted), null as for `text{j}`;
+      `broken{j}`: a parent of the path holds a value that is not an object (or null).
+    Values are read from objects only. Duplicate keys: the first one counts.
+    """
+    values_sql = _sql_list([pointer(p) for p in paths])
+    flags, columns = [], ["valid", "root"]
+    for j, path in enumerate(paths):
+        value, kind = f"jv[{j + 1}]", f"json_type(jv[{j + 1}])"
+        if len(path) == 1:
+            flags.append(f"false AS b{j}")
+        else:
+            # Parents are looked at (one more parse) only where the value is missing, or where
+            # a key could index an array: a few rows, not every document.
+            parents = _sql_list([pointer(path[:d]) for d in range(1, len(path))])
+            suspect = "true" if any(key.isdigit() for key in path) else f"{value} IS NULL"
+            flags.append(
+                f"CASE WHEN root = '{OBJECT}' AND {suspect} THEN coalesce(list_bool_or("
+                f"list_transform(json_type(src, {parents}), lambda x: "
+                f"coalesce(x NOT IN ('{OBJECT}', '{NULL}'), false))), false) ELSE false END AS b{j}"
+            )
+        present = f"root = '{OBJECT}' AND NOT b{j} AND {value} IS NOT NULL AND {kind} <> '{NULL}'"
+        columns += [
+            f"CASE WHEN {present} THEN {kind} END AS type{j}",
+            f"CASE WHEN {present} THEN CASE WHEN {kind} = '{STRING}' "
+            f"THEN json_extract_string({value}, '$') ELSE {value}::VARCHAR END END AS text{j}",
+            f"CASE WHEN {present} THEN {value}::VARCHAR END AS json{j}",
+            f"b{j} AS broken{j}",
+        ]
+    # Valid JSON whose first character is `{` is an object: no parse needed to know it.
+    blank = "' ' || chr(9) || chr(10) || chr(13)"
+    sql = f"""
+        WITH checked AS (
+            SELECT src, json_valid(src) AS valid FROM src_table
+        ), rooted AS (
+            SELECT src, valid, CASE WHEN NOT valid THEN NULL
+                WHEN starts_with(ltrim(src, {blank}), '{{') THEN '{OBJECT}'
+                ELSE json_type(src) END AS root
+            FROM checked
+        ), valued AS (
+            SELECT *, CASE WHEN root = '{OBJECT}' THEN json_extract(src, {values_sql}) END AS jv
+            FROM rooted
+        ), flagged AS (
+            SELECT *, {", ".join(flags)} FROM valued
+        )
+        SELECT {", ".join(columns)} FROM flagged
+    """
+    out = _query(_connection(), sql, src_table=_source_table(texts))
+    if out.height != texts.len():
+        raise AssertionError(f"JSON reader returned {out.height} rows for {texts.len()}")
+    valid = _strictly_valid(texts, out["valid"])
+    status = (
+        pl.when(pl.lit(texts).is_null())
+        .then(None)
+        .when(~valid)
+        .then(pl.lit("invalid"))
+        .when(pl.col("root") == NULL)
+        .then(pl.lit("null"))
+        .when(pl.col("root") == OBJECT)
+        .then(pl.lit("object"))
+        .otherwise(pl.lit("other"))
+    )
+    # A document only a lenient parser accepts reads as invalid: clear what was read from it.
+    demoted = valid.not_() & out["valid"].fill_null(False)
+    cleared = [
+        pl.when(demoted).then(None).otherwise(pl.col(c)).alias(c)
+        for c in out.columns
+        if c[:4] in ("type", "text", "json")
+    ] + [(pl.col(c) & ~demoted).alias(c) for c in out.columns if c.startswith("broken")]
+    return out.with_columns(cleared).select(status.alias("status"), pl.exclude("valid", "root"))
+
+
+def _strictly_valid(texts: pl.Series, lenient_valid: pl.Series) -> pl.Series:
+    """DuckDB's verdict, with documents that may lean on its leniency parsed again strictly."""
+    valid = lenient_valid.fill_null(False)
+    suspect = valid & texts.str.contains(_LENIENT).fill_null(False)
+    rows = suspect.arg_true()
+    if rows.len() == 0:
+        return valid
+    again = texts.gather(rows)
+    strict = again.str.json_path_match("$").is_not_null() | (again.str.strip_chars() == "null")
+    return valid.scatter(rows, strict)
+
+
+def key_paths(texts: pl.Series, *, max_depth: int, skip: Sequence[Path] = ()) -> pl.DataFrame:
+    """Every key path of the objects in `texts` down to `max_depth`, with rows having it.
+
+    Paths under one in `skip` are not descended into (their parents are still reported).
+    Returns `path` (list of keys) and `rows`, sorted by path. Invalid JSON is ignored.
+    """
+    table = _source_table(texts)
+    con = _connection()
+    found: dict[Path, int] = {}
+    level: list[Path] = [()]
+    for _depth in range(max_depth):
+        parents = [p for p in level if not any(p[: len(s)] == s for s in skip if s)]
+        if not parents:
+            break
+        counts = _child_keys(con, table, parents)
+        level = []
+        for (index, key), rows in counts.items():
+            path = (*parents[index], key)
+            found[path] = rows
+            level.append(path)
+    ordered = sorted(found)
+    return pl.DataFrame(
+        {"path": [list(p) for p in ordered], "rows": [found[p] for p in ordered]},
+        schema={"path": pl.List(pl.String), "rows": pl.Int64},
+    )
+
+
+def _child_keys(
+    con: duckdb.DuckDBPyConnection, table: pa.Table, parents: Sequence[Path]
+) -> dict[tuple[int, str], int]:
+    """{(parent index, key): rows whose object at that parent has the key}."""
+    pointers = _sql_list([pointer(p) or "" for p in parents])
+    sql = f"""
+        SELECT i - 1 AS i, k, count(*) AS n FROM (
+            SELECT i, unnest(list_distinct(ks)) AS k FROM (
+                SELECT unnest(range(1, {len(parents) + 1})) AS i,
+                       unnest(json_keys(src, {pointers})) AS ks
+                FROM src_table WHERE json_valid(src) AND json_type(src) = '{OBJECT}'
+            )
+        ) GROUP BY ALL
+    """
+    frame = _query(con, sql, src_table=table)
+    return {(int(i), str(k)): int(n) for i, k, n in frame.iter_rows()}

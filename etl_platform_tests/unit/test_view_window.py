@@ -1,0 +1,31 @@
+"""The view asset's per-run bookkeeping: drift samples stay bounded, state is read lazily."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from etl_platform.components import views
+
+
+def test_drift_samples_of_a_run_stay_bounded(monkeypatch) -> None:
+    monkeypatch.setattr(views, "DRIFT_RUN_ROWS", 1_000)
+    window = views._Window()
+    for day in range(40):
+        window.add_drift_sample("payload", pl.Series("payload", [f'{{"d": {day}}}'] * 100))
+    kept = window.drift_samples["payload"]
+    assert sum(s.len() for s in kept) <= 1_000
+    assert len(kept) == 40  # every day still has its say
+
+
+def test_lookup_state_is_read_only_for_the_shard_asked() -> None:
+    read: list[str] = []
+
+    def load(shard: str) -> dict[str, pl.DataFrame]:
+        read.append(shard)
+        return {"customers": pl.DataFrame({"id": [1]})}
+
+    states = views._LazyStates(["s0", "s1"], load)
+    assert list(states) == ["s0", "s1"] and len(states) == 2
+    assert read == []
+    assert states["s1"]["customers"].height == 1
+    assert read == ["s1"]

@@ -1,0 +1,96 @@
+"""read_paths / key_paths: one DuckDB parse per document, with MariaDB's idea of valid JSON."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from etl_platform.transform.json_read import key_paths, pointer, read_paths
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": 1,}',
+        "[1,]",
+        '{"a": NaN}',
+        '{"a": -Infinity}',
+        '{"a": [1, inf]}',
+        '{"a": nAn}',
+        "NaN",
+        " -Infinity",
+    ],
+)
+def test_what_only_a_lenient_parser_accepts_is_invalid(text: str) -> None:
+    out = read_paths(pl.Series([text]), [("a",)])
+    assert out.row(0, named=True) == {
+        "status": "invalid",
+        "type0": None,
+        "text0": None,
+        "json0": None,
+        "broken0": False,
+    }
+
+
+def test_strings_that_merely_look_lenient_stay_valid() -> None:
+    texts = pl.Series(['{"a": "x, }", "b": "NaN"}', '{"a": ", ]", "b": ":inf"}'])
+    out = read_paths(texts, [("a",), ("b",)])
+    assert out["status"].to_list() == ["object", "object"]
+    assert out["text1"].to_list() == ["NaN", ":inf"]
+
+
+def test_status_types_and_texts() -> None:
+    texts = pl.Series(
+        [
+            '{"a": {"b": "x\\"y"}, "n": 39.8, "big": 123456789012345678901234, "o": {"k": [1, 2]}}',
+            "null",
+            " [1] ",
+            None,
+            '"text"',
+            "{broken",
+        ]
+    )
+    out = read_paths(texts, [("a", "b"), ("n",), ("big",), ("o",)])
+    assert out["status"].to_list() == ["object", "null", "other", None, "other", "invalid"]
+    first = out.row(0, named=True)
+    assert (first["type0"], first["text0"], first["json0"]) == ("VARCHAR", 'x"y', '"x\\"y"')
+    assert (first["type1"], first["text1"]) == ("DOUBLE", "39.8")
+    assert first["text2"] == "123456789012345678901234"  # big numbers keep every digit
+    assert (first["type3"], first["json3"]) == ("OBJECT", '{"k":[1,2]}')
+
+
+def test_missing_null_and_broken_parents() -> None:
+    texts = pl.Series(
+        ['{"a": null}', '{"a": {}}', '{"a": 5}', '{"a": [{"b": 1}]}', '{"a": {"b": null}}']
+    )
+    out = read_paths(texts, [("a", "b")])
+    assert out["text0"].to_list() == [None] * 5
+    assert out["broken0"].to_list() == [False, False, True, True, False]
+
+
+def test_first_of_duplicate_keys_counts() -> None:
+    out = read_paths(pl.Series(['{"a": 1, "a": 2}']), [("a",)])
+    assert out["text0"].to_list() == ["1"]
+
+
+def test_any_key_is_reachable() -> None:
+    doc = '{"a/b": 1, "c~d": 2, "it\'s \\"q\\"": 3, "0": 4, "\\\\": 5}'
+    paths = [("a/b",), ("c~d",), ('it\'s "q"',), ("0",), ("\\",)]
+    out = read_paths(pl.Series([doc]), paths)
+    assert [out[f"text{j}"][0] for j in range(len(paths))] == ["1", "2", "3", "4", "5"]
+    assert pointer(("a/b", "c~d")) == "/a~1b/c~0d"
+
+
+def test_key_paths_counts_rows_and_skips_known_subtrees() -> None:
+    texts = pl.Series(
+        ['{"a": {"b": {"c": 1}}, "x": 1}', '{"a": {"b": 2, "b": 3}}', "[1]", "bad", None]
+    )
+    found = key_paths(texts, max_depth=3)
+    assert dict(zip(map(tuple, found["path"].to_list()), found["rows"], strict=True)) == {
+        ("a",): 2,
+        ("a", "b"): 2,
+        ("a", "b", "c"): 1,
+        ("x",): 1,
+    }
+    skipped = key_paths(texts, max_depth=3, skip=[("a", "b")])
+    assert [tuple(p) for p in skipped["path"].to_list()] == [("a",), ("a", "b"), ("x",)]
