@@ -60,6 +60,10 @@ def write_report(
         "| orders/s (work) | peak RSS MiB median (max) | wall ÷ A | work ÷ A |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+
+    def ratio(values: dict[str, float], name: str) -> str:
+        return f"{values[name] / values['A']:.2f}" if "A" in values else "n/a"
+
     for name, runs in by.items():
         rows = runs[0].rows
         rss = [r.peak_rss_bytes / MIB for r in runs]
@@ -68,7 +72,7 @@ def write_report(
             f"({_spread([r.wall_seconds for r in runs])}) | {work[name]:.2f} "
             f"| {rows / med[name]:,.0f} | {rows / work[name]:,.0f} "
             f"| {statistics.median(rss):.0f} ({max(rss):.0f}) "
-            f"| {med[name] / med['A']:.2f} | {work[name] / work['A']:.2f} |"
+            f"| {ratio(med, name)} | {ratio(work, name)} |"
         )
     if "A_quarter" in by and "A" in by:
         full = statistics.median(r.peak_rss_bytes for r in by["A"])

@@ -59,6 +59,30 @@ def write_work_dir(config: BenchConfig, start: dt.date) -> None:
     shutil.copytree(DEFAULTS_DIR / "views" / "orders_enriched", views / "orders_enriched")
 
 
+def step_seconds(instance, run_id: str) -> dict[str, float]:
+    """Each step's wall time, from its start and success events (where the time goes)."""
+    import dagster as dg
+
+    started: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        if event.event_type == dg.DagsterEventType.STEP_START:
+            started[event.step_key] = record.timestamp
+        elif (
+            event.event_type
+            in (
+                dg.DagsterEventType.STEP_SUCCESS,
+                dg.DagsterEventType.STEP_FAILURE,
+            )
+            and event.step_key in started
+        ):
+            seconds[event.step_key] = round(record.timestamp - started[event.step_key], 2)
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("config")
@@ -97,6 +121,7 @@ def main() -> None:
     )
     with instance_cm as instance:
         result = run_range(defs, args.job, first, last, instance=instance)
+        steps = step_seconds(instance, result.run_id)
     seconds = time.perf_counter() - started
     if profiler is not None:
         profiler.stop()
@@ -106,7 +131,7 @@ def main() -> None:
         raise SystemExit(f"run failed: {[(o.key, o.error) for o in failed]}")
     rows = {o.key: o.rows for o in result.outcomes}
     orders = sum(v or 0 for k, v in rows.items() if k.startswith("raw/") and k.endswith("/orders"))
-    emit(orders, seconds, startup_seconds=round(ready - started, 2), assets=rows)
+    emit(orders, seconds, startup_seconds=round(ready - started, 2), assets=rows, steps=steps)
 
 
 if __name__ == "__main__":

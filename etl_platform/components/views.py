@@ -18,9 +18,10 @@ from dagster_duckdb import DuckDBResource
 
 from etl_platform.components.lookup_state import read_frame, state_asset_key, state_columns
 from etl_platform.components.mysql_sources import raw_asset_key
-from etl_platform.components.view_metadata import view_metadata
+from etl_platform.components.view_metadata import PREVIEW_ROWS, view_metadata
 from etl_platform.load.duckdb_catalog import register_view
 from etl_platform.load.lake import Lake
+from etl_platform.parallel import default_threads, ordered_map
 from etl_platform.partitions import (
     DERIVED_REFRESH,
     allow_beta_backfill_policy,
@@ -60,6 +61,17 @@ def source_columns_needed(spec: ViewSpec, sources: SourcesSpec) -> list[str]:
 
 
 @dataclasses.dataclass
+class _DayResult:
+    """What one day of a run hands back once its partitions are written."""
+
+    stats: list[tuple[str, ShardStats]] = dataclasses.field(default_factory=list)
+    drift_samples: list[tuple[str, pl.Series]] = dataclasses.field(default_factory=list)
+    duplicate_keys: int = 0
+    null_keys: int = 0
+    preview: pl.DataFrame | None = None
+
+
+@dataclasses.dataclass
 class _Window:
     """What the checks need, summed over the days of one run."""
 
@@ -68,6 +80,15 @@ class _Window:
     duplicate_keys: int = 0
     null_keys: int = 0
     last_rows: pl.DataFrame | None = None
+
+    def add_day(self, day: "_DayResult") -> None:
+        for shard, stats in day.stats:
+            self.add(shard, stats)
+        for column, sample in day.drift_samples:
+            self.add_drift_sample(column, sample)
+        self.duplicate_keys += day.duplicate_keys
+        self.null_keys += day.null_keys
+        self.last_rows = day.preview
 
     def add_drift_sample(self, column: str, sample: pl.Series) -> None:
         """Keep a run's drift samples bounded: past DRIFT_RUN_ROWS, every other row is kept."""
@@ -87,8 +108,9 @@ class _Window:
             total.orphans[table] = total.orphans.get(table, 0) + n
 
 
-#: Drift samples a run keeps at most per JSON column (~60 MB of 1 KB documents).
-DRIFT_RUN_ROWS = 50_000
+#: Drift samples a run keeps at most per JSON column (~11 MB of 1 KB documents; 50,000 held
+#: ~120 MB at the bench size, a tenth of the run's peak).
+DRIFT_RUN_ROWS = 10_000
 
 
 class _LazyStates(Mapping[str, Mapping[str, pl.DataFrame]]):
@@ -263,8 +285,10 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
                     )
                 return frame
 
-            window = _Window()
-            for day in window_days(context.partition_time_window):
+            def _day(day: dt.date) -> _DayResult:
+                """Shape and write one day; days run on threads (polars/DuckDB/Parquet release
+                the GIL), only small summaries come back."""
+                result = _DayResult()
                 rows, rejects = [], []
                 for group in _shard_groups(shards, functools.partial(_raw, day)):
                     related = _LazyStates(group, functools.partial(_states, day))
@@ -278,9 +302,8 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
                         run_id=context.run.run_id,
                     )
                     for shard, shaped in shaped_day.items():
-                        window.add(shard, shaped.stats)
-                        for column, sample in shaped.drift_sample.items():
-                            window.add_drift_sample(column, sample)
+                        result.stats.append((shard, shaped.stats))
+                        result.drift_samples.extend(shaped.drift_sample.items())
                         rows.append(shaped.rows)
                         rejects.append(shaped.rejects)
                 day_rows = pl.concat(rows, how="diagonal_relaxed")
@@ -288,17 +311,21 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
                     pl.lit(context.run.run_id).alias("_run_id")
                 )
                 keys = day_rows.select([SHARD, *spec.unique_key])
-                window.duplicate_keys += int(keys.is_duplicated().sum())
-                window.null_keys += int(
+                result.duplicate_keys = int(keys.is_duplicated().sum())
+                result.null_keys = int(
                     keys.select(pl.any_horizontal(pl.all().is_null())).to_series().sum()
                 )
-                the_lake.view(spec.name).write_partitions(
-                    {day: day_rows.to_arrow()}, day_rows.to_arrow().schema
-                )
-                the_lake.rejects(spec.name).write_partitions(
-                    {day: day_rejects.to_arrow()}, day_rejects.to_arrow().schema
-                )
-                window.last_rows = day_rows
+                view_rows = day_rows.to_arrow()
+                the_lake.view(spec.name).write_partitions({day: view_rows}, view_rows.schema)
+                reject_rows = day_rejects.to_arrow()
+                the_lake.rejects(spec.name).write_partitions({day: reject_rows}, reject_rows.schema)
+                result.preview = day_rows.head(PREVIEW_ROWS)
+                return result
+
+            window = _Window()
+            days = window_days(context.partition_time_window)
+            for day_result in ordered_map(_day, days, workers=min(len(days), default_threads())):
+                window.add_day(day_result)
             with duckdb.get_connection() as conn:
                 register_view(conn, spec.name, the_lake.view(spec.name))
                 register_view(conn, f"{spec.name}__rejects", the_lake.rejects(spec.name))

@@ -16,6 +16,7 @@ from etl_platform.extract.introspect import TablePlan, explain, plan_table
 from etl_platform.extract.query import WindowQuery, build_window_query, cursor_bounds
 from etl_platform.extract.types import ConversionStats, arrow_schema
 from etl_platform.load.lake import DayStats, Lake
+from etl_platform.parallel import prefetched
 
 # Errors the server returns when it cannot be reached or refuses us (CR_* / ER_ACCESS_DENIED).
 _CONNECT_ERRNOS = {1044, 1045, 1698, 2002, 2003, 2005, 2006, 2013}
@@ -102,7 +103,7 @@ def extract_window(req: ExtractRequest, lake: Lake) -> ExtractResult:
     lo = hi = None
     reader = get_batch_reader(req.backend)
     try:
-        for batch in reader(
+        batches = reader(
             req.endpoint,
             plan,
             query,
@@ -111,7 +112,9 @@ def extract_window(req: ExtractRequest, lake: Lake) -> ExtractResult:
             stats=stats,
             connect_timeout=req.connect_timeout,
             read_timeout=req.read_timeout,
-        ):
+        )
+        # The next batch is fetched and converted while this one is encoded to Parquet.
+        for batch in prefetched(batches, depth=1):
             cursor_values = batch.column(req.cursor)
             writer.write(batch, _cursor_day(cursor_values))
             lo, hi = _extend(lo, hi, cursor_values)

@@ -24,7 +24,7 @@ from etl_platform.transform.lookups import apply_lookup
 
 SHARD, CURSOR, RUN_ID = "_shard", "_updated_at", "_run_id"
 #: Rows of each shard's day that the JSON key-drift report looks at (evenly spaced).
-DRIFT_SAMPLE_ROWS = 500
+DRIFT_SAMPLE_ROWS = 200
 #: Rows per JSON pass: bounds the memory of the row-by-row half whatever the size of a day.
 CHUNK_ROWS = 100_000
 

@@ -64,6 +64,7 @@ def built(
     mp.setenv("ETL_PLATFORM_LAKE", str(tmp / "lake"))
     mp.setenv("ETL_TEST_SHARD_URL", TEST_MYSQL_URL)
     mp.setenv("ETL_PLATFORM_VIEWS_DIR", str(DEFAULTS_DIR / "views"))
+    mp.setenv("ETL_PLATFORM_THREADS", "3")  # days shaped on threads, whatever the machine
     mp.setenv("ETL_PLATFORM_S3_BUCKET", bucket)
     mp.setenv("ETL_PLATFORM_GLUE_DATABASE", f"views_{tmp.name.lower()}"[:60].replace("-", "_"))
     mp.setenv("ETL_PLATFORM_AWS_ENDPOINT_URL", moto_endpoint)
@@ -330,6 +331,47 @@ def test_rerunning_a_day_gives_the_same_rows(built: dict) -> None:
         [day],
     )
     assert before == after
+
+
+def test_views_shaped_day_by_day_on_one_thread_are_the_same(
+    built: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The module built its views with days on 3 threads; one thread, on a copy of the raw
+    zone and lookup state, gives the same rows, rejects and per-shard counts."""
+    lake = tmp_path / "lake"
+    for zone in ("raw", "state"):
+        shutil.copytree(built["lake"] / zone, lake / zone)
+    monkeypatch.setenv("ETL_PLATFORM_LAKE", str(lake))
+    monkeypatch.setenv("ETL_PLATFORM_THREADS", "1")
+    for name in ("ETL_PLATFORM_S3_BUCKET", "ETL_PLATFORM_REDSHIFT_DSN"):
+        monkeypatch.delenv(name)
+    defs = build_definitions(Environment.TEST)
+    with dg.instance_for_test() as instance:
+        run = run_range(defs, "build_views", FIRST, SEED_END, instance=instance)
+        assert run.success, [o.error for o in run.outcomes if o.error]
+        one_thread = _rows_per_shard(instance, run.run_id)
+    assert one_thread == _rows_per_shard(built["instance"], built["run"].run_id)
+    views = [p.name for p in (built["lake"] / "views").iterdir() if p.is_dir()]
+    assert len(views) == 8, views  # four views and their rejects
+    for name in views:
+        threaded, single = (_view_rows(root / "views" / name) for root in (built["lake"], lake))
+        assert threaded or name.endswith("__rejects"), name
+        assert single == threaded, name
+
+
+def _view_rows(folder: Path) -> list[tuple]:
+    table = ds.dataset(folder, format="parquet", partitioning="hive").to_table()
+    rows = table.drop_columns([c for c in table.column_names if c == "_run_id"]).to_pylist()
+    return sorted((tuple(sorted(r.items())) for r in rows), key=repr)
+
+
+def _rows_per_shard(instance: dg.DagsterInstance, run_id: str) -> dict[str, object]:
+    out = {}
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+        mat = record.dagster_event.event_specific_data.materialization
+        if "rows_per_shard" in mat.metadata:
+            out[mat.asset_key.to_user_string()] = mat.metadata["rows_per_shard"].value
+    return out
 
 
 def test_a_reject_ratio_above_the_threshold_fails_and_blocks(
