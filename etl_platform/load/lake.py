@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 import shutil
 import time
 import uuid
@@ -220,6 +221,13 @@ def _remove_stale_staging(parent: Path) -> None:
     if not parent.is_dir():
         return
     cutoff = time.time() - _STALE_STAGING_SECONDS
-    for child in parent.iterdir():
-        if child.is_dir() and child.stat().st_mtime < cutoff:
-            shutil.rmtree(child, ignore_errors=True)
+    # Writers of other days (threads, other runs) commit and remove their own staging while
+    # this lists the folder: an entry that vanished is simply not stale.
+    with os.scandir(parent) as entries:
+        for entry in entries:
+            try:
+                stale = entry.is_dir() and entry.stat().st_mtime < cutoff
+            except FileNotFoundError:
+                continue
+            if stale:
+                shutil.rmtree(entry.path, ignore_errors=True)

@@ -133,3 +133,23 @@ def test_raw_files_are_lz4_and_views_zstd(tmp_path: Path) -> None:
     assert codec == {"raw": "LZ4", "view": "ZSTD"}
     raw_glob = str(zone.raw("s0", "t").dir / "*" / "*.parquet")
     assert duckdb.sql(f"SELECT id FROM read_parquet('{raw_glob}')").fetchall() == [(1,)]
+
+
+def test_days_written_at_once_on_threads_do_not_trip_over_each_others_staging(
+    tmp_path: Path,
+) -> None:
+    """A view writes its days on threads: each writer's stale-staging sweep lists the folder
+    while other days commit and remove their own staging (a vanished entry is not an error)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    lake = Lake(tmp_path)
+    schema = pa.schema([("x", pa.int64())])
+
+    def write(i: int) -> None:
+        day = dt.date(2024, 1, 1) + dt.timedelta(days=i)
+        lake.view("v").write_partitions({day: pa.table({"x": [i]}, schema=schema)}, schema)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(write, range(1_500)))
+    days = sorted(p.name for p in lake.view("v").dir.iterdir())
+    assert len(days) == 1_500
