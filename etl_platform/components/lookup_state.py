@@ -28,7 +28,7 @@ from etl_platform.partitions import (
 from etl_platform.resources import LakeResource
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.specs.views import ViewSpec
-from etl_platform.transform.lookups import latest_per_key
+from etl_platform.transform.lookups import fold_latest
 
 
 def state_asset_key(shard: str, table: str) -> dg.AssetKey:
@@ -103,18 +103,15 @@ def fold_days(
                 f"{state.name}: no state for {first - dt.timedelta(days=1)}; rebuilding it from "
                 f"{len(bootstrap)} raw day(s) (once)"
             )
-        previous = pl.from_arrow(schema.empty_table())
+        previous = pl.from_arrow(pa.Table.from_batches([], schema))  # empty_table() imports pandas
         for day in bootstrap:
             rows = read_frame(raw, day, columns)
             if rows is not None:
-                previous = latest_per_key(
-                    pl.concat([previous, rows], how="vertical_relaxed"), key=key, cursor=cursor
-                )
+                previous = fold_latest(previous, rows, key=key, cursor=cursor)
     sizes = {}
     for day in days:
         rows = read_frame(raw, day, columns)
-        frames = [previous] if rows is None else [previous, rows]
-        current = latest_per_key(pl.concat(frames, how="vertical_relaxed"), key=key, cursor=cursor)
+        current = previous if rows is None else fold_latest(previous, rows, key=key, cursor=cursor)
         state.write_partitions({day: current.to_arrow()}, schema)
         sizes[day] = current.height
         previous = current

@@ -25,7 +25,11 @@ Path = tuple[str, ...]
 OBJECT, ARRAY, STRING, NULL = "OBJECT", "ARRAY", "VARCHAR", "NULL"
 #: Text that could only be valid to a lenient parser: a trailing comma, or NaN or infinity
 #: (any case) where a value starts. Strings may match too; those documents are just re-read.
-_LENIENT = r",\s*[\]}]|(?:^|[:,\[])\s*[-+]?(?:[Nn][Aa][Nn]|[Ii][Nn][Ff])"
+_TRAILING_COMMA = r",\s*[\]}]"
+_NAN_OR_INF = r"(?:^|[:,\[])\s*[-+]?(?:[Nn][Aa][Nn]|[Ii][Nn][Ff])"
+#: The letters of NaN or Inf anywhere: a literal search (SIMD), 8x faster than `_NAN_OR_INF`,
+#: which then looks only at the documents that have them ("info", "Financial", ...).
+_NAN_OR_INF_LETTERS = r"(?i:nan|inf)"
 
 _local = threading.local()
 #: DuckDB scans an Arrow table's batches in parallel: a few batches keep every core busy.
@@ -83,9 +87,9 @@ def read_paths(texts: pl.Series, paths: Sequence[Path]) -> pl.DataFrame:
     Values are read from objects only. Duplicate keys: the first one counts.
     """
     values_sql = _sql_list([pointer(p) for p in paths])
-    flags, columns = [], ["valid", "root"]
+    flags, kinds, columns = [], [], ["valid", "root"]
     for j, path in enumerate(paths):
-        value, kind = f"jv[{j + 1}]", f"json_type(jv[{j + 1}])"
+        value = f"jv[{j + 1}]"
         if len(path) == 1:
             flags.append(f"false AS b{j}")
         else:
@@ -98,31 +102,41 @@ def read_paths(texts: pl.Series, paths: Sequence[Path]) -> pl.DataFrame:
                 f"list_transform(json_type(src, {parents}), lambda x: "
                 f"coalesce(x NOT IN ('{OBJECT}', '{NULL}'), false))), false) ELSE false END AS b{j}"
             )
-        present = f"root = '{OBJECT}' AND NOT b{j} AND {value} IS NOT NULL AND {kind} <> '{NULL}'"
+        # A value's JSON text starts with what it is; only numbers are parsed again for their
+        # kind (short texts). Every other value costs no parse beyond the document's one.
+        kinds.append(
+            f"CASE WHEN root = '{OBJECT}' AND NOT b{j} THEN CASE left(v{j}, 1) "
+            f"WHEN '{{' THEN '{OBJECT}' WHEN '[' THEN '{ARRAY}' WHEN '\"' THEN '{STRING}' "
+            f"WHEN 'n' THEN '{NULL}' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' "
+            f"ELSE json_type(v{j}::JSON) END END AS k{j}"
+        )
         columns += [
-            f"CASE WHEN {present} THEN {kind} END AS type{j}",
-            f"CASE WHEN {present} THEN CASE WHEN {kind} = '{STRING}' "
-            f"THEN json_extract_string({value}, '$') ELSE {value}::VARCHAR END END AS text{j}",
-            f"CASE WHEN {present} THEN {value}::VARCHAR END AS json{j}",
+            f"CASE WHEN k{j} <> '{NULL}' THEN k{j} END AS type{j}",
+            # A string's text without escapes is what lies between its quotes.
+            f"CASE WHEN k{j} = '{NULL}' THEN NULL WHEN k{j} <> '{STRING}' THEN v{j} "
+            f"WHEN contains(v{j}, '\\') THEN json_extract_string(v{j}::JSON, '$') "
+            f"ELSE v{j}[2:-2] END AS text{j}",
+            f"CASE WHEN k{j} <> '{NULL}' THEN v{j} END AS json{j}",
             f"b{j} AS broken{j}",
         ]
+    texts_sql = ", ".join(f"jv[{j + 1}]::VARCHAR AS v{j}" for j in range(len(paths)))
     # Valid JSON whose first character is `{` is an object: no parse needed to know it.
-    blank = "' ' || chr(9) || chr(10) || chr(13)"
     sql = f"""
         WITH checked AS (
             SELECT src, json_valid(src) AS valid FROM src_table
         ), rooted AS (
             SELECT src, valid, CASE WHEN NOT valid THEN NULL
-                WHEN starts_with(ltrim(src, {blank}), '{{') THEN '{OBJECT}'
-                ELSE json_type(src) END AS root
+                WHEN starts_with(src, '{{') THEN '{OBJECT}' ELSE json_type(src) END AS root
             FROM checked
         ), valued AS (
             SELECT *, CASE WHEN root = '{OBJECT}' THEN json_extract(src, {values_sql}) END AS jv
             FROM rooted
         ), flagged AS (
-            SELECT *, {", ".join(flags)} FROM valued
+            SELECT valid, root, {", ".join(flags)}, {texts_sql} FROM valued
+        ), kinded AS (
+            SELECT *, {", ".join(kinds)} FROM flagged
         )
-        SELECT {", ".join(columns)} FROM flagged
+        SELECT {", ".join(columns)} FROM kinded
     """
     out = _query(_connection(), sql, src_table=_source_table(texts))
     if out.height != texts.len():
@@ -152,7 +166,11 @@ def read_paths(texts: pl.Series, paths: Sequence[Path]) -> pl.DataFrame:
 def _strictly_valid(texts: pl.Series, lenient_valid: pl.Series) -> pl.Series:
     """DuckDB's verdict, with documents that may lean on its leniency parsed again strictly."""
     valid = lenient_valid.fill_null(False)
-    suspect = valid & texts.str.contains(_LENIENT).fill_null(False)
+    suspect = valid & texts.str.contains(_TRAILING_COMMA).fill_null(False)
+    letters = (valid & texts.str.contains(_NAN_OR_INF_LETTERS).fill_null(False)).arg_true()
+    if letters.len():
+        lenient = texts.gather(letters).str.contains(_NAN_OR_INF).fill_null(False)
+        suspect = suspect.scatter(letters, suspect.gather(letters) | lenient)
     rows = suspect.arg_true()
     if rows.len() == 0:
         return valid

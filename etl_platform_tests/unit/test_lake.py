@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from etl_platform.load import atomic_swap
-from etl_platform.load.lake import Lake
+from etl_platform.load.lake import Lake, dictionary_columns
 
 SCHEMA = pa.schema([("id", pa.int64()), ("updated_at", pa.timestamp("us", tz="UTC"))])
 DAYS = [dt.date(2024, 1, 1), dt.date(2024, 1, 2)]
@@ -133,6 +133,39 @@ def test_raw_files_are_lz4_and_views_zstd(tmp_path: Path) -> None:
     assert codec == {"raw": "LZ4", "view": "ZSTD"}
     raw_glob = str(zone.raw("s0", "t").dir / "*" / "*.parquet")
     assert duckdb.sql(f"SELECT id FROM read_parquet('{raw_glob}')").fetchall() == [(1,)]
+
+
+def test_only_columns_with_few_distinct_values_get_a_dictionary(tmp_path: Path) -> None:
+    """Unique ids and free text are not hashed into a dictionary they would overflow."""
+    schema = pa.schema(
+        [("id", pa.int64()), ("status", pa.string()), ("note", pa.string()), ("at", pa.date32())]
+    )
+    n = 1_000
+    table = pa.table(
+        {
+            "id": pa.array(range(n), pa.int64()),
+            "status": pa.array(["paid", "new"] * (n // 2)),
+            "note": pa.array([f"note number {i}" for i in range(n)]),
+            "at": pa.array([DAYS[0]] * n, pa.date32()),
+        },
+        schema=schema,
+    )
+    assert dictionary_columns(table) == ["status", "at"]
+    dataset = Lake(tmp_path).view("v")
+    dataset.write_partitions({DAYS[0]: table}, schema)
+    file = pq.ParquetFile(next(dataset.partition_dir(DAYS[0]).iterdir()))
+    encodings = {
+        file.schema_arrow.names[i]: file.metadata.row_group(0).column(i).encodings
+        for i in range(len(schema))
+    }
+    assert "RLE_DICTIONARY" in encodings["status"]
+    assert "RLE_DICTIONARY" not in encodings["id"]
+    assert "RLE_DICTIONARY" not in encodings["note"]
+    assert (
+        pq.read_table(dataset.partition_dir(DAYS[0]))
+        .select(["id", "status", "note"])
+        .equals(table.select(["id", "status", "note"]))
+    )
 
 
 def test_days_written_at_once_on_threads_do_not_trip_over_each_others_staging(

@@ -94,3 +94,33 @@ def test_key_paths_counts_rows_and_skips_known_subtrees() -> None:
     }
     skipped = key_paths(texts, max_depth=3, skip=[("a", "b")])
     assert [tuple(p) for p in skipped["path"].to_list()] == [("a",), ("a", "b"), ("x",)]
+
+
+def test_value_kinds_and_string_texts_read_without_a_second_parse() -> None:
+    """Kinds come from a value's first character (numbers excepted), string texts from
+    between the quotes unless an escape needs decoding."""
+    doc = (
+        '{"e": "", "u": "\\u00e9t\\u00e9", "nl": "a\\nb", "q": "say \\"hi\\"", "s": "plain",'
+        ' "neg": -3, "pos": 7, "huge": 18446744073709551616, "f": 1e2, "t": true, "no": false,'
+        ' "arr": [1, "x"], "obj": {"k": null}, "nul": null}'
+    )
+    keys = ["e", "u", "nl", "q", "s", "neg", "pos", "huge", "f", "t", "no", "arr", "obj", "nul"]
+    out = read_paths(pl.Series([doc]), [(k,) for k in keys]).row(0, named=True)
+    got = {k: (out[f"type{j}"], out[f"text{j}"]) for j, k in enumerate(keys)}
+    assert got == {
+        "e": ("VARCHAR", ""),
+        "u": ("VARCHAR", "été"),
+        "nl": ("VARCHAR", "a\nb"),
+        "q": ("VARCHAR", 'say "hi"'),
+        "s": ("VARCHAR", "plain"),
+        "neg": ("BIGINT", "-3"),
+        "pos": ("UBIGINT", "7"),
+        "huge": ("DOUBLE", "18446744073709551616"),
+        "f": ("DOUBLE", "100.0"),
+        "t": ("BOOLEAN", "true"),
+        "no": ("BOOLEAN", "false"),
+        "arr": ("ARRAY", '[1,"x"]'),
+        "obj": ("OBJECT", '{"k":null}'),
+        "nul": (None, None),
+    }
+    assert out["json1"] == '"été"' and out["json12"] == '{"k":null}'
