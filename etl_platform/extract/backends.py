@@ -5,12 +5,14 @@ Measured in `bench/DRIVERS.md` (same window, same Arrow types, same files):
 * `pymysql`: pure Python, the portable default that is always installed.
 * `mysqlclient`: the same statement, session and streaming, parsed in C by libmariadb; about
   twice pymysql's speed end to end. Built from source (libmariadb-dev, pkg-config).
-* `connectorx`: the fastest (Rust, a binary wheel: the `fast` extra), but it cannot bind values
-  (the bounds are rendered as checked literals) and it reads ahead of its consumer without a
-  limit, so a slow sink makes memory grow with the window. Chosen only by name.
+* `connectorx`: the fastest (Rust, a binary wheel: the `fast` extra). It cannot bind values
+  (the bounds are rendered as checked literals) and reads a statement ahead of its consumer
+  without a limit, so a window the server scans whole is read in primary-key pages of
+  `connectorx_reader.PAGE_ROWS` rows: memory is bounded by a page, not by the window.
 
-`auto` picks the first installed of `AUTO_ORDER`: the fastest backend that keeps every property
-of the pymysql reader, memory flat included. Every backend passes the same type tests
+`auto` picks the first installed of `AUTO_ORDER`, fastest first: installing the `fast` extra is
+how a user asks for connectorx; without it, mysqlclient where it built, else pymysql.
+Every backend passes the same type tests
 (`etl_platform_tests/integration/test_extract_types.py`).
 """
 
@@ -78,8 +80,8 @@ _DRIVERS = {
 }
 #: Every backend, fastest first (bench/DRIVERS.md).
 KNOWN = ("connectorx", "mysqlclient", "pymysql")
-#: What `auto` may pick, best first: streaming with flat memory, values bound by the driver.
-AUTO_ORDER = ("mysqlclient", "pymysql")
+#: What `auto` may pick, best first (all of them: each keeps memory bounded).
+AUTO_ORDER = ("connectorx", "mysqlclient", "pymysql")
 
 
 @functools.cache

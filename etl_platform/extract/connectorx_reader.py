@@ -1,7 +1,8 @@
 """The fastest reader: connectorx (Rust) hands the window over as Arrow batches.
 
 Same contract and the same values as `pymysql_reader.read_batches` (the type tests run on every
-backend), with these differences, which is why `auto` does not pick it (`bench/DRIVERS.md`):
+backend), with these differences; `auto` picks it first when the `fast` extra is installed
+(`bench/DRIVERS.md`, `bench/RESULTS.md`):
 
 * **No bound parameters.** connectorx cannot bind values. The window query's only values are
   its two bounds, which our own code renders from datetimes (`query.cursor_bounds`); they are
@@ -19,13 +20,19 @@ backend), with these differences, which is why `auto` does not pick it (`bench/D
   SELECT (`pre_execution_query`): TIMESTAMP values and a TIMESTAMP cursor's bounds are UTC
   whatever the server's zone. TCP is forced (`prefer_socket=false`): the Rust driver would
   otherwise switch a loopback connection to the unix socket, i.e. to another MySQL account.
-* **Consistency.** One SELECT statement is one consistent read in InnoDB, so the window is a
-  snapshot without the explicit transaction the pymysql reader opens.
-* **Memory is not flat.** `return_type="arrow_stream"` yields batches of `batch_rows`, but
-  connectorx 0.4.6 reads ahead into an unbounded channel: when the consumer (conversion and
-  Parquet) is slower than the wire, the unread rest of the window piles up in memory (the
-  read-ahead probe of `bench/DRIVERS.md`: +396 MiB for a 400,000-row window, +77 MiB for a
-  quarter of it, where pymysql and mysqlclient grow 0).
+* **Memory is bounded by pages.** `return_type="arrow_stream"` yields batches of `batch_rows`,
+  but connectorx 0.4.6 reads a statement ahead into an unbounded channel: when the consumer
+  (conversion and Parquet) is slower than the wire, the unread rest piles up in memory (the
+  read-ahead probe of `bench/DRIVERS.md`: +396 MiB for a 400,000-row window). So a window the
+  server scans whole (EXPLAIN `ALL`, a full or large extract) with a single integer primary key
+  is read in pages of `PAGE_ROWS` rows, `... FORCE INDEX (PRIMARY) WHERE <window> AND pk > last
+  ORDER BY pk LIMIT n`: the same scan in key order, one page at most ahead of the consumer. A
+  window the cursor's index serves (a day of changes) is one statement, as large as the
+  server's estimate made it worth an index; a table without such a key is one statement too.
+* **Consistency.** Each statement is one consistent read in InnoDB. Pages are separate
+  statements: a row changed during the read is seen in its old or its new version (its key
+  is in exactly one page, so never twice nor lost), and the next window's extract reads the
+  new version, as with any incremental read.
 * **Timeouts.** `connect_timeout` is passed as `tcp_connect_timeout_ms`; the Rust driver has no
   URL setting for a read timeout, so `read_timeout` is not applied by this backend. A refused
   login or an unreachable server is retried by connectorx's connection pool for 30 s before it
@@ -40,6 +47,7 @@ backend), with these differences, which is why `auto` does not pick it (`bench/D
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -49,7 +57,12 @@ import pymysql
 
 from etl_platform.extract.connection import MySqlEndpoint
 from etl_platform.extract.introspect import TablePlan
-from etl_platform.extract.query import UTC_SESSION, WindowQuery, literal_window_sql
+from etl_platform.extract.query import (
+    UTC_SESSION,
+    WindowQuery,
+    literal_page_sql,
+    literal_window_sql,
+)
 from etl_platform.extract.types import ColumnPlan, ConversionStats, arrow_schema, convert_column
 from etl_platform.identifiers import quote_mysql
 
@@ -120,6 +133,22 @@ def _driver_error(exc: BaseException, endpoint: MySqlEndpoint, *, reading: bool)
     return RuntimeError(where)
 
 
+#: Rows per statement when the server scans the whole table for a window (see module docstring).
+PAGE_ROWS = 100_000
+
+
+def _page_key(plan: TablePlan, query: WindowQuery) -> ColumnPlan | None:
+    """The key to page a window by: a single integer primary key, when the server would scan
+    the table for the window anyway (EXPLAIN's `ALL`): pages in key order cost the same scan.
+    A window the cursor's index serves (a day of changes) is read in one statement."""
+    if query.access != "ALL" or len(plan.primary_key) != 1:
+        return None
+    key = next((p for p in plan.plans if p.column.name == plan.primary_key[0]), None)
+    if key is None or key.kind != "int" or key.column.data_type.lower() == "year":
+        return None
+    return key
+
+
 def read_batches(
     endpoint: MySqlEndpoint,
     plan: TablePlan,
@@ -132,9 +161,51 @@ def read_batches(
     read_timeout: float | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Stream the window as Arrow batches of at most `batch_rows` rows (see module docstring)."""
-    sql = literal_window_sql(
-        plan.table, [select_expr(p) for p in plan.plans], plan.cursor, query.params
+    select = [select_expr(p) for p in plan.plans]
+    read = functools.partial(
+        _read_statement,
+        endpoint,
+        plan,
+        timezone=timezone,
+        batch_rows=batch_rows,
+        stats=stats,
+        connect_timeout=connect_timeout,
     )
+    key = _page_key(plan, query)
+    if key is None:
+        yield from read(literal_window_sql(plan.table, select, plan.cursor, query.params))
+        return
+    position, page, after = plan.plans.index(key), max(batch_rows, PAGE_ROWS), None
+    while True:
+        sql = literal_page_sql(
+            plan.table,
+            select,
+            plan.cursor,
+            query.params,
+            key=key.column.name,
+            after=after,
+            limit=page,
+        )
+        rows = 0
+        for batch in read(sql):
+            rows += batch.num_rows
+            after = batch.column(position)[-1].as_py()
+            yield batch
+        if rows < page:
+            return
+
+
+def _read_statement(
+    endpoint: MySqlEndpoint,
+    plan: TablePlan,
+    sql: str,
+    *,
+    timezone: str,
+    batch_rows: int,
+    stats: ConversionStats,
+    connect_timeout: float,
+) -> Iterator[pa.RecordBatch]:
+    """One statement's rows, typed as every backend types them."""
     import connectorx as cx  # after the bounds passed: nothing reaches the driver unchecked
 
     schema = arrow_schema(plan.plans)

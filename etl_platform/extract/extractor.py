@@ -94,6 +94,7 @@ def extract_window(req: ExtractRequest, lake: Lake) -> ExtractResult:
         bounds = cursor_bounds(start, end, cursor_kind=plan.cursor_plan.kind, timezone=req.timezone)
         query = build_window_query(req.table, plan.plans, req.cursor, bounds)
         plan_explained = explain(conn, query.sql, query.params)
+        query = dataclasses.replace(query, access=plan_explained.get("type"))
     finally:
         conn.close()
 

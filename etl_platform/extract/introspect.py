@@ -36,6 +36,7 @@ class TablePlan:
     plans: tuple[ColumnPlan, ...]
     cursor: str
     cursor_index: str | None
+    primary_key: tuple[str, ...] = ()
 
     @property
     def cursor_plan(self) -> ColumnPlan:
@@ -100,7 +101,13 @@ def plan_table(
     with conn.cursor() as cur:
         cur.execute(_CURSOR_INDEX_SQL, (table, cursor))
         row = cur.fetchone()
-    return TablePlan(table=table, plans=plans, cursor=cursor, cursor_index=row[0] if row else None)
+    return TablePlan(
+        table=table,
+        plans=plans,
+        cursor=cursor,
+        cursor_index=row[0] if row else None,
+        primary_key=tuple(primary_key),
+    )
 
 
 def explain(conn: pymysql.connections.Connection, sql: str, params: Sequence[object]) -> dict:

@@ -32,6 +32,8 @@ READ_SESSION = (
 class WindowQuery:
     sql: str
     params: tuple[str, str]
+    #: EXPLAIN's access type for the statement (`ALL`: a table scan), once the extractor asked.
+    access: str | None = None
 
     def describe(self) -> str:
         """The statement with its bound values shown beside it (the values are dates only)."""
@@ -105,14 +107,49 @@ def render_bound(value: object) -> str:
 
 
 def literal_window_sql(
-    table: str, select_exprs: Sequence[str], cursor: str, bounds: Sequence[object]
+    table: str,
+    select_exprs: Sequence[str],
+    cursor: str,
+    bounds: Sequence[object],
+    *,
+    primary_order: bool = False,
 ) -> str:
-    """The window query with its two bounds rendered as literals (see `render_bound`)."""
+    """The window query with its two bounds rendered as literals (see `render_bound`).
+
+    `primary_order` forces the primary key's index (`literal_page_sql`).
+    """
     if len(bounds) != 2:
         raise ValueError(f"a window has two bounds, not {len(bounds)}")
     lower, upper = (render_bound(b) for b in bounds)
     quoted_cursor = quote_mysql(cursor)
+    hint = " FORCE INDEX (PRIMARY)" if primary_order else ""
     return (
-        f"SELECT {', '.join(select_exprs)} FROM {quote_mysql(table)} "
+        f"SELECT {', '.join(select_exprs)} FROM {quote_mysql(table)}{hint} "
         f"WHERE {quoted_cursor} >= {lower} AND {quoted_cursor} < {upper}"
     )
+
+
+def literal_page_sql(
+    table: str,
+    select_exprs: Sequence[str],
+    cursor: str,
+    bounds: Sequence[object],
+    *,
+    key: str,
+    after: int | None,
+    limit: int,
+) -> str:
+    """One page of a window read in primary-key order: rows with `key > after`, `limit` of them.
+
+    The primary key's order is forced: left to itself the optimiser may sort the window by key
+    through the cursor index (a filesort of the whole window for every page). `after` and
+    `limit` are rendered only if they are integers.
+    """
+    for name, value in (("after", after), ("limit", limit)):
+        if value is not None and type(value) is not int:
+            raise ValueError(f"refusing to render {name}={value!r} into SQL: not an integer")
+    quoted_key = quote_mysql(key)
+    sql = literal_window_sql(table, select_exprs, cursor, bounds, primary_order=True)
+    if after is not None:
+        sql += f" AND {quoted_key} > {after}"
+    return sql + f" ORDER BY {quoted_key} LIMIT {limit}"

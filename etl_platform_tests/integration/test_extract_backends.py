@@ -158,7 +158,13 @@ def many_rows(scratch_db: MySqlEndpoint) -> MySqlEndpoint:
     return scratch_db
 
 
-def _read(endpoint: MySqlEndpoint, backend: str, batch_rows: int, table: str = "big"):
+def _read(
+    endpoint: MySqlEndpoint,
+    backend: str,
+    batch_rows: int,
+    table: str = "big",
+    access: str | None = None,
+):
     conn = endpoint.connect()
     try:
         plan = plan_table(conn, table, cursor="updated_at", primary_key=["id"])
@@ -169,6 +175,7 @@ def _read(endpoint: MySqlEndpoint, backend: str, batch_rows: int, table: str = "
         start, start + dt.timedelta(days=1), cursor_kind="datetime", timezone="UTC"
     )
     query = build_window_query(table, plan.plans, "updated_at", bounds)
+    query = dataclasses.replace(query, access=access)
     reader = backends.get_batch_reader(backend)
     return reader(
         endpoint,
@@ -190,29 +197,59 @@ def test_the_window_comes_in_batches_of_at_most_batch_rows(
     assert max(sizes) <= 7_000 and len(sizes) >= 5
 
 
-@pytest.mark.parametrize("backend", [b for b in backends.AUTO_ORDER if backends.is_installed(b)])
+#: The readers that pull rows from the socket only as batches are consumed.
+STREAMING = [b for b in ("mysqlclient", "pymysql") if backends.is_installed(b)]
+
+
+@pytest.mark.parametrize("backend", STREAMING)
 def test_a_streaming_backend_does_not_read_ahead_of_its_consumer(
     many_rows: MySqlEndpoint, backend: str
 ) -> None:
     """Kill the reading connection after the first batch: a reader that pulls rows from the
     socket as batches are consumed has most of the window still to read, and fails; one that
-    buffered the window in memory would not notice. (`auto` only picks such readers; CI has
-    them all: test_backends.py.)"""
+    buffered the window in memory would not notice."""
     batches = _read(many_rows, backend, batch_rows=500)
     first = next(batches)
     assert first.num_rows == 500
-    ids = run_sql(
-        many_rows,
-        "SELECT ID FROM information_schema.PROCESSLIST "
-        "WHERE DB = DATABASE() AND INFO LIKE 'SELECT %%FROM `big`%%' AND ID <> CONNECTION_ID()",
-    )
-    assert len(ids) == 1, ids
-    run_sql(many_rows, f"KILL CONNECTION {int(ids[0][0])}")
+    _kill_reader(many_rows)
     read = first.num_rows
     with pytest.raises(pymysql.err.OperationalError):
         for batch in batches:
             read += batch.num_rows
     assert read < 30_000
+
+
+@pytest.mark.skipif(not backends.is_installed("connectorx"), reason="needs the `fast` extra")
+def test_connectorx_reads_a_table_scan_a_page_at_a_time(
+    many_rows: MySqlEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """connectorx reads a statement ahead of its consumer without a limit, so a window the
+    server scans whole is read in primary-key pages: at most a page can pile up in memory.
+    The pages cover the window once, in key order, with nothing lost or read twice."""
+    from etl_platform.extract import connectorx_reader
+
+    statements: list[str] = []
+    real = connectorx_reader._read_statement
+
+    def recording(endpoint, plan, sql, **kw):
+        statements.append(sql)
+        yield from real(endpoint, plan, sql, **kw)
+
+    monkeypatch.setattr(connectorx_reader, "PAGE_ROWS", 4_000)
+    monkeypatch.setattr(connectorx_reader, "_read_statement", recording)
+    batches = list(_read(many_rows, "connectorx", batch_rows=1_000, access="ALL"))
+    ids = [i for b in batches for i in b.column("id").to_pylist()]
+    assert ids == list(range(1, 30_001))
+    assert max(b.num_rows for b in batches) <= 1_000
+    assert len(statements) == 8  # 7 full pages of 4,000 and one of 2,000
+    assert all(
+        "FORCE INDEX (PRIMARY)" in s and s.endswith("ORDER BY `id` LIMIT 4000") for s in statements
+    )
+    assert "`id` > 4000 ORDER BY" in statements[1] and "`id` >" not in statements[0]
+    # A window the cursor's index serves (a day of changes) stays one statement.
+    statements.clear()
+    assert sum(b.num_rows for b in _read(many_rows, "connectorx", 1_000, access="range")) == 30_000
+    assert len(statements) == 1 and "LIMIT" not in statements[0]
 
 
 def _with_reader_password(monkeypatch: pytest.MonkeyPatch, backend: str, password: str) -> None:
@@ -347,10 +384,11 @@ def test_the_bounds_are_checked_before_a_driver_that_cannot_bind_sees_them(
 def test_a_lost_connection_mid_read_is_shard_unavailable(
     many_rows: MySqlEndpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The extractor's path for a connection lost while reading (auto's backend): the reading
-    connection is killed after the first batch, before the rest of the window is read (the
-    readers do not read ahead: test above), so the loss always happens mid-read."""
-    backend = backends.resolve_backend("auto")
+    """The extractor's path for a connection lost while reading: the reading connection is
+    killed after the first batch, before the rest of the window is read (a streaming reader
+    does not read ahead: test above), so the loss always happens mid-read. (connectorx may
+    have its page read already; its errors are mapped the same way, `_driver_error`.)"""
+    backend = STREAMING[0]
     real = backends.get_batch_reader(backend)
 
     def reader(endpoint, plan, query, **kw):
@@ -378,7 +416,7 @@ def _kill_reader(endpoint: MySqlEndpoint) -> None:
     ids = run_sql(
         endpoint,
         "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = DATABASE() "
-        "AND INFO LIKE 'SELECT %%FROM `big` WHERE%%' AND ID <> CONNECTION_ID()",
+        "AND INFO LIKE 'SELECT %%FROM `big`%%WHERE%%' AND ID <> CONNECTION_ID()",
     )
     assert len(ids) == 1, ids
     run_sql(endpoint, f"KILL CONNECTION {int(ids[0][0])}")

@@ -10,14 +10,13 @@ from etl_platform.extract import backends
 from etl_platform.resources import MySqlShardsResource
 
 
-def test_auto_is_the_fastest_installed_backend_that_streams() -> None:
+def test_auto_is_the_fastest_installed_backend() -> None:
     installed = backends.installed_backends()
     assert "pymysql" in installed  # the portable fallback is always there
-    expected = "mysqlclient" if "mysqlclient" in installed else "pymysql"
-    assert backends.resolve_backend("auto") == expected
-    # connectorx buffers a window without limit when the consumer is slower (bench/DRIVERS.md):
-    # `auto` never picks it; it is there by name for who accepts that.
-    assert "connectorx" not in backends.AUTO_ORDER
+    assert backends.resolve_backend("auto") == installed[0]
+    # connectorx reads ahead of its consumer: only by pages of a table scan (see
+    # test_connectorx_reads_a_table_scan_a_page_at_a_time), which bounds it.
+    assert backends.AUTO_ORDER == backends.KNOWN
 
 
 def test_ci_has_every_backend_installed() -> None:
