@@ -16,7 +16,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -148,6 +148,25 @@ class DayStats:
 BUFFER_BYTES = 64 * 2**20
 
 
+def _split_by_day(
+    batch: pa.RecordBatch, day_of_row: pa.Array
+) -> Iterator[tuple[dt.date, pa.RecordBatch]]:
+    """The batch's rows of each day, in their order. One sort and one gather, then slices: a
+    batch read in key order spans every day of the window, and a filter per day cost the
+    extract a fifth of its time. A batch of one day (a view's day) is not copied."""
+    runs = pc.run_end_encode(day_of_row)
+    if len(runs.values) == 1:
+        yield runs.values[0].as_py(), batch
+        return
+    order = pc.sort_indices(day_of_row)  # stable: rows keep their order within a day
+    ordered = batch.take(order)
+    runs = pc.run_end_encode(day_of_row.take(order))
+    start = 0
+    for day, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
+        yield day, ordered.slice(start, end - start)
+        start = end
+
+
 class WindowWriter:
     """Routes batches to their cursor day; `commit()` swaps every day of the window in."""
 
@@ -173,19 +192,12 @@ class WindowWriter:
         """Add a batch; `day_of_row` gives each row's cursor day (date32)."""
         if batch.num_rows == 0:
             return
-        days = pc.unique(day_of_row).to_pylist()
-        for day in days:
+        for day, part in _split_by_day(batch, day_of_row):
             if day not in self.stats:
                 raise ValueError(
                     f"{self.dataset.name}: a row's day {day} is outside the "
                     f"window {self.days[0]}..{self.days[-1]}"
                 )
-            # A batch of one day (a view's day, most of an extract's batches) is not copied.
-            part = (
-                batch
-                if len(days) == 1
-                else batch.filter(pc.equal(day_of_row, pa.scalar(day, pa.date32())))
-            )
             self._buffers.setdefault(day, []).append(part)
             self._buffered_rows += part.num_rows
             self._buffered_bytes += part.nbytes

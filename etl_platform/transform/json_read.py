@@ -112,8 +112,9 @@ def read_paths(texts: pl.Series, paths: Sequence[Path]) -> pl.DataFrame:
         )
         columns += [
             f"CASE WHEN k{j} <> '{NULL}' THEN k{j} END AS type{j}",
-            # A string's text without escapes is what lies between its quotes.
-            f"CASE WHEN k{j} = '{NULL}' THEN NULL WHEN k{j} <> '{STRING}' THEN v{j} "
+            # A string's text without escapes is what lies between its quotes. Other values'
+            # text is their JSON: taken from `json{j}` afterwards, not sent twice.
+            f"CASE WHEN k{j} <> '{STRING}' THEN NULL "
             f"WHEN contains(v{j}, '\\') THEN json_extract_string(v{j}::JSON, '$') "
             f"ELSE v{j}[2:-2] END AS text{j}",
             f"CASE WHEN k{j} <> '{NULL}' THEN v{j} END AS json{j}",
@@ -152,6 +153,13 @@ def read_paths(texts: pl.Series, paths: Sequence[Path]) -> pl.DataFrame:
         .when(pl.col("root") == OBJECT)
         .then(pl.lit("object"))
         .otherwise(pl.lit("other"))
+    )
+    out = out.with_columns(
+        pl.when(pl.col(f"type{j}") == STRING)
+        .then(pl.col(f"text{j}"))
+        .otherwise(pl.col(f"json{j}"))
+        .alias(f"text{j}")
+        for j in range(len(paths))
     )
     # A document only a lenient parser accepts reads as invalid: clear what was read from it.
     demoted = valid.not_() & out["valid"].fill_null(False)

@@ -186,3 +186,13 @@ def test_days_written_at_once_on_threads_do_not_trip_over_each_others_staging(
         list(pool.map(write, range(1_500)))
     days = sorted(p.name for p in lake.view("v").dir.iterdir())
     assert len(days) == 1_500
+
+
+def test_a_batch_spanning_days_is_split_keeping_each_days_row_order(tmp_path: Path) -> None:
+    """Batches read in key order span every day: rows go to their day in arrival order."""
+    zone = Lake(tmp_path)
+    rows = [(i, _ts(1 + i % 2, i % 24)) for i in range(10)]
+    _write(zone, rows)
+    for day in DAYS:
+        ids = pq.read_table(zone.raw("s0", "t").partition_dir(day)).column("id").to_pylist()
+        assert ids == [i for i, ts in rows if ts.date() == day]
