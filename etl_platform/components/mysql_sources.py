@@ -100,7 +100,7 @@ def _define_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.Ass
             metadata=extract_metadata(
                 result,
                 shard=shard,
-                backend=mysql_shards.backend,
+                backend=result.backend,
                 path=str(the_lake.raw(shard, table).dir),
             )
         )

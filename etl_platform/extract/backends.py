@@ -80,8 +80,11 @@ _DRIVERS = {
 }
 #: Every backend, fastest first (bench/DRIVERS.md).
 KNOWN = ("connectorx", "mysqlclient", "pymysql")
-#: What `auto` may pick, best first (all of them: each keeps memory bounded).
+#: What `auto` may pick, best first. Each keeps memory bounded: connectorx pages the windows
+#: it reads and hands any other window to a streaming reader.
 AUTO_ORDER = ("connectorx", "mysqlclient", "pymysql")
+#: Readers that pull rows from the socket as batches are consumed, values bound by the driver.
+STREAMING = ("mysqlclient", "pymysql")
 
 
 @functools.cache
@@ -112,6 +115,23 @@ def resolve_backend(name: str) -> str:
     if not is_installed(name):
         raise ValueError(f"extract backend {name!r} is not installed: it needs {_DRIVERS[name][1]}")
     return name
+
+
+def streaming_reader() -> BatchReader:
+    """The fastest installed reader that streams one statement with bound values."""
+    return _REGISTRY[next(n for n in STREAMING if is_installed(n))]()
+
+
+def reader_for(name: str, plan: TablePlan, query: WindowQuery) -> str:
+    """Which driver reads this window under backend `name` (connectorx hands a window it cannot
+    page to the streaming reader): what the materialization's metadata records."""
+    resolved = resolve_backend(name)
+    if resolved == "connectorx":
+        from etl_platform.extract.connectorx_reader import page_key
+
+        if page_key(plan, query) is None:
+            return next(n for n in STREAMING if is_installed(n))
+    return resolved
 
 
 def get_batch_reader(name: str) -> BatchReader:

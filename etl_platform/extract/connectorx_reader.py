@@ -7,8 +7,9 @@ backend), with these differences; `auto` picks it first when the `fast` extra is
 * **No bound parameters.** connectorx cannot bind values. The window query's only values are
   its two bounds, which our own code renders from datetimes (`query.cursor_bounds`); they are
   checked against a strict pattern (a date, or `YYYY-MM-DD HH:MM:SS.ffffff`) and rendered with
-  pymysql's escaping, quoted (`query.literal_window_sql`). Anything else is refused with a
-  `ValueError` before a connection is opened. Identifiers are quoted as for every backend.
+  pymysql's escaping, quoted (`query.literal_page_sql`); the page's key and size must be
+  integers. Anything else is refused with a `ValueError` before a connection is opened.
+  Identifiers are quoted as for every backend.
 * **Projection.** Columns that connectorx types exactly are read natively: integers (BIGINT
   UNSIGNED as uint64), FLOAT/DOUBLE, BIT (as `CAST(.. AS UNSIGNED)`), CHAR/VARCHAR/TEXT/JSON
   and the binary types. The others are selected as the server's text (`CAST(col AS CHAR)`):
@@ -23,18 +24,21 @@ backend), with these differences; `auto` picks it first when the `fast` extra is
 * **Memory is bounded by pages.** `return_type="arrow_stream"` yields batches of `batch_rows`,
   but connectorx 0.4.6 reads a statement ahead into an unbounded channel: when the consumer
   (conversion and Parquet) is slower than the wire, the unread rest piles up in memory (the
-  read-ahead probe of `bench/DRIVERS.md`: +396 MiB for a 400,000-row window). So a window the
-  server scans whole (EXPLAIN `ALL`, a full or large extract) with a single integer primary key
-  is read in pages of `PAGE_ROWS` rows, `... FORCE INDEX (PRIMARY) WHERE <window> AND pk > last
-  ORDER BY pk LIMIT n`: the same scan in key order, one page at most ahead of the consumer. A
-  window the cursor's index serves (a day of changes) is one statement, as large as the
-  server's estimate made it worth an index; a table without such a key is one statement too.
-* **Consistency.** Each statement is one consistent read in InnoDB. Pages are separate
-  statements: a row changed during the read is seen in its old or its new version (its key
-  is in exactly one page, so never twice nor lost), and the next window's extract reads the
-  new version, as with any incremental read.
+  read-ahead probe of `bench/DRIVERS.md`: +396 MiB for a 400,000-row window). So connectorx only
+  reads windows it can page (`page_key`): the server scans the table for them anyway (EXPLAIN
+  `ALL`: a full extract, a long backfill) and the table's PRIMARY index is the one integer
+  primary key. They are read as `... FORCE INDEX (PRIMARY) WHERE <window> AND pk > last ORDER
+  BY pk LIMIT n` with n = `PAGE_ROWS`: the same scan in key order, at most a page ahead of the
+  consumer. Any other window (one the cursor's index serves, a composite or non-integer key) is
+  read by the streaming reader (`backends.streaming_reader`: mysqlclient, else pymysql), with
+  bound values and one consistent snapshot.
+* **Consistency.** Each page is one consistent read in InnoDB, but pages are separate
+  statements. Every key is in exactly one page. A row changed while the window is read is seen
+  in its old or its new version; if its new cursor has left the window, its new version is in
+  a later window, which the next extract reads (as with any incremental read).
 * **Timeouts.** `connect_timeout` is passed as `tcp_connect_timeout_ms`; the Rust driver has no
-  URL setting for a read timeout, so `read_timeout` is not applied by this backend. A refused
+  URL setting for a read timeout, so `read_timeout` is not applied to paged reads (it is to
+  the windows the streaming reader takes). A refused
   login or an unreachable server is retried by connectorx's connection pool for 30 s before it
   fails (not configurable in 0.4.6); the extractor's own planning connection (pymysql) fails
   fast on a shard that is down before this reader is reached.
@@ -47,7 +51,6 @@ backend), with these differences; `auto` picks it first when the `fast` extra is
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -61,7 +64,6 @@ from etl_platform.extract.query import (
     UTC_SESSION,
     WindowQuery,
     literal_page_sql,
-    literal_window_sql,
 )
 from etl_platform.extract.types import ColumnPlan, ConversionStats, arrow_schema, convert_column
 from etl_platform.identifiers import quote_mysql
@@ -137,16 +139,22 @@ def _driver_error(exc: BaseException, endpoint: MySqlEndpoint, *, reading: bool)
 PAGE_ROWS = 100_000
 
 
-def _page_key(plan: TablePlan, query: WindowQuery) -> ColumnPlan | None:
-    """The key to page a window by: a single integer primary key, when the server would scan
-    the table for the window anyway (EXPLAIN's `ALL`): pages in key order cost the same scan.
-    A window the cursor's index serves (a day of changes) is read in one statement."""
+def page_key(plan: TablePlan, query: WindowQuery) -> ColumnPlan | None:
+    """The key to page a window by, or None: the window is then read by a streaming reader.
+
+    Paged: a window the server scans whole anyway (EXPLAIN `ALL`), of a table whose PRIMARY
+    index is one integer column, the configured primary key. Pages in that order cost the same
+    scan, each key is in exactly one page, and `pk > last` always advances. A window the cursor's
+    index serves (a day of changes) is not paged by key: each page would scan again.
+    """
     if query.access != "ALL" or len(plan.primary_key) != 1:
+        return None
+    if plan.primary_index != plan.primary_key:
         return None
     key = next((p for p in plan.plans if p.column.name == plan.primary_key[0]), None)
     if key is None or key.kind != "int" or key.column.data_type.lower() == "year":
         return None
-    return key
+    return None if key.column.nullable else key
 
 
 def read_batches(
@@ -161,20 +169,23 @@ def read_batches(
     read_timeout: float | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Stream the window as Arrow batches of at most `batch_rows` rows (see module docstring)."""
-    select = [select_expr(p) for p in plan.plans]
-    read = functools.partial(
-        _read_statement,
-        endpoint,
-        plan,
-        timezone=timezone,
-        batch_rows=batch_rows,
-        stats=stats,
-        connect_timeout=connect_timeout,
-    )
-    key = _page_key(plan, query)
+    key = page_key(plan, query)
     if key is None:
-        yield from read(literal_window_sql(plan.table, select, plan.cursor, query.params))
+        # Not pageable: one connectorx statement would read ahead without limit.
+        from etl_platform.extract.backends import streaming_reader
+
+        yield from streaming_reader()(
+            endpoint,
+            plan,
+            query,
+            timezone=timezone,
+            batch_rows=batch_rows,
+            stats=stats,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
         return
+    select = [select_expr(p) for p in plan.plans]
     position, page, after = plan.plans.index(key), max(batch_rows, PAGE_ROWS), None
     while True:
         sql = literal_page_sql(
@@ -186,13 +197,26 @@ def read_batches(
             after=after,
             limit=page,
         )
-        rows = 0
-        for batch in read(sql):
+        rows, start = 0, after
+        for batch in _read_statement(
+            endpoint,
+            plan,
+            sql,
+            timezone=timezone,
+            batch_rows=batch_rows,
+            stats=stats,
+            connect_timeout=connect_timeout,
+        ):
             rows += batch.num_rows
             after = batch.column(position)[-1].as_py()
             yield batch
         if rows < page:
             return
+        if after is None or (start is not None and after <= start):  # cannot happen on PRIMARY
+            raise RuntimeError(
+                f"table `{plan.table}`: paging by `{key.column.name}` did not advance past "
+                f"{start!r}; refusing to loop"
+            )
 
 
 def _read_statement(

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pymysql
 
-from etl_platform.extract.backends import get_batch_reader
+from etl_platform.extract.backends import get_batch_reader, reader_for
 from etl_platform.extract.connection import MySqlEndpoint, ShardUnavailableError
 from etl_platform.extract.introspect import TablePlan, explain, plan_table
 from etl_platform.extract.query import WindowQuery, build_window_query, cursor_bounds
@@ -51,6 +51,8 @@ class ExtractResult:
     explain: dict
     schema: pa.Schema
     days: dict[dt.date, DayStats]
+    #: The driver that read the window (`backends.reader_for`).
+    backend: str
     min_cursor: dt.datetime | dt.date | None
     max_cursor: dt.datetime | dt.date | None
     zero_dates: dict[str, int]
@@ -134,6 +136,7 @@ def extract_window(req: ExtractRequest, lake: Lake) -> ExtractResult:
         explain=plan_explained,
         schema=schema,
         days=days,
+        backend=reader_for(req.backend, plan, query),
         min_cursor=lo,
         max_cursor=hi,
         zero_dates=dict(stats.zero_dates),

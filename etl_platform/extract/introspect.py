@@ -17,6 +17,12 @@ WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s
 ORDER BY ORDINAL_POSITION
 """
 
+_PRIMARY_INDEX_SQL = """
+SELECT COLUMN_NAME FROM information_schema.STATISTICS
+WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s AND INDEX_NAME = 'PRIMARY'
+ORDER BY SEQ_IN_INDEX
+"""
+
 _CURSOR_INDEX_SQL = """
 SELECT INDEX_NAME FROM information_schema.STATISTICS
 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s AND COLUMN_NAME = %s AND SEQ_IN_INDEX = 1
@@ -37,6 +43,9 @@ class TablePlan:
     cursor: str
     cursor_index: str | None
     primary_key: tuple[str, ...] = ()
+    #: The columns of the table's PRIMARY index, as the server has them (the configured
+    #: `primary_key` is not checked against it).
+    primary_index: tuple[str, ...] = ()
 
     @property
     def cursor_plan(self) -> ColumnPlan:
@@ -101,12 +110,15 @@ def plan_table(
     with conn.cursor() as cur:
         cur.execute(_CURSOR_INDEX_SQL, (table, cursor))
         row = cur.fetchone()
+        cur.execute(_PRIMARY_INDEX_SQL, (table,))
+        primary_index = tuple(str(r[0]) for r in cur.fetchall())
     return TablePlan(
         table=table,
         plans=plans,
         cursor=cursor,
         cursor_index=row[0] if row else None,
         primary_key=tuple(primary_key),
+        primary_index=primary_index,
     )
 
 

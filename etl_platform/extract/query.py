@@ -145,8 +145,8 @@ def literal_page_sql(
     through the cursor index (a filesort of the whole window for every page). `after` and
     `limit` are rendered only if they are integers.
     """
-    for name, value in (("after", after), ("limit", limit)):
-        if value is not None and type(value) is not int:
+    for name, value, optional in (("after", after, True), ("limit", limit, False)):
+        if not (value is None and optional) and type(value) is not int:
             raise ValueError(f"refusing to render {name}={value!r} into SQL: not an integer")
     quoted_key = quote_mysql(key)
     sql = literal_window_sql(table, select_exprs, cursor, bounds, primary_order=True)

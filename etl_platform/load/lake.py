@@ -61,9 +61,17 @@ def dictionary_columns(table: pa.Table) -> list[str]:
     sample = table.slice(0, DICTIONARY_SAMPLE_ROWS)
     chosen = []
     for field, column in zip(sample.schema, sample.columns, strict=True):
-        if pa.types.is_nested(field.type) or not sample.num_rows:
+        if pa.types.is_dictionary(field.type):
+            chosen.append(field.name)  # already a dictionary (a polars Categorical)
             continue
-        if pc.count_distinct(column, mode="all").as_py() * 10 <= sample.num_rows:
+        if pa.types.is_nested(field.type) or pa.types.is_null(field.type) or not sample.num_rows:
+            continue
+        try:
+            distinct = pc.count_distinct(column, mode="all").as_py()
+        except pa.ArrowNotImplementedError:  # no kernel for the type (string views): default
+            chosen.append(field.name)
+            continue
+        if distinct * 10 <= sample.num_rows:
             chosen.append(field.name)
     return chosen
 

@@ -168,6 +168,20 @@ def test_only_columns_with_few_distinct_values_get_a_dictionary(tmp_path: Path) 
     )
 
 
+def test_dictionary_choice_copes_with_every_column_type() -> None:
+    """Types count_distinct has no kernel for keep pyarrow's default; all-null columns get none."""
+    table = pa.table(
+        {
+            "cat": pa.array(["a", "b"] * 20).dictionary_encode(),
+            "nothing": pa.nulls(40),
+            "view": pa.array([f"v{i}" for i in range(40)], pa.string_view()),
+            "nested": pa.array([[1]] * 40),
+        }
+    )
+    assert dictionary_columns(table) == ["cat", "view"]
+    assert dictionary_columns(table.slice(0, 0)) == ["cat"]
+
+
 def test_days_written_at_once_on_threads_do_not_trip_over_each_others_staging(
     tmp_path: Path,
 ) -> None:

@@ -1,3 +1,4 @@
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -5,6 +6,7 @@ import pytest
 from etl_platform.extract.query import (
     build_window_query,
     cursor_bounds,
+    literal_page_sql,
     literal_window_sql,
     render_bound,
 )
@@ -109,3 +111,64 @@ def test_literal_window_sql_quotes_identifiers_and_renders_the_bounds() -> None:
         literal_window_sql("t", ["`id`"], "c", ("2024-03-10",))
     with pytest.raises(IdentifierError):
         literal_window_sql("t", ["`id`"], "c`; DROP", ("2024-03-10", "2024-03-11"))
+
+
+def test_a_page_forces_the_primary_order_and_renders_only_integers() -> None:
+    bounds = ("2024-03-10", "2024-03-11")
+    first = literal_page_sql(
+        "orders", ["`id`"], "updated_at", bounds, key="id", after=None, limit=5
+    )
+    assert first == (
+        "SELECT `id` FROM `orders` FORCE INDEX (PRIMARY) "
+        "WHERE `updated_at` >= '2024-03-10' AND `updated_at` < '2024-03-11' "
+        "ORDER BY `id` LIMIT 5"
+    )
+    big = 2**64 - 1  # BIGINT UNSIGNED keys above 2^63 are plain integers too
+    later = literal_page_sql("orders", ["`id`"], "updated_at", bounds, key="id", after=big, limit=5)
+    assert later.endswith(f"AND `id` > {big} ORDER BY `id` LIMIT 5")
+    for after, limit in [("1 OR 1=1", 5), (1.5, 5), (True, 5), (1, "5"), (None, None)]:
+        with pytest.raises(ValueError, match="not an integer"):
+            literal_page_sql("t", ["`id`"], "c", bounds, key="id", after=after, limit=limit)
+    with pytest.raises(IdentifierError):
+        literal_page_sql("t", ["`id`"], "c", bounds, key="id`; DROP", after=1, limit=5)
+
+
+def _plan(key_type: str, *, nullable: bool = False, primary_index=("id",), key=("id",)):
+    from etl_platform.extract.introspect import TablePlan
+
+    columns = [
+        ColumnInfo("id", key_type, key_type, nullable=nullable),
+        ColumnInfo("updated_at", "datetime", "datetime(6)", datetime_precision=6),
+    ]
+    return TablePlan(
+        table="t",
+        plans=tuple(plan_column(c, table="t") for c in columns),
+        cursor="updated_at",
+        cursor_index="idx",
+        primary_key=tuple(key),
+        primary_index=tuple(primary_index),
+    )
+
+
+@pytest.mark.parametrize(
+    ("plan", "access", "paged"),
+    [
+        (_plan("bigint"), "ALL", True),
+        (_plan("int"), "ALL", True),
+        (_plan("bigint"), "range", False),  # the cursor's index serves it: no key pages
+        (_plan("bigint"), None, False),  # not explained
+        (_plan("bigint", nullable=True), "ALL", False),
+        (_plan("bigint", primary_index=()), "ALL", False),  # no PRIMARY on the server
+        (_plan("bigint", primary_index=("id", "updated_at")), "ALL", False),  # composite PRIMARY
+        (_plan("bigint", key=("id", "updated_at")), "ALL", False),
+        (_plan("varchar"), "ALL", False),
+    ],
+)
+def test_connectorx_pages_only_a_table_scan_by_a_single_integer_primary_key(
+    plan, access: str | None, paged: bool
+) -> None:
+    from etl_platform.extract.connectorx_reader import page_key
+
+    query = build_window_query("t", plan.plans, "updated_at", ("2024-03-10", "2024-03-11"))
+    query = dataclasses.replace(query, access=access)
+    assert (page_key(plan, query) is not None) == paged
