@@ -36,9 +36,11 @@ backend), with these differences; `auto` picks it first when the `fast` extra is
   statements. Every key is in exactly one page. A row changed while the window is read is seen
   in its old or its new version; if its new cursor has left the window, its new version is in
   a later window, which the next extract reads (as with any incremental read).
-* **Timeouts.** `connect_timeout` is passed as `tcp_connect_timeout_ms`; the Rust driver has no
-  URL setting for a read timeout, so `read_timeout` is not applied to paged reads (it is to
-  the windows the streaming reader takes). A refused
+* **Timeouts.** `connect_timeout` is passed as `tcp_connect_timeout_ms`. The Rust driver has no
+  read timeout, so `read_timeout` becomes the server's limit on each page's statement
+  (`max_statement_time` on MariaDB, `max_execution_time` on MySQL): a page that runs longer is
+  interrupted and raised as a lost connection, i.e. the shard is unavailable, as for the other
+  readers. It bounds a page's time, not the time between two packets. A refused
   login or an unreachable server is retried by connectorx's connection pool for 30 s before it
   fails (not configurable in 0.4.6); the extractor's own planning connection (pymysql) fails
   fast on a shard that is down before this reader is reached.
@@ -72,7 +74,25 @@ from etl_platform.identifiers import quote_mysql
 _NATIVE_STRINGS = frozenset(
     {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "json"}
 )
-_SESSION = [UTC_SESSION]
+#: Server errors for a statement that ran past its time limit (MariaDB, MySQL).
+_STATEMENT_TIMEOUT_ERRNOS = frozenset({1969, 3024})
+
+
+def session(plan: TablePlan, read_timeout: float | None) -> list[str]:
+    """What runs before each statement: TIMESTAMPs in UTC and, since the driver has no read
+    timeout, the server's own limit on the statement's time (MariaDB `max_statement_time` in
+    seconds, MySQL `max_execution_time` in milliseconds), rendered from a number only."""
+    statements = [UTC_SESSION]
+    if read_timeout is not None:
+        seconds = float(read_timeout)
+        if not seconds > 0 or seconds == float("inf"):
+            raise ValueError(f"read_timeout must be a positive number of seconds, not {seconds}")
+        if "mariadb" in plan.server_version.lower():
+            statements.append(f"SET SESSION max_statement_time = {seconds:.3f}")
+        else:
+            statements.append(f"SET SESSION max_execution_time = {max(1, round(seconds * 1000))}")
+    return statements
+
 
 # Client error numbers, as libmysqlclient has them: can't connect, lost the connection.
 _CR_CONN_HOST_ERROR = 2003
@@ -123,6 +143,9 @@ def _driver_error(exc: BaseException, endpoint: MySqlEndpoint, *, reading: bool)
     text = scrub(f"{type(exc).__name__}: {lines[0]}", endpoint)
     where = f"connectorx reading from {endpoint.describe()}: {text}"
     server = _SERVER_ERRNO.search(text)
+    if server and int(server.group(1)) in _STATEMENT_TIMEOUT_ERRNOS:
+        # As a read timeout is for the other readers: the shard did not answer in time.
+        return pymysql.err.OperationalError(_CR_SERVER_LOST, f"{where} (read_timeout)")
     if server:
         return pymysql.err.OperationalError(int(server.group(1)), where)
     lowered = text.lower()
@@ -206,6 +229,7 @@ def read_batches(
             batch_rows=batch_rows,
             stats=stats,
             connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
         ):
             rows += batch.num_rows
             after = batch.column(position)[-1].as_py()
@@ -228,6 +252,7 @@ def _read_statement(
     batch_rows: int,
     stats: ConversionStats,
     connect_timeout: float,
+    read_timeout: float | None,
 ) -> Iterator[pa.RecordBatch]:
     """One statement's rows, typed as every backend types them."""
     import connectorx as cx  # after the bounds passed: nothing reaches the driver unchecked
@@ -238,7 +263,7 @@ def _read_statement(
             connectorx_url(endpoint, connect_timeout=connect_timeout),
             sql,
             return_type="arrow_stream",
-            pre_execution_query=_SESSION,
+            pre_execution_query=session(plan, read_timeout),
             batch_size=batch_rows,
         )
     except Exception as e:

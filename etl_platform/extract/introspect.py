@@ -46,6 +46,9 @@ class TablePlan:
     #: The columns of the table's PRIMARY index, as the server has them (the configured
     #: `primary_key` is not checked against it).
     primary_index: tuple[str, ...] = ()
+    #: The server's version string (`10.11.19-MariaDB-...`, `8.0.36`): which session variables
+    #: it has.
+    server_version: str = ""
 
     @property
     def cursor_plan(self) -> ColumnPlan:
@@ -119,6 +122,7 @@ def plan_table(
         cursor_index=row[0] if row else None,
         primary_key=tuple(primary_key),
         primary_index=primary_index,
+        server_version=str(conn.get_server_info() or ""),
     )
 
 

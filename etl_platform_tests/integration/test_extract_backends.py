@@ -425,3 +425,36 @@ def _kill_reader(endpoint: MySqlEndpoint) -> None:
     )
     assert len(ids) == 1, ids
     run_sql(endpoint, f"KILL CONNECTION {int(ids[0][0])}")
+
+
+@pytest.mark.skipif(not backends.is_installed("connectorx"), reason="needs the `fast` extra")
+def test_a_connectorx_page_past_read_timeout_is_a_lost_connection(many_rows: MySqlEndpoint) -> None:
+    """The Rust driver has no read timeout: the server limits each page's statement instead,
+    and a page that runs past it fails like a read timeout (so the shard is unavailable)."""
+    from etl_platform.extract.connectorx_reader import read_batches
+
+    conn = many_rows.connect()
+    try:
+        plan = plan_table(conn, "big", cursor="updated_at", primary_key=["id"])
+    finally:
+        conn.close()
+    start = dt.datetime.combine(DAY, dt.time(), tzinfo=dt.UTC)
+    bounds = cursor_bounds(
+        start, start + dt.timedelta(days=1), cursor_kind="datetime", timezone="UTC"
+    )
+    query = dataclasses.replace(
+        build_window_query("big", plan.plans, "updated_at", bounds), access="ALL"
+    )
+    with pytest.raises(pymysql.err.OperationalError, match="read_timeout") as raised:
+        for _ in read_batches(
+            many_rows,
+            plan,
+            query,
+            timezone="UTC",
+            batch_rows=500,
+            stats=ConversionStats(),
+            connect_timeout=5,
+            read_timeout=0.001,
+        ):
+            pass
+    assert raised.value.args[0] == 2013  # CR_SERVER_LOST: ShardUnavailableError in the extractor

@@ -172,3 +172,16 @@ def test_connectorx_pages_only_a_table_scan_by_a_single_integer_primary_key(
     query = build_window_query("t", plan.plans, "updated_at", ("2024-03-10", "2024-03-11"))
     query = dataclasses.replace(query, access=access)
     assert (page_key(plan, query) is not None) == paged
+
+
+def test_connectorx_sessions_carry_read_timeout_as_the_servers_statement_limit() -> None:
+    from etl_platform.extract.connectorx_reader import session
+
+    mariadb = dataclasses.replace(_plan("bigint"), server_version="10.11.19-MariaDB-0+deb12u1")
+    mysql = dataclasses.replace(_plan("bigint"), server_version="8.0.36")
+    assert session(mariadb, None) == ["SET SESSION time_zone = '+00:00'"]
+    assert session(mariadb, 3600)[1:] == ["SET SESSION max_statement_time = 3600.000"]
+    assert session(mysql, 2.5)[1:] == ["SET SESSION max_execution_time = 2500"]
+    for bad in (0, -1, float("nan"), float("inf"), "1; DROP TABLE t"):
+        with pytest.raises(ValueError):
+            session(mariadb, bad)
