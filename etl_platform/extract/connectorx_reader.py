@@ -89,7 +89,7 @@ def session(plan: TablePlan, read_timeout: float | None) -> list[str]:
             raise ValueError(f"read_timeout must be a positive number of seconds, not {seconds}")
         if "mariadb" in plan.server_version.lower():
             statements.append(f"SET SESSION max_statement_time = {seconds:.3f}")
-        else:
+        elif plan.server_version:  # MySQL 5.7.8 and later
             statements.append(f"SET SESSION max_execution_time = {max(1, round(seconds * 1000))}")
     return statements
 

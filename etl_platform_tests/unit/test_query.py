@@ -182,6 +182,7 @@ def test_connectorx_sessions_carry_read_timeout_as_the_servers_statement_limit()
     assert session(mariadb, None) == ["SET SESSION time_zone = '+00:00'"]
     assert session(mariadb, 3600)[1:] == ["SET SESSION max_statement_time = 3600.000"]
     assert session(mysql, 2.5)[1:] == ["SET SESSION max_execution_time = 2500"]
+    assert session(_plan("bigint"), 10) == ["SET SESSION time_zone = '+00:00'"]  # unknown server
     for bad in (0, -1, float("nan"), float("inf"), "1; DROP TABLE t"):
         with pytest.raises(ValueError):
             session(mariadb, bad)
