@@ -38,9 +38,10 @@ backend), with these differences; `auto` picks it first when the `fast` extra is
   a later window, which the next extract reads (as with any incremental read).
 * **Timeouts.** `connect_timeout` is passed as `tcp_connect_timeout_ms`. The Rust driver has no
   read timeout, so `read_timeout` becomes the server's limit on each page's statement
-  (`max_statement_time` on MariaDB, `max_execution_time` on MySQL): a page that runs longer is
-  interrupted and raised as a lost connection, i.e. the shard is unavailable, as for the other
-  readers. It bounds a page's time, not the time between two packets. A refused
+  (`max_statement_time` on MariaDB 10.1.1+, `max_execution_time` on MySQL 5.7.8+; older or
+  unrecognised servers get none): a page that runs longer is interrupted and raised as a lost
+  connection, i.e. the shard is unavailable, as for the other readers. It bounds a page's time,
+  not the time between two packets. A refused
   login or an unreachable server is retried by connectorx's connection pool for 30 s before it
   fails (not configurable in 0.4.6); the extractor's own planning connection (pymysql) fails
   fast on a shard that is down before this reader is reached.
@@ -53,6 +54,7 @@ backend), with these differences; `auto` picks it first when the `fast` extra is
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -78,19 +80,33 @@ _NATIVE_STRINGS = frozenset(
 _STATEMENT_TIMEOUT_ERRNOS = frozenset({1969, 3024})
 
 
+def _version(text: str) -> tuple[int, ...]:
+    """`10.11.19-MariaDB-0+deb12u1` -> (10, 11, 19); () when there is no version. MariaDB may
+    announce itself as `5.5.5-10.11.19-MariaDB...` (for old clients): its own version counts."""
+    found = re.search(r"(\d+)\.(\d+)\.(\d+)-MariaDB", text, re.IGNORECASE) or re.match(
+        r"(\d+)\.(\d+)\.(\d+)", text
+    )
+    return tuple(int(part) for part in found.groups()) if found else ()
+
+
 def session(plan: TablePlan, read_timeout: float | None) -> list[str]:
     """What runs before each statement: TIMESTAMPs in UTC and, since the driver has no read
-    timeout, the server's own limit on the statement's time (MariaDB `max_statement_time` in
-    seconds, MySQL `max_execution_time` in milliseconds), rendered from a number only."""
+    timeout, the server's own limit on the statement's time where the server has one (MariaDB
+    10.1.1+ `max_statement_time` in seconds, MySQL 5.7.8+ `max_execution_time` in milliseconds),
+    rendered from a number only, never below a millisecond (0 would mean no limit)."""
     statements = [UTC_SESSION]
-    if read_timeout is not None:
-        seconds = float(read_timeout)
-        if not seconds > 0 or seconds == float("inf"):
-            raise ValueError(f"read_timeout must be a positive number of seconds, not {seconds}")
-        if "mariadb" in plan.server_version.lower():
-            statements.append(f"SET SESSION max_statement_time = {seconds:.3f}")
-        elif plan.server_version:  # MySQL 5.7.8 and later
-            statements.append(f"SET SESSION max_execution_time = {max(1, round(seconds * 1000))}")
+    if read_timeout is None:
+        return statements
+    seconds = float(read_timeout)
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"read_timeout must be a positive number of seconds, not {seconds}")
+    millis = max(1, math.ceil(seconds * 1000))
+    version = _version(plan.server_version)
+    if "mariadb" in plan.server_version.lower():
+        if version >= (10, 1, 1):
+            statements.append(f"SET SESSION max_statement_time = {millis / 1000:.3f}")
+    elif version >= (5, 7, 8):
+        statements.append(f"SET SESSION max_execution_time = {millis}")
     return statements
 
 

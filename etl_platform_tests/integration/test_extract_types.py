@@ -125,6 +125,7 @@ def test_every_type_round_trips_as_the_server_renders_it(
 ) -> None:
     day = dt.date(2024, 3, 10)
     result, zone = _extract(every_type_db, tmp_path, [day], extract_backend)
+    assert result.backend == extract_backend  # this backend read it (no silent fallback)
     table = pq.read_table(zone.raw("s0", "every_type").partition_dir(day)).sort_by("id")
     expected = run_sql(every_type_db, EXPECTED_SQL)
     columns = [c for c in table.column_names if c not in ("f32",)]

@@ -177,12 +177,23 @@ def test_connectorx_pages_only_a_table_scan_by_a_single_integer_primary_key(
 def test_connectorx_sessions_carry_read_timeout_as_the_servers_statement_limit() -> None:
     from etl_platform.extract.connectorx_reader import session
 
-    mariadb = dataclasses.replace(_plan("bigint"), server_version="10.11.19-MariaDB-0+deb12u1")
-    mysql = dataclasses.replace(_plan("bigint"), server_version="8.0.36")
-    assert session(mariadb, None) == ["SET SESSION time_zone = '+00:00'"]
-    assert session(mariadb, 3600)[1:] == ["SET SESSION max_statement_time = 3600.000"]
-    assert session(mysql, 2.5)[1:] == ["SET SESSION max_execution_time = 2500"]
-    assert session(_plan("bigint"), 10) == ["SET SESSION time_zone = '+00:00'"]  # unknown server
+    def on(version: str):
+        return dataclasses.replace(_plan("bigint"), server_version=version)
+
+    utc = "SET SESSION time_zone = '+00:00'"
+    mariadb = on("10.11.19-MariaDB-0+deb12u1")
+    assert session(mariadb, None) == [utc]
+    assert session(mariadb, 3600) == [utc, "SET SESSION max_statement_time = 3600.000"]
+    assert session(mariadb, 0.0004)[1:] == ["SET SESSION max_statement_time = 0.001"]  # not 0
+    # MariaDB's handshake may prefix 5.5.5- for old clients: its own version counts.
+    assert session(on("5.5.5-10.11.19-MariaDB-log"), 1)[1:] == [
+        "SET SESSION max_statement_time = 1.000"
+    ]
+    assert session(on("8.0.36"), 2.5)[1:] == ["SET SESSION max_execution_time = 2500"]
+    assert session(on("5.7.8-log"), 1)[1:] == ["SET SESSION max_execution_time = 1000"]
+    # Servers without the variable, or unknown: no limit rather than a failing SET.
+    for version in ("5.6.51", "5.7.7-log", "10.0.38-MariaDB", "", "unknown"):
+        assert session(on(version), 10) == [utc], version
     for bad in (0, -1, float("nan"), float("inf"), "1; DROP TABLE t"):
         with pytest.raises(ValueError):
             session(mariadb, bad)
