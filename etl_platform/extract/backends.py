@@ -117,9 +117,13 @@ def resolve_backend(name: str) -> str:
     return name
 
 
+def streaming_backend() -> str:
+    """The fastest installed backend that streams one statement with bound values."""
+    return next(n for n in STREAMING if is_installed(n))
+
+
 def streaming_reader() -> BatchReader:
-    """The fastest installed reader that streams one statement with bound values."""
-    return _REGISTRY[next(n for n in STREAMING if is_installed(n))]()
+    return _REGISTRY[streaming_backend()]()
 
 
 def reader_for(name: str, plan: TablePlan, query: WindowQuery) -> str:
@@ -130,7 +134,7 @@ def reader_for(name: str, plan: TablePlan, query: WindowQuery) -> str:
         from etl_platform.extract.connectorx_reader import page_key
 
         if page_key(plan, query) is None:
-            return next(n for n in STREAMING if is_installed(n))
+            return streaming_backend()
     return resolved
 
 

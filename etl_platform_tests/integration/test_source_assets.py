@@ -149,7 +149,7 @@ def test_materialization_metadata_describes_the_read(platform, instance) -> None
     # cursor's index serves goes to the streaming reader.
     auto = backends.resolve_backend("auto")
     scan = md["explain"].value.get("type") == "ALL"
-    streaming = next(b for b in backends.STREAMING if backends.is_installed(b))
+    streaming = backends.streaming_backend()
     assert md["backend"].value == (auto if auto != "connectorx" or scan else streaming)
     expected_total = sum(_sql_counts(f"{SEED_PREFIX}00", "orders", FIRST, SEED_END).values())
     assert md["dagster/row_count"].value == expected_total
