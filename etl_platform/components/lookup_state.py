@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from etl_platform.components.mysql_sources import raw_asset_key
 from etl_platform.components.source_metadata import table_schema
 from etl_platform.load.lake import Dataset, Lake
+from etl_platform.memory import release_free_memory
 from etl_platform.partitions import (
     DERIVED_REFRESH,
     allow_beta_backfill_policy,
@@ -115,6 +116,7 @@ def fold_days(
         state.write_partitions({day: current.to_arrow()}, schema)
         sizes[day] = current.height
         previous = current
+    release_free_memory()
     return sizes
 
 

@@ -21,6 +21,7 @@ from etl_platform.components.mysql_sources import raw_asset_key
 from etl_platform.components.view_metadata import PREVIEW_ROWS, view_metadata
 from etl_platform.load.duckdb_catalog import register_view
 from etl_platform.load.lake import Lake
+from etl_platform.memory import release_free_memory
 from etl_platform.parallel import default_threads, ordered_map
 from etl_platform.partitions import (
     DERIVED_REFRESH,
@@ -320,6 +321,8 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
                 reject_rows = day_rejects.to_arrow()
                 the_lake.rejects(spec.name).write_partitions({day: reject_rows}, reject_rows.schema)
                 result.preview = day_rows.head(PREVIEW_ROWS)
+                del day_rows, view_rows, day_rejects, reject_rows
+                release_free_memory()
                 return result
 
             window = _Window()

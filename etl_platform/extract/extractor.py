@@ -16,6 +16,7 @@ from etl_platform.extract.introspect import TablePlan, explain, plan_table
 from etl_platform.extract.query import WindowQuery, build_window_query, cursor_bounds
 from etl_platform.extract.types import ConversionStats, arrow_schema
 from etl_platform.load.lake import DayStats, Lake
+from etl_platform.memory import release_free_memory
 from etl_platform.parallel import prefetched
 
 # Errors the server returns when it cannot be reached or refuses us (CR_* / ER_ACCESS_DENIED).
@@ -130,6 +131,8 @@ def extract_window(req: ExtractRequest, lake: Lake) -> ExtractResult:
     except BaseException:
         writer.abort()
         raise
+    finally:
+        release_free_memory()  # the driver's buffers: what the next step would stack on
     return ExtractResult(
         plan=plan,
         query=query,

@@ -1,0 +1,30 @@
+"""Give the heap's free pages back to the system after a large piece of work.
+
+Every step of a run shares one process. glibc keeps what C and Rust code freed (the MySQL
+drivers, connectorx's buffers, Python objects) in its arenas rather than returning it, so
+without this a run's peak is close to the sum of what its steps held, and grows with the data:
+on the bench, 4 extracts of 500k orders left ~130 MiB more resident than 4 of 125k, which the
+view then stacked its own memory on (bench/RESULTS.md, "fifth slice").
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+from collections.abc import Callable
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's `malloc_trim`, or None where the C library has none (musl, macOS)."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def release_free_memory() -> None:
+    """Return free heap pages to the system (a few milliseconds; safe with other threads)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
