@@ -61,6 +61,24 @@ def read_frame(dataset: Dataset, day: dt.date, columns: list[str]) -> pl.DataFra
     return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
 
 
+def read_slices(
+    dataset: Dataset, day: dt.date, columns: list[str], rows: int
+) -> Iterator[pl.DataFrame]:
+    """The day's rows in slices of about `rows` (whole row groups; polars reads only the row
+    groups a slice covers), so a reader holds a slice, not the day. A day whose files hold
+    no rows gives one empty frame (its schema); a day never written gives nothing."""
+    for path in dataset.partition_files(day):
+        meta = pq.ParquetFile(path).metadata
+        sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] or [0]
+        frame = pl.scan_parquet(path, hive_partitioning=False).select(columns)
+        start = taken = 0
+        for i, size in enumerate(sizes):
+            taken += size
+            if taken >= rows or i == len(sizes) - 1:
+                yield frame.slice(start, taken).collect()
+                start, taken = start + taken, 0
+
+
 def _raw_days_before(raw: Dataset, day: dt.date) -> Iterator[dt.date]:
     if not raw.dir.is_dir():
         return

@@ -16,7 +16,12 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from etl_platform.components.lookup_state import read_frame, state_asset_key, state_columns
+from etl_platform.components.lookup_state import (
+    read_frame,
+    read_slices,
+    state_asset_key,
+    state_columns,
+)
 from etl_platform.components.mysql_sources import raw_asset_key
 from etl_platform.components.view_metadata import PREVIEW_ROWS, view_metadata
 from etl_platform.load.duckdb_catalog import register_view
@@ -33,7 +38,13 @@ from etl_platform.partitions import (
 from etl_platform.resources import LakeResource
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.specs.views import ViewSpec, parse_duration
-from etl_platform.transform.view_shape import SHARD, ShardStats, shape_day, window_drift
+from etl_platform.transform.view_shape import (
+    SHARD,
+    ShardStats,
+    finish_day,
+    type_slices,
+    window_drift,
+)
 
 CHECKS = ("unique_key_unique", "unique_key_not_null", "rows_balance", "reject_ratio")
 
@@ -115,7 +126,7 @@ DRIFT_RUN_ROWS = 10_000
 
 
 class _LazyStates(Mapping[str, Mapping[str, pl.DataFrame]]):
-    """A group's lookup state, read shard by shard when `shape_day` gets to that shard, so
+    """A group's lookup state, read shard by shard when `finish_day` gets to that shard, so
     one shard's state is in memory at a time however many shards share a group."""
 
     def __init__(
@@ -136,25 +147,37 @@ class _LazyStates(Mapping[str, Mapping[str, pl.DataFrame]]):
         return len(self._shards)
 
 
-#: Shards of a day are shaped together until their rows reach this many (one JSON pass for
-#: several shards costs less than one per shard; more would only hold more in memory).
-GROUP_ROWS = 200_000
+#: Rows of a day read and shaped at a time, across shards (whole row groups, so about this
+#: many). A slice, not the day, is what a day in flight holds of the raw JSON text; a slice
+#: can span shards, so small shards still share one JSON pass.
+SLICE_ROWS = 25_000
 
 
-def _shard_groups(
-    shards: Sequence[str], read: Callable[[str], pl.DataFrame]
+def raw_slices(
+    shards: Sequence[str], read: Callable[[str], Iterator[pl.DataFrame]], rows: int = SLICE_ROWS
 ) -> Iterator[dict[str, pl.DataFrame]]:
-    """The shards' raw frames of one day, read in order and grouped up to GROUP_ROWS rows."""
-    group: dict[str, pl.DataFrame] = {}
-    rows = 0
+    """The shards' raw rows of one day in slices of about `rows`, {shard: its next rows},
+    every shard present at least once (a shard's empty day still brings its schema)."""
+    pending: dict[str, list[pl.DataFrame]] = {}
+    held = 0
     for shard in shards:
-        group[shard] = read(shard)
-        rows += group[shard].height
-        if rows >= GROUP_ROWS:
-            yield group
-            group, rows = {}, 0
-    if group:
-        yield group
+        for frame in read(shard):
+            pending.setdefault(shard, []).append(frame)
+            held += frame.height
+            if held >= rows:
+                out = _concat_pending(pending)
+                pending, held = {}, 0
+                yield out
+                del out  # the consumer is done with it: do not hold it while reading on
+    if pending:
+        yield _concat_pending(pending)
+
+
+def _concat_pending(pending: dict[str, list[pl.DataFrame]]) -> dict[str, pl.DataFrame]:
+    return {
+        shard: frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+        for shard, frames in pending.items()
+    }
 
 
 def _check_results(spec: ViewSpec, window: _Window) -> list[dg.AssetCheckResult]:
@@ -265,14 +288,14 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
         def _view(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource):
             the_lake: Lake = lake.lake()
 
-            def _raw(day: dt.date, shard: str) -> pl.DataFrame:
-                raw = read_frame(the_lake.raw(shard, spec.source), day, needed)
-                if raw is None:
+            def _raw(day: dt.date, shard: str) -> Iterator[pl.DataFrame]:
+                dataset = the_lake.raw(shard, spec.source)
+                if not dataset.partition_files(day):
                     raise dg.Failure(
                         f"view {spec.name}: raw/{shard}/{spec.source} has no partition {day}; "
                         "extract it first"
                     )
-                return raw
+                return read_slices(dataset, day, needed, SLICE_ROWS)
 
             def _states(day: dt.date, shard: str) -> dict[str, pl.DataFrame]:
                 return {t: _state(day, shard, t) for t in lookup_tables}
@@ -291,22 +314,29 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
                 the GIL), only small summaries come back."""
                 result = _DayResult()
                 rows, rejects = [], []
-                for group in _shard_groups(shards, functools.partial(_raw, day)):
-                    related = _LazyStates(group, functools.partial(_states, day))
-                    shaped_day = shape_day(
-                        spec,
-                        group,
-                        primary_key=table.primary_key,
-                        cursor=table.cursor,
-                        related=related,
-                        related_cursors={t: sources.tables[t].cursor for t in lookup_tables},
-                        run_id=context.run.run_id,
-                    )
-                    for shard, shaped in shaped_day.items():
-                        result.stats.append((shard, shaped.stats))
-                        result.drift_samples.extend(shaped.drift_sample.items())
-                        rows.append(shaped.rows)
-                        rejects.append(shaped.rejects)
+                rows_read = {s: the_lake.raw(s, spec.source).partition_rows(day) for s in shards}
+                typed = type_slices(
+                    spec,
+                    raw_slices(shards, functools.partial(_raw, day)),
+                    primary_key=table.primary_key,
+                    cursor=table.cursor,
+                    day_rows=rows_read,
+                )
+                shaped_day = finish_day(
+                    spec,
+                    typed,
+                    primary_key=table.primary_key,
+                    related=_LazyStates(shards, functools.partial(_states, day)),
+                    related_cursors={t: sources.tables[t].cursor for t in lookup_tables},
+                    run_id=context.run.run_id,
+                )
+                del typed
+                for shard, shaped in shaped_day.items():
+                    result.stats.append((shard, shaped.stats))
+                    result.drift_samples.extend(shaped.drift_sample.items())
+                    rows.append(shaped.rows)
+                    rejects.append(shaped.rejects)
+                del shaped_day
                 day_rows = pl.concat(rows, how="diagonal_relaxed")
                 day_rejects = pl.concat(rejects, how="vertical_relaxed").with_columns(
                     pl.lit(context.run.run_id).alias("_run_id")

@@ -117,6 +117,10 @@ class Dataset:
         folder = self.partition_dir(day)
         return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
 
+    def partition_rows(self, day: dt.date) -> int:
+        """The day's row count from the files' footers, without reading their data."""
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in self.partition_files(day))
+
     def read_partition(self, day: dt.date, columns: list[str] | None = None) -> pa.Table | None:
         """The day's rows, or None when the day was never written."""
         files = self.partition_files(day)

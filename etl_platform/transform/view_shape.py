@@ -8,7 +8,7 @@ item columns), flatten, and the output columns in their declared order.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import polars as pl
 import pyarrow as pa
@@ -138,13 +138,26 @@ def _cast_source_columns(
     return kept, rejects
 
 
+def columns_kept(spec: ViewSpec, primary_key: Sequence[str]) -> list[str]:
+    """What the per-shard half reads after the row-by-row half: the declared columns, the
+    source key (rejects name rows by it), lookup keys, the JSON that explode and flatten
+    still read, and the platform's. The rest of the raw row, its JSON text above all, is
+    dropped there: nothing derived from it is left to compute."""
+    kept = [*spec.columns, *primary_key, *(c for lk in spec.lookups for c in lk.on)]
+    if spec.explode:
+        kept.append(spec.explode.json_column)
+    kept += [flat.json_column for flat in spec.flatten]
+    return list(dict.fromkeys([*kept, SHARD, CURSOR]))
+
+
 def shape_rows(
     spec: ViewSpec, raw: pl.DataFrame, *, primary_key: Sequence[str], cursor: str
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The row-by-row half of a view (JSON paths, source casts) on rows of any shards.
 
     `raw` carries `_shard`. Nothing here depends on other rows, so a day's shards are shaped in
-    one pass (one JSON read for all of them) before each shard is finished on its own.
+    one pass (one JSON read for all of them) before each shard is finished on its own. Only
+    `columns_kept` come out.
     """
     df = raw.with_columns(pl.col(cursor).alias(CURSOR))
     key = [*primary_key]
@@ -153,15 +166,100 @@ def shape_rows(
         for name, c in spec.columns.items()
         if c.json_column and c.path
     ]
-    # Chunks bound what one JSON pass holds, whatever the day's size. The JSON text itself is
-    # kept: dedupe breaks exact ties on every column, the raw text included.
+    wanted = columns_kept(spec, key)
     parts, rejects = [], []
     for chunk in list(df.iter_slices(CHUNK_ROWS)) or [df]:  # no rows: the schema still counts
         kept, json_rejects = extract_json_fields(chunk, fields, key_columns=key)
         kept, cast_rejects = _cast_source_columns(kept, spec, key)
-        parts.append(kept)
+        parts.append(kept.select([c for c in kept.columns if c in wanted]))
         rejects += [json_rejects, cast_rejects]
     return pl.concat(parts, how="vertical_relaxed"), pl.concat(rejects, how="vertical_relaxed")
+
+
+@dataclasses.dataclass
+class TypedDay:
+    """Shards' rows of one day after the row-by-row half: per shard its typed rows, the
+    rejects so far, the rows read and a drift sample; no raw JSON text the view does not keep."""
+
+    rows: dict[str, pl.DataFrame]
+    rejects: dict[str, pl.DataFrame]
+    rows_in: dict[str, int]
+    drift_samples: dict[str, dict[str, pl.Series]]
+
+
+def type_slices(
+    spec: ViewSpec,
+    slices: Iterable[Mapping[str, pl.DataFrame]],
+    *,
+    primary_key: Sequence[str],
+    cursor: str,
+    day_rows: Mapping[str, int] | None = None,
+) -> TypedDay:
+    """The row-by-row half over a day read in slices, each {shard: its next rows}.
+
+    One slice of raw rows is held at a time, whatever the size of the day: what builds up is
+    the typed rows, which keep none of the raw JSON text. A shard may span several slices (its
+    rows in order); every shard of the day must appear in at least one, if only with no rows.
+    `day_rows` (shard → the day's rows) spaces the drift sample over the whole day.
+    """
+    parts: dict[str, list[pl.DataFrame]] = {}
+    rejects: dict[str, list[pl.DataFrame]] = {}
+    rows_in: dict[str, int] = {}
+    samples: dict[str, dict[str, list[pl.Series]]] = {}
+    for raws in slices:
+        combined = pl.concat(
+            [raw.with_columns(pl.lit(shard).alias(SHARD)) for shard, raw in raws.items()],
+            how="diagonal_relaxed",
+        )
+        typed, typed_rejects = shape_rows(spec, combined, primary_key=primary_key, cursor=cursor)
+        del combined
+        typed_by = typed.partition_by(SHARD, as_dict=True, maintain_order=True)
+        rejects_by = typed_rejects.partition_by(SHARD, as_dict=True, maintain_order=True)
+        for shard, raw in raws.items():
+            parts.setdefault(shard, []).append(typed_by.get((shard,), typed.clear()))
+            rejects.setdefault(shard, []).append(rejects_by.get((shard,), typed_rejects.clear()))
+            seen = rows_in.get(shard, 0)
+            total = day_rows[shard] if day_rows and shard in day_rows else raw.height
+            for column, sample in _drift_sample(spec, raw, total=total, offset=seen).items():
+                samples.setdefault(shard, {}).setdefault(column, []).append(sample)
+            rows_in[shard] = seen + raw.height
+        del raws, typed, typed_by
+    return TypedDay(
+        rows={s: pl.concat(p, how="vertical_relaxed") for s, p in parts.items()},
+        rejects={s: pl.concat(r, how="vertical_relaxed") for s, r in rejects.items()},
+        rows_in=rows_in,
+        drift_samples={
+            s: {column: pl.concat(series) for column, series in by_column.items()}
+            for s, by_column in samples.items()
+        },
+    )
+
+
+def finish_day(
+    spec: ViewSpec,
+    typed: TypedDay,
+    *,
+    primary_key: Sequence[str],
+    related: Mapping[str, Mapping[str, pl.DataFrame]],
+    related_cursors: Mapping[str, str],
+    run_id: str,
+) -> dict[str, Shaped]:
+    """The per-shard half of each shard (each has its own keys and lookup state); a shard's
+    typed rows are let go as soon as it is finished."""
+    shaped = {}
+    for shard in list(typed.rows):
+        shaped[shard] = _finish_shard(
+            spec,
+            typed.rows.pop(shard),
+            typed.rejects.pop(shard),
+            stats=ShardStats(rows_in=typed.rows_in[shard]),
+            drift_sample=typed.drift_samples.get(shard, {}),
+            key=[*primary_key],
+            related=related[shard],
+            related_cursors=related_cursors,
+            run_id=run_id,
+        )
+    return shaped
 
 
 def shape_shard(
@@ -197,44 +295,33 @@ def shape_day(
     related_cursors: Mapping[str, str],
     run_id: str,
 ) -> dict[str, Shaped]:
-    """Several shards' rows of one day → per shard: view rows, rejects, counts.
-
-    The row-by-row half runs once over all of them; dedupe and lookups then run per shard
-    (each shard has its own keys and its own lookup state).
-    """
-    combined = pl.concat(
-        [raw.with_columns(pl.lit(shard).alias(SHARD)) for shard, raw in raws.items()],
-        how="diagonal_relaxed",
+    """Several shards' whole rows of one day → per shard: view rows, rejects, counts (both
+    halves in one call; a day read in slices goes through `type_slices` and `finish_day`)."""
+    return finish_day(
+        spec,
+        type_slices(spec, [raws], primary_key=primary_key, cursor=cursor),
+        primary_key=primary_key,
+        related=related,
+        related_cursors=related_cursors,
+        run_id=run_id,
     )
-    typed, rejects = shape_rows(spec, combined, primary_key=primary_key, cursor=cursor)
-    typed_by = typed.partition_by(SHARD, as_dict=True, maintain_order=True)
-    rejects_by = rejects.partition_by(SHARD, as_dict=True, maintain_order=True)
-    return {
-        shard: _finish_shard(
-            spec,
-            typed_by.get((shard,), typed.clear()),
-            rejects_by.get((shard,), rejects.clear()),
-            stats=ShardStats(rows_in=raw.height),
-            drift_sample=_drift_sample(spec, raw),
-            key=[*primary_key],
-            related=related[shard],
-            related_cursors=related_cursors,
-            run_id=run_id,
-        )
-        for shard, raw in raws.items()
-    }
 
 
-def _drift_sample(spec: ViewSpec, raw: pl.DataFrame) -> dict[str, pl.Series]:
-    """Evenly spaced JSON texts of one shard's day, for `window_drift` at the end of the run.
+def _drift_sample(
+    spec: ViewSpec, raw: pl.DataFrame, *, total: int, offset: int = 0
+) -> dict[str, pl.Series]:
+    """Evenly spaced JSON texts of one shard's day (`raw` being its rows from `offset` on, of
+    `total`), for `window_drift` at the end of the run.
 
     Copied out: a gathered String Series still points into the day's buffers (string views),
     and a run keeps its samples until the end: views would pin every day's JSON in memory.
     """
-    step = -(-raw.height // DRIFT_SAMPLE_ROWS) if raw.height else 1
+    step = -(-total // DRIFT_SAMPLE_ROWS) if total else 1
     return {
         column: pl.Series(
-            column, raw[column].cast(pl.String).gather_every(step).to_list(), dtype=pl.String
+            column,
+            raw[column].cast(pl.String).gather_every(step, (-offset) % step).to_list(),
+            dtype=pl.String,
         )
         for column in drift_known_paths(spec)
     }
@@ -275,7 +362,9 @@ def _finish_shard(
         stats.elements = df.height
 
     # Dedupe before lookups and flatten: they only derive columns from what is here, so the
-    # winner is the same, and they then work on fewer rows (and count orphans once).
+    # winner is the same, and they then work on fewer rows (and count orphans once). Exact
+    # ties are decided by the columns kept (`columns_kept`): rows equal in all of them give
+    # the same view row, whatever raw text was dropped.
     df, removed = dedupe_latest(df, key=spec.unique_key, cursor=CURSOR, partition=SHARD)
     stats.duplicates = sum(removed.values())
 

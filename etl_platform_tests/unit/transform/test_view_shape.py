@@ -6,7 +6,14 @@ from decimal import Decimal
 import polars as pl
 
 from etl_platform.specs.views import ViewSpec
-from etl_platform.transform.view_shape import shape_day, shape_shard, window_drift
+from etl_platform.transform.view_shape import (
+    columns_kept,
+    finish_day,
+    shape_day,
+    shape_shard,
+    type_slices,
+    window_drift,
+)
 
 T0 = dt.datetime(2024, 3, 10, tzinfo=dt.UTC)
 
@@ -174,3 +181,63 @@ def test_a_day_is_shaped_in_chunks_with_the_same_result(monkeypatch) -> None:
     assert chunked.rejects.equals(whole.rejects)
     assert chunked.stats == whole.stats
     assert chunked.rows["payload"].null_count() < chunked.rows.height
+
+
+def test_a_day_read_in_slices_gives_what_the_whole_day_gives() -> None:
+    """Slices bound what a day holds of the raw text; a shard may span slices and a shard
+    with no rows still appears once: rows, rejects, counts and drift samples are the same."""
+    spec = _spec(
+        columns={
+            "order_id": {"from": "id", "type": "uint64"},
+            "sku": {"json": "payload", "path": "items.0.sku", "type": "string"},
+        }
+    )
+    big = pl.concat([ORDERS.with_columns(pl.col("id") + 100 * i) for i in range(50)])
+    raws = {"s0": big, "s1": ORDERS.with_columns(pl.col("id") + 10), "s2": ORDERS.clear()}
+    slices = [
+        {"s0": big.slice(0, 7)},
+        {"s0": big.slice(7, 200)},
+        {"s0": big.slice(207), "s1": raws["s1"].slice(0, 2)},
+        {"s1": raws["s1"].slice(2), "s2": raws["s2"]},
+    ]
+    kwargs = dict(
+        primary_key=["id"],
+        related={s: {"products": PRODUCTS} for s in raws},
+        related_cursors={"products": "updated_at"},
+        run_id="r1",
+    )
+    whole = shape_day(spec, raws, cursor="updated_at", **kwargs)
+    typed = type_slices(
+        spec,
+        iter(slices),
+        primary_key=["id"],
+        cursor="updated_at",
+        day_rows={s: r.height for s, r in raws.items()},
+    )
+    assert "payload" not in typed.rows["s0"].columns  # the raw text is not carried on
+    sliced = finish_day(spec, typed, **kwargs)
+    assert list(sliced) == ["s0", "s1", "s2"]
+    for shard in raws:
+        assert sliced[shard].rows.equals(whole[shard].rows)
+        assert sliced[shard].rejects.equals(whole[shard].rejects)
+        assert sliced[shard].stats == whole[shard].stats
+        assert sliced[shard].drift_sample.keys() == whole[shard].drift_sample.keys()
+        for column, sample in whole[shard].drift_sample.items():
+            assert sliced[shard].drift_sample[column].equals(sample)
+    assert whole["s0"].stats.rows_in == 300 and whole["s0"].drift_sample["payload"].len() == 150
+
+
+def test_kept_columns_are_what_the_per_shard_half_reads() -> None:
+    spec = _spec(
+        columns={
+            "order_id": {"from": "id", "type": "uint64"},
+            "sku": {"item": "sku", "type": "string"},
+        },
+        explode={"json": "payload", "path": "items"},
+        lookups=[{"table": "products", "on": {"sku": "sku"}, "columns": {"name": "product"}}],
+        flatten=[{"json": "extra", "prefix": "x_"}],
+        unique_key=["order_id", "item_index"],
+    )
+    assert columns_kept(spec, ["id"]) == [
+        "order_id", "sku", "id", "payload", "extra", "_shard", "_updated_at",
+    ]  # fmt: skip

@@ -1,0 +1,50 @@
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from etl_platform.components.lookup_state import read_frame, read_slices
+from etl_platform.components.views import raw_slices
+from etl_platform.load.lake import Lake
+
+DAY = dt.date(2026, 11, 2)
+
+
+def _write(tmp_path: Path, rows: int, row_group: int) -> Lake:
+    lake = Lake(tmp_path)
+    folder = lake.raw("s0", "orders").partition_dir(DAY)
+    folder.mkdir(parents=True)
+    table = pa.table({"id": list(range(rows)), "payload": [f'{{"n": {i}}}' for i in range(rows)]})
+    pq.write_table(table, folder / "part-00000.parquet", row_group_size=row_group)
+    return lake
+
+
+def test_a_day_is_read_in_slices_of_whole_row_groups(tmp_path: Path) -> None:
+    lake = _write(tmp_path, rows=1_000, row_group=100)
+    dataset = lake.raw("s0", "orders")
+    slices = list(read_slices(dataset, DAY, ["id", "payload"], rows=250))
+    assert [s.height for s in slices] == [300, 300, 300, 100]
+    assert pl.concat(slices).equals(read_frame(dataset, DAY, ["id", "payload"]))
+    assert dataset.partition_rows(DAY) == 1_000
+
+
+def test_an_empty_day_gives_one_empty_slice_and_a_missing_day_none(tmp_path: Path) -> None:
+    lake = _write(tmp_path, rows=0, row_group=100)
+    (empty,) = read_slices(lake.raw("s0", "orders"), DAY, ["id"], rows=10)
+    assert empty.height == 0 and empty.columns == ["id"]
+    assert list(read_slices(lake.raw("s1", "orders"), DAY, ["id"], rows=10)) == []
+
+
+def test_slices_span_shards_and_every_shard_appears() -> None:
+    frames = {
+        "a": [pl.DataFrame({"id": [1, 2, 3]}), pl.DataFrame({"id": [4, 5]})],
+        "b": [pl.DataFrame({"id": []}, schema={"id": pl.Int64})],
+        "c": [pl.DataFrame({"id": [6]}), pl.DataFrame({"id": [7, 8, 9, 10]})],
+    }
+    slices = list(raw_slices(["a", "b", "c"], lambda shard: iter(frames[shard]), rows=4))
+    assert [{s: f["id"].to_list() for s, f in sl.items()} for sl in slices] == [
+        {"a": [1, 2, 3, 4, 5]},
+        {"b": [], "c": [6, 7, 8, 9, 10]},
+    ]
