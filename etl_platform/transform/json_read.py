@@ -26,10 +26,12 @@ OBJECT, ARRAY, STRING, NULL = "OBJECT", "ARRAY", "VARCHAR", "NULL"
 #: Text that could only be valid to a lenient parser: a trailing comma, or NaN or infinity
 #: (any case) where a value starts. Strings may match too; those documents are just re-read.
 _TRAILING_COMMA = r",\s*[\]}]"
-_NAN_OR_INF = r"(?:^|[:,\[])\s*[-+]?(?:[Nn][Aa][Nn]|[Ii][Nn][Ff])"
-#: The letters of NaN or Inf anywhere: a literal search (SIMD), 8x faster than `_NAN_OR_INF`,
-#: which then looks only at the documents that have them ("info", "Financial", ...).
-_NAN_OR_INF_LETTERS = r"(?i:nan|inf)"
+#: NaN or infinity inside an object or array (JSON whitespace only, as the parser takes no
+#: other): the regex engine looks for the letters first, 18x faster than one pattern that also
+#: allows the document's start (an alternation with `^` defeats that search).
+_NAN_OR_INF_INSIDE = r"[:,\[][ \t\n\r]*[-+]?(?i:nan|inf)"
+#: ... or as the whole document: looked for only in documents that do not start with `{`.
+_NAN_OR_INF_AT_START = r"^[ \t\n\r]*[-+]?(?i:nan|inf)"
 
 _local = threading.local()
 #: DuckDB scans an Arrow table's batches in parallel: a few batches keep every core busy.
@@ -183,11 +185,12 @@ def read_paths(texts: pl.Series, paths: Sequence[Path]) -> pl.DataFrame:
 def _strictly_valid(texts: pl.Series, lenient_valid: pl.Series) -> pl.Series:
     """DuckDB's verdict, with documents that may lean on its leniency parsed again strictly."""
     valid = lenient_valid.fill_null(False)
-    suspect = valid & texts.str.contains(_TRAILING_COMMA).fill_null(False)
-    letters = (valid & texts.str.contains(_NAN_OR_INF_LETTERS).fill_null(False)).arg_true()
-    if letters.len():
-        lenient = texts.gather(letters).str.contains(_NAN_OR_INF).fill_null(False)
-        suspect = suspect.scatter(letters, suspect.gather(letters) | lenient)
+    lenient = texts.str.contains(_TRAILING_COMMA) | texts.str.contains(_NAN_OR_INF_INSIDE)
+    suspect = valid & lenient.fill_null(False)
+    bare = (valid & ~texts.str.starts_with("{").fill_null(False)).arg_true()
+    if bare.len():
+        at_start = texts.gather(bare).str.contains(_NAN_OR_INF_AT_START).fill_null(False)
+        suspect = suspect.scatter(bare, suspect.gather(bare) | at_start)
     rows = suspect.arg_true()
     if rows.len() == 0:
         return valid
