@@ -22,7 +22,7 @@ from etl_platform.transform.json_read import key_paths, pointer, read_paths
         '{"a":\n\t+Infinity}',
         "[\r\n nan ]",
         '{"a": [1,\n ]}',
-        "\t{\"a\": inf}",
+        '\t{"a": inf}',
     ],
 )
 def test_what_only_a_lenient_parser_accepts_is_invalid(text: str) -> None:
