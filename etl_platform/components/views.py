@@ -38,6 +38,7 @@ from etl_platform.partitions import (
 from etl_platform.resources import LakeResource
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.specs.views import ViewSpec, parse_duration
+from etl_platform.transform.json_read import share_cores
 from etl_platform.transform.view_shape import (
     SHARD,
     ShardStats,
@@ -315,22 +316,22 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
                 result = _DayResult()
                 rows, rejects = [], []
                 rows_read = {s: the_lake.raw(s, spec.source).partition_rows(day) for s in shards}
-                typed = type_slices(
-                    spec,
-                    raw_slices(shards, functools.partial(_raw, day)),
-                    primary_key=table.primary_key,
-                    cursor=table.cursor,
-                    day_rows=rows_read,
-                )
+                # Shards are finished as their last slice is typed: a day holds one slice of
+                # raw rows and one shard's typed rows, besides the view rows it writes.
                 shaped_day = finish_day(
                     spec,
-                    typed,
+                    type_slices(
+                        spec,
+                        raw_slices(shards, functools.partial(_raw, day)),
+                        primary_key=table.primary_key,
+                        cursor=table.cursor,
+                        day_rows=rows_read,
+                    ),
                     primary_key=table.primary_key,
                     related=_LazyStates(shards, functools.partial(_states, day)),
                     related_cursors={t: sources.tables[t].cursor for t in lookup_tables},
                     run_id=context.run.run_id,
                 )
-                del typed
                 for shard, shaped in shaped_day.items():
                     result.stats.append((shard, shaped.stats))
                     result.drift_samples.extend(shaped.drift_sample.items())
@@ -357,7 +358,9 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
 
             window = _Window()
             days = window_days(context.partition_time_window)
-            for day_result in ordered_map(_day, days, workers=min(len(days), default_threads())):
+            workers = min(len(days), default_threads())
+            share_cores(workers)
+            for day_result in ordered_map(_day, days, workers=workers):
                 window.add_day(day_result)
             with duckdb.get_connection() as conn:
                 register_view(conn, spec.name, the_lake.view(spec.name))

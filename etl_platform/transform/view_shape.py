@@ -8,7 +8,7 @@ item columns), flatten, and the output columns in their declared order.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import polars as pl
 import pyarrow as pa
@@ -177,14 +177,30 @@ def shape_rows(
 
 
 @dataclasses.dataclass
-class TypedDay:
-    """Shards' rows of one day after the row-by-row half: per shard its typed rows, the
-    rejects so far, the rows read and a drift sample; no raw JSON text the view does not keep."""
+class TypedShard:
+    """One shard's day after the row-by-row half: typed rows, rejects so far, rows read and a
+    drift sample; no raw JSON text the view does not keep."""
 
-    rows: dict[str, pl.DataFrame]
-    rejects: dict[str, pl.DataFrame]
-    rows_in: dict[str, int]
-    drift_samples: dict[str, dict[str, pl.Series]]
+    rows: pl.DataFrame
+    rejects: pl.DataFrame
+    rows_in: int
+    drift_sample: dict[str, pl.Series]
+
+
+@dataclasses.dataclass
+class _ShardParts:
+    rows: list[pl.DataFrame] = dataclasses.field(default_factory=list)
+    rejects: list[pl.DataFrame] = dataclasses.field(default_factory=list)
+    rows_in: int = 0
+    samples: dict[str, list[pl.Series]] = dataclasses.field(default_factory=dict)
+
+    def done(self) -> TypedShard:
+        return TypedShard(
+            rows=pl.concat(self.rows, how="vertical_relaxed"),
+            rejects=pl.concat(self.rejects, how="vertical_relaxed"),
+            rows_in=self.rows_in,
+            drift_sample={c: pl.concat(parts) for c, parts in self.samples.items()},
+        )
 
 
 def type_slices(
@@ -194,19 +210,20 @@ def type_slices(
     primary_key: Sequence[str],
     cursor: str,
     day_rows: Mapping[str, int] | None = None,
-) -> TypedDay:
-    """The row-by-row half over a day read in slices, each {shard: its next rows}.
+) -> Iterator[tuple[str, TypedShard]]:
+    """The row-by-row half over a day read in slices, each {shard: its next rows}; yields each
+    shard, in order, as soon as its last rows are typed.
 
-    One slice of raw rows is held at a time, whatever the size of the day: what builds up is
-    the typed rows, which keep none of the raw JSON text. A shard may span several slices (its
-    rows in order); every shard of the day must appear in at least one, if only with no rows.
-    `day_rows` (shard → the day's rows) spaces the drift sample over the whole day.
+    One slice of raw rows is held at a time, whatever the size of the day, and the typed rows
+    (which keep none of the raw JSON text) of the shards not yet finished. A shard's rows come
+    in order and in consecutive slices; every shard of the day must appear in at least one
+    slice, if only with no rows. `day_rows` (shard → the day's rows) spaces the drift sample
+    over the whole day.
     """
-    parts: dict[str, list[pl.DataFrame]] = {}
-    rejects: dict[str, list[pl.DataFrame]] = {}
-    rows_in: dict[str, int] = {}
-    samples: dict[str, dict[str, list[pl.Series]]] = {}
+    pending: dict[str, _ShardParts] = {}
     for raws in slices:
+        for shard in [s for s in pending if s not in raws]:
+            yield shard, pending.pop(shard).done()
         combined = pl.concat(
             [raw.with_columns(pl.lit(shard).alias(SHARD)) for shard, raw in raws.items()],
             how="diagonal_relaxed",
@@ -216,49 +233,43 @@ def type_slices(
         typed_by = typed.partition_by(SHARD, as_dict=True, maintain_order=True)
         rejects_by = typed_rejects.partition_by(SHARD, as_dict=True, maintain_order=True)
         for shard, raw in raws.items():
-            parts.setdefault(shard, []).append(typed_by.get((shard,), typed.clear()))
-            rejects.setdefault(shard, []).append(rejects_by.get((shard,), typed_rejects.clear()))
-            seen = rows_in.get(shard, 0)
+            parts = pending.setdefault(shard, _ShardParts())
+            parts.rows.append(typed_by.get((shard,), typed.clear()))
+            parts.rejects.append(rejects_by.get((shard,), typed_rejects.clear()))
             total = day_rows[shard] if day_rows and shard in day_rows else raw.height
-            for column, sample in _drift_sample(spec, raw, total=total, offset=seen).items():
-                samples.setdefault(shard, {}).setdefault(column, []).append(sample)
-            rows_in[shard] = seen + raw.height
+            sample = _drift_sample(spec, raw, total=total, offset=parts.rows_in)
+            for column, series in sample.items():
+                parts.samples.setdefault(column, []).append(series)
+            parts.rows_in += raw.height
         del raws, typed, typed_by
-    return TypedDay(
-        rows={s: pl.concat(p, how="vertical_relaxed") for s, p in parts.items()},
-        rejects={s: pl.concat(r, how="vertical_relaxed") for s, r in rejects.items()},
-        rows_in=rows_in,
-        drift_samples={
-            s: {column: pl.concat(series) for column, series in by_column.items()}
-            for s, by_column in samples.items()
-        },
-    )
+    for shard in list(pending):
+        yield shard, pending.pop(shard).done()
 
 
 def finish_day(
     spec: ViewSpec,
-    typed: TypedDay,
+    typed: Iterable[tuple[str, TypedShard]],
     *,
     primary_key: Sequence[str],
     related: Mapping[str, Mapping[str, pl.DataFrame]],
     related_cursors: Mapping[str, str],
     run_id: str,
 ) -> dict[str, Shaped]:
-    """The per-shard half of each shard (each has its own keys and lookup state); a shard's
-    typed rows are let go as soon as it is finished."""
+    """The per-shard half of each shard as it comes (each has its own keys and lookup state)."""
     shaped = {}
-    for shard in list(typed.rows):
+    for shard, rows in typed:
         shaped[shard] = _finish_shard(
             spec,
-            typed.rows.pop(shard),
-            typed.rejects.pop(shard),
-            stats=ShardStats(rows_in=typed.rows_in[shard]),
-            drift_sample=typed.drift_samples.get(shard, {}),
+            rows.rows,
+            rows.rejects,
+            stats=ShardStats(rows_in=rows.rows_in),
+            drift_sample=rows.drift_sample,
             key=[*primary_key],
             related=related[shard],
             related_cursors=related_cursors,
             run_id=run_id,
         )
+        del rows
     return shaped
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import polars as pl
 import pytest
 
@@ -128,3 +130,18 @@ def test_value_kinds_and_string_texts_read_without_a_second_parse() -> None:
         "nul": (None, None),
     }
     assert out["json1"] == '"été"' and out["json12"] == '{"k":null}'
+
+
+def test_duckdb_shares_the_cores_among_day_threads() -> None:
+    from etl_platform.transform import json_read
+
+    cores = os.cpu_count() or 1
+    try:
+        json_read.share_cores(2)
+        threads = json_read._connection().sql("SELECT current_setting('threads')").fetchall()
+        assert threads == [(max(1, cores // 2),)]
+        json_read.share_cores(1)
+        threads = json_read._connection().sql("SELECT current_setting('threads')").fetchall()
+        assert threads == [(cores,)]
+    finally:
+        json_read.share_cores(1)

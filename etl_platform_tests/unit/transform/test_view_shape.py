@@ -207,14 +207,17 @@ def test_a_day_read_in_slices_gives_what_the_whole_day_gives() -> None:
         run_id="r1",
     )
     whole = shape_day(spec, raws, cursor="updated_at", **kwargs)
-    typed = type_slices(
-        spec,
-        iter(slices),
-        primary_key=["id"],
-        cursor="updated_at",
-        day_rows={s: r.height for s, r in raws.items()},
+    typed = list(
+        type_slices(
+            spec,
+            iter(slices),
+            primary_key=["id"],
+            cursor="updated_at",
+            day_rows={s: r.height for s, r in raws.items()},
+        )
     )
-    assert "payload" not in typed.rows["s0"].columns  # the raw text is not carried on
+    assert [shard for shard, _ in typed] == ["s0", "s1", "s2"]
+    assert "payload" not in typed[0][1].rows.columns  # the raw text is not carried on
     sliced = finish_day(spec, typed, **kwargs)
     assert list(sliced) == ["s0", "s1", "s2"]
     for shard in raws:
@@ -241,3 +244,21 @@ def test_kept_columns_are_what_the_per_shard_half_reads() -> None:
     assert columns_kept(spec, ["id"]) == [
         "order_id", "sku", "id", "payload", "extra", "_shard", "_updated_at",
     ]  # fmt: skip
+
+
+def test_a_shard_is_handed_on_once_its_last_slice_is_typed() -> None:
+    """The per-shard half can run on s0 while later shards are still unread."""
+    spec = _spec()
+    read: list[int] = []
+
+    def slices():
+        for i, part in enumerate(
+            [{"s0": ORDERS.slice(0, 3)}, {"s0": ORDERS.slice(3)}, {"s1": ORDERS}, {"s2": ORDERS}]
+        ):
+            read.append(i)
+            yield part
+
+    typed = type_slices(spec, slices(), primary_key=["id"], cursor="updated_at")
+    shard, first = next(typed)
+    assert (shard, first.rows_in, read) == ("s0", 6, [0, 1, 2])
+    assert [s for s, _ in typed] == ["s1", "s2"] and read == [0, 1, 2, 3]
