@@ -64,15 +64,28 @@ def read_frame(dataset: Dataset, day: dt.date, columns: list[str]) -> pl.DataFra
 def read_slices(
     dataset: Dataset, day: dt.date, columns: list[str], rows: int
 ) -> Iterator[pl.DataFrame]:
-    """The day's rows in slices of about `rows` (whole row groups; polars reads only the row
-    groups a slice covers), so a reader holds a slice, not the day. A day whose files hold
-    no rows gives one empty frame (its schema); a day never written gives nothing."""
+    """The day's rows in slices of about `rows`, so a reader holds a slice, not the day.
+
+    Row groups are read whole by polars (only those a slice covers), several to a slice; one
+    much larger than a slice (a one-day extract writes groups of up to 128k rows) is streamed
+    in batches instead. A day whose files hold no rows gives one empty frame (its schema); a
+    day never written gives nothing.
+    """
     for path in dataset.partition_files(day):
-        meta = pq.ParquetFile(path).metadata
+        file = pq.ParquetFile(path)
+        meta = file.metadata
         sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] or [0]
         frame = pl.scan_parquet(path, hive_partitioning=False).select(columns)
         start = taken = 0
         for i, size in enumerate(sizes):
+            if size > 2 * rows:
+                if taken:
+                    yield frame.slice(start, taken).collect()
+                    start, taken = start + taken, 0
+                for batch in file.iter_batches(batch_size=rows, row_groups=[i], columns=columns):
+                    yield pl.DataFrame(pl.from_arrow(batch))
+                start += size
+                continue
             taken += size
             if taken >= rows or i == len(sizes) - 1:
                 yield frame.slice(start, taken).collect()

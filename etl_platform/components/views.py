@@ -165,6 +165,7 @@ def raw_slices(
         for frame in read(shard):
             pending.setdefault(shard, []).append(frame)
             held += frame.height
+            del frame  # held by `pending` alone: let go with it
             if held >= rows:
                 out = _concat_pending(pending)
                 pending, held = {}, 0
@@ -351,8 +352,10 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
                 the_lake.view(spec.name).write_partitions({day: view_rows}, view_rows.schema)
                 reject_rows = day_rejects.to_arrow()
                 the_lake.rejects(spec.name).write_partitions({day: reject_rows}, reject_rows.schema)
-                result.preview = day_rows.head(PREVIEW_ROWS)
-                del day_rows, view_rows, day_rejects, reject_rows
+                # A copy: a head() would keep the whole day's string buffers for the window.
+                head = day_rows.head(PREVIEW_ROWS)
+                result.preview = pl.from_dicts(head.to_dicts(), schema=head.schema)
+                del rows, rejects, keys, head, day_rows, view_rows, day_rejects, reject_rows
                 release_free_memory()
                 return result
 
@@ -360,8 +363,11 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
             days = window_days(context.partition_time_window)
             workers = min(len(days), default_threads())
             share_cores(workers)
-            for day_result in ordered_map(_day, days, workers=workers):
-                window.add_day(day_result)
+            try:
+                for day_result in ordered_map(_day, days, workers=workers):
+                    window.add_day(day_result)
+            finally:
+                share_cores(1)  # the setting is the process's: give later readers every core
             with duckdb.get_connection() as conn:
                 register_view(conn, spec.name, the_lake.view(spec.name))
                 register_view(conn, f"{spec.name}__rejects", the_lake.rejects(spec.name))

@@ -2,9 +2,10 @@
 
 A day's partition can hold several versions of a row (a row updated twice, a delta file
 overlapping the full extract, a late lookback). The greatest cursor wins; exact ties are
-broken by the rows' other values (greatest first, null last), so re-running on shuffled
-input gives the identical frame. Values rather than a hash decide ties because polars'
-hash may change between versions, and a re-run after an upgrade must not pick another row.
+broken by the rows' other values, column by column in the frame's order (greatest first,
+null last; a view puts its declared columns first), so re-running on shuffled input gives the
+identical frame. Values rather than a hash decide ties because polars' hash may change between
+versions, and a re-run after an upgrade must not pick another row.
 """
 
 from __future__ import annotations

@@ -171,7 +171,7 @@ def shape_rows(
     for chunk in list(df.iter_slices(CHUNK_ROWS)) or [df]:  # no rows: the schema still counts
         kept, json_rejects = extract_json_fields(chunk, fields, key_columns=key)
         kept, cast_rejects = _cast_source_columns(kept, spec, key)
-        parts.append(kept.select([c for c in kept.columns if c in wanted]))
+        parts.append(kept.select([c for c in wanted if c in kept.columns]))
         rejects += [json_rejects, cast_rejects]
     return pl.concat(parts, how="vertical_relaxed"), pl.concat(rejects, how="vertical_relaxed")
 
@@ -241,7 +241,8 @@ def type_slices(
             for column, series in sample.items():
                 parts.samples.setdefault(column, []).append(series)
             parts.rows_in += raw.height
-        del raws, typed, typed_by
+        raw = None  # the loop's last frame: only the next slice should be held from here
+        del raws, typed, typed_by, typed_rejects, rejects_by
     for shard in list(pending):
         yield shard, pending.pop(shard).done()
 
@@ -374,8 +375,10 @@ def _finish_shard(
 
     # Dedupe before lookups and flatten: they only derive columns from what is here, so the
     # winner is the same, and they then work on fewer rows (and count orphans once). Exact
-    # ties are decided by the columns kept (`columns_kept`): rows equal in all of them give
-    # the same view row, whatever raw text was dropped.
+    # ties are decided by the declared columns in declared order, then the rest of
+    # `columns_kept`: rows equal in all of them give the same view row.
+    declared = [c for c in declared_schema(spec) if c in df.columns]
+    df = df.select([*declared, *(c for c in df.columns if c not in declared)])
     df, removed = dedupe_latest(df, key=spec.unique_key, cursor=CURSOR, partition=SHARD)
     stats.duplicates = sum(removed.values())
 

@@ -30,6 +30,23 @@ def test_a_day_is_read_in_slices_of_whole_row_groups(tmp_path: Path) -> None:
     assert dataset.partition_rows(DAY) == 1_000
 
 
+def test_a_row_group_much_larger_than_a_slice_is_streamed_in_batches(tmp_path: Path) -> None:
+    """A one-day extract writes row groups of up to 128k rows: a slice must not be one."""
+    lake = Lake(tmp_path)
+    folder = lake.raw("s0", "orders").partition_dir(DAY)
+    folder.mkdir(parents=True)
+    ids = list(range(1_300))
+    table = pa.table({"id": ids, "payload": [f'{{"n": {i}}}' for i in ids]})
+    with pq.ParquetWriter(folder / "part-00000.parquet", table.schema) as writer:
+        for start, length in ((0, 100), (100, 100), (200, 1_000), (1_200, 100)):
+            writer.write_table(table.slice(start, length))
+    dataset = lake.raw("s0", "orders")
+    slices = list(read_slices(dataset, DAY, ["id", "payload"], rows=250))
+    assert [s.height for s in slices] == [200, 250, 250, 250, 250, 100]
+    whole = read_frame(dataset, DAY, ["id", "payload"])
+    assert pl.concat(slices).equals(whole)
+
+
 def test_an_empty_day_gives_one_empty_slice_and_a_missing_day_none(tmp_path: Path) -> None:
     lake = _write(tmp_path, rows=0, row_group=100)
     (empty,) = read_slices(lake.raw("s0", "orders"), DAY, ["id"], rows=10)

@@ -4,6 +4,7 @@ import datetime as dt
 from decimal import Decimal
 
 import polars as pl
+import pytest
 
 from etl_platform.specs.views import ViewSpec
 from etl_platform.transform.view_shape import (
@@ -262,3 +263,33 @@ def test_a_shard_is_handed_on_once_its_last_slice_is_typed() -> None:
     shard, first = next(typed)
     assert (shard, first.rows_in, read) == ("s0", 6, [0, 1, 2])
     assert [s for s, _ in typed] == ["s1", "s2"] and read == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("order", [[0, 1], [1, 0]])
+def test_an_exact_tie_is_decided_by_the_declared_columns_first(order: list[int]) -> None:
+    """Same key, same cursor: the greater `sku` wins, whatever the raw JSON text around it."""
+    spec = _spec(
+        columns={
+            "order_id": {"from": "id", "type": "uint64"},
+            "sku": {"json": "payload", "path": "sku", "type": "string"},
+        }
+    )
+    tied = pl.DataFrame(
+        {
+            "id": pl.Series([7, 7], dtype=pl.UInt64),
+            "payload": ['{"b": 1, "sku": "A"}', '{"a": 1, "sku": "Z"}'],
+            "updated_at": [_ts(1), _ts(1)],
+        }
+    )[order]
+    shaped = shape_shard(
+        spec,
+        tied,
+        shard="s0",
+        primary_key=["id"],
+        cursor="updated_at",
+        related={},
+        related_cursors={},
+        run_id="r1",
+    )
+    assert shaped.rows["sku"].to_list() == ["Z"]
+    assert shaped.stats.duplicates == 1
