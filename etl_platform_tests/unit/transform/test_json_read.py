@@ -108,9 +108,11 @@ def test_value_kinds_and_string_texts_read_without_a_second_parse() -> None:
     doc = (
         '{"e": "", "u": "\\u00e9t\\u00e9", "nl": "a\\nb", "q": "say \\"hi\\"", "s": "plain",'
         ' "neg": -3, "pos": 7, "huge": 18446744073709551616, "f": 1e2, "t": true, "no": false,'
-        ' "arr": [1, "x"], "obj": {"k": null}, "nul": null}'
+        ' "arr": [1, "x"], "obj": {"k": null}, "nul": null, "u64": 18446744073709551615,'
+        ' "i64": -9223372036854775808, "low": -9223372036854775809, "z": -0, "emoji": "😀"}'
     )
     keys = ["e", "u", "nl", "q", "s", "neg", "pos", "huge", "f", "t", "no", "arr", "obj", "nul"]
+    keys += ["u64", "i64", "low", "z", "emoji"]
     out = read_paths(pl.Series([doc]), [(k,) for k in keys]).row(0, named=True)
     got = {k: (out[f"type{j}"], out[f"text{j}"]) for j, k in enumerate(keys)}
     assert got == {
@@ -128,6 +130,11 @@ def test_value_kinds_and_string_texts_read_without_a_second_parse() -> None:
         "arr": ("ARRAY", '[1,"x"]'),
         "obj": ("OBJECT", '{"k":null}'),
         "nul": (None, None),
+        "u64": ("UBIGINT", "18446744073709551615"),
+        "i64": ("BIGINT", "-9223372036854775808"),
+        "low": ("DOUBLE", "-9223372036854775809"),
+        "z": ("UBIGINT", "0"),  # yyjson writes -0 back as 0
+        "emoji": ("VARCHAR", "😀"),
     }
     assert out["json1"] == '"été"' and out["json12"] == '{"k":null}'
 
