@@ -3,7 +3,7 @@
 Every step of a run shares one process. glibc keeps what C and Rust code freed (the MySQL
 drivers, connectorx's buffers, Python objects) in its arenas rather than returning it, so
 without this a run's peak is close to the sum of what its steps held, and grows with the data:
-on the bench, 4 extracts of 500k orders left ~130 MiB more resident than 4 of 125k, which the
+on the bench, 4 extracts of 500k orders left ~100 MiB more resident than 4 of 125k, which the
 view then stacked its own memory on (bench/RESULTS.md, "fifth slice").
 """
 

@@ -212,7 +212,7 @@ def type_slices(
     day_rows: Mapping[str, int] | None = None,
 ) -> Iterator[tuple[str, TypedShard]]:
     """The row-by-row half over a day read in slices, each {shard: its next rows}; yields each
-    shard, in order, as soon as its last rows are typed.
+    shard, in order, once it is complete: when a slice without it arrives, or at the end.
 
     One slice of raw rows is held at a time, whatever the size of the day, and the typed rows
     (which keep none of the raw JSON text) of the shards not yet finished. A shard's rows come
