@@ -58,6 +58,20 @@ def _spec(**extra: object) -> ViewSpec:
     )
 
 
+def _items_spec(**extra: object) -> ViewSpec:
+    """One row per item of the payload, with the product's name looked up."""
+    return _spec(
+        columns={
+            "order_id": {"from": "id", "type": "uint64"},
+            "sku": {"item": "sku", "type": "string"},
+        },
+        explode={"json": "payload", "path": "items"},
+        lookups=[{"table": "products", "on": {"sku": "sku"}, "columns": {"name": "product"}}],
+        unique_key=["order_id", "item_index"],
+        **extra,
+    )
+
+
 def _shape(spec: ViewSpec):
     return shape_shard(
         spec,
@@ -124,15 +138,7 @@ def test_drift_is_found_once_from_the_samples_of_every_shard_day() -> None:
 
 
 def test_shards_shaped_together_equal_shards_shaped_alone() -> None:
-    spec = _spec(
-        columns={
-            "order_id": {"from": "id", "type": "uint64"},
-            "sku": {"item": "sku", "type": "string"},
-        },
-        explode={"json": "payload", "path": "items"},
-        lookups=[{"table": "products", "on": {"sku": "sku"}, "columns": {"name": "product"}}],
-        unique_key=["order_id", "item_index"],
-    )
+    spec = _items_spec()
     other = ORDERS.with_columns(pl.col("id") + 10)
     raws = {"s0": ORDERS, "s1": other, "s2": ORDERS.clear()}
     together = shape_day(
@@ -232,16 +238,7 @@ def test_a_day_read_in_slices_gives_what_the_whole_day_gives() -> None:
 
 
 def test_kept_columns_are_what_the_per_shard_half_reads() -> None:
-    spec = _spec(
-        columns={
-            "order_id": {"from": "id", "type": "uint64"},
-            "sku": {"item": "sku", "type": "string"},
-        },
-        explode={"json": "payload", "path": "items"},
-        lookups=[{"table": "products", "on": {"sku": "sku"}, "columns": {"name": "product"}}],
-        flatten=[{"json": "extra", "prefix": "x_"}],
-        unique_key=["order_id", "item_index"],
-    )
+    spec = _items_spec(flatten=[{"json": "extra", "prefix": "x_"}])
     assert columns_kept(spec, ["id"]) == [
         "order_id", "sku", "id", "payload", "extra", "_shard", "_updated_at",
     ]  # fmt: skip
