@@ -139,6 +139,15 @@ def test_value_kinds_and_string_texts_read_without_a_second_parse() -> None:
     assert out["json1"] == '"été"' and out["json12"] == '{"k":null}'
 
 
+def test_deeply_nested_documents_are_judged_strictly_too() -> None:
+    """The strict second look reads any depth: text that only looks lenient stays valid."""
+    depth = 200
+    looks_lenient = '{"a": ' + "[" * depth + '"x, ], inf"' + "]" * depth + "}"
+    lenient = '{"a": ' + "[" * depth + "1," + "]" * depth + "}"
+    out = read_paths(pl.Series([looks_lenient, lenient]), [("a",)])
+    assert out["status"].to_list() == ["object", "invalid"]
+
+
 def test_duckdb_shares_the_cores_among_day_threads() -> None:
     from etl_platform.transform import json_read
 
