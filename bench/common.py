@@ -84,6 +84,15 @@ def _tree_rss(proc: psutil.Process) -> int:
     return total
 
 
+def step_peaks(timeline: list[tuple[float, int]], spans: dict[str, list[float]]) -> dict[str, int]:
+    """The highest tree RSS (MiB) sampled while each step ran: which step makes the peak."""
+    peaks = {}
+    for step, (start, end) in sorted(spans.items(), key=lambda kv: kv[1][0]):
+        during = [rss for t, rss in timeline if start <= t <= end]
+        peaks[step] = round(max(during, default=0) / 2**20)
+    return peaks
+
+
 def measure(
     variant: str, argv: list[str], *, env: dict[str, str] | None = None, rows: int | None = None
 ) -> Measurement:
@@ -97,13 +106,12 @@ def measure(
         env={**os.environ, **(env or {})},
     )
     proc = psutil.Process(child.pid)
-    peak = 0
+    timeline: list[tuple[float, int]] = []  # (epoch seconds, tree RSS)
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
         while not done.is_set():
-            peak = max(peak, _tree_rss(proc))
+            timeline.append((time.time(), _tree_rss(proc)))
             done.wait(SAMPLE_SECONDS)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -116,6 +124,10 @@ def measure(
         raise RuntimeError(f"{variant} failed ({child.returncode}):\n{err[-3000:]}\n{out[-2000:]}")
     lines = [line for line in out.splitlines() if line.startswith("{")]
     report: dict[str, object] = json.loads(lines[-1]) if lines else {}
+    peak = max((rss for _, rss in timeline), default=0)
+    spans = report.pop("spans", None)
+    if isinstance(spans, dict):
+        report["step_peak_mib"] = step_peaks(timeline, spans)
     work = float(report.pop("seconds", wall))  # type: ignore[arg-type]
     counted = int(report.pop("rows", rows or 0))  # type: ignore[call-overload]
     return Measurement(variant, wall, work, peak, rows if rows is not None else counted, report)

@@ -39,6 +39,37 @@ def _spread(values: list[float]) -> str:
     return f"{min(values):.2f}-{max(values):.2f}"
 
 
+def _step_table(by: dict[str, list[Measurement]]) -> list[str]:
+    """A's steps (median seconds; highest RSS sampled while each ran): where time and memory go."""
+    rows: dict[str, dict[str, tuple[list[float], list[float]]]] = {}
+    for name in ("A", "A_quarter"):
+        for run in by.get(name, []):
+            seconds = run.detail.get("steps") or {}
+            peaks = run.detail.get("step_peak_mib") or {}
+            for step in peaks or seconds:
+                cell = rows.setdefault(step, {}).setdefault(name, ([], []))
+                cell[0].append(float(seconds.get(step, 0.0)))
+                cell[1].append(float(peaks.get(step, 0)))
+    if not rows:
+        return []
+
+    def cell(step: str, name: str) -> str:
+        got = rows[step].get(name)
+        if not got:
+            return "n/a"
+        return f"{statistics.median(got[0]):.2f} s, {statistics.median(got[1]):.0f} MiB"
+
+    lines = [
+        "",
+        "A's steps (median step time; highest tree RSS sampled while the step ran):",
+        "",
+        "| step | A | A at a quarter |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| {step} | {cell(step, 'A')} | {cell(step, 'A_quarter')} |" for step in rows]
+    return lines
+
+
 def write_report(
     path: Path,
     args: argparse.Namespace,
@@ -83,6 +114,7 @@ def write_report(
             f"({by['A_quarter'][0].rows} orders) vs {full / MIB:.0f} MiB at 4X "
             f"({by['A'][0].rows} orders): 4X/X = {full / quarter:.2f} (target <= 1.20).",
         ]
+    lines += _step_table(by)
     inc = extra.get("incremental")
     if isinstance(inc, dict):
         day, full_run = inc["day_run"], inc["full_run"]

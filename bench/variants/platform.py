@@ -61,12 +61,13 @@ def write_work_dir(config: BenchConfig, start: dt.date) -> None:
     shutil.copytree(DEFAULTS_DIR / "views" / "orders_enriched", views / "orders_enriched")
 
 
-def step_seconds(instance, run_id: str) -> dict[str, float]:
-    """Each step's wall time, from its start and success events (where the time goes)."""
+def step_spans(instance, run_id: str) -> dict[str, tuple[float, float]]:
+    """Each step's start and end (epoch seconds), from its events: where the time goes, and
+    with `measure`'s RSS timeline, where the memory goes."""
     import dagster as dg
 
     started: dict[str, float] = {}
-    seconds: dict[str, float] = {}
+    spans: dict[str, tuple[float, float]] = {}
     for record in instance.all_logs(run_id):
         event = record.dagster_event
         if event is None or event.step_key is None:
@@ -81,8 +82,8 @@ def step_seconds(instance, run_id: str) -> dict[str, float]:
             )
             and event.step_key in started
         ):
-            seconds[event.step_key] = round(record.timestamp - started[event.step_key], 2)
-    return seconds
+            spans[event.step_key] = (started[event.step_key], record.timestamp)
+    return spans
 
 
 class _NoPandas(importlib.abc.MetaPathFinder):
@@ -143,7 +144,7 @@ def main() -> None:
     )
     with instance_cm as instance:
         result = run_range(defs, args.job, first, last, instance=instance)
-        steps = step_seconds(instance, result.run_id)
+        spans = step_spans(instance, result.run_id)
     seconds = time.perf_counter() - started
     if profiler is not None:
         profiler.stop()
@@ -153,7 +154,14 @@ def main() -> None:
         raise SystemExit(f"run failed: {[(o.key, o.error) for o in failed]}")
     rows = {o.key: o.rows for o in result.outcomes}
     orders = sum(v or 0 for k, v in rows.items() if k.startswith("raw/") and k.endswith("/orders"))
-    emit(orders, seconds, startup_seconds=round(ready - started, 2), assets=rows, steps=steps)
+    emit(
+        orders,
+        seconds,
+        startup_seconds=round(ready - started, 2),
+        assets=rows,
+        steps={k: round(end - start, 2) for k, (start, end) in spans.items()},
+        spans=spans,
+    )
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from etl_platform.components.mysql_sources import raw_asset_key
 from etl_platform.components.view_metadata import PREVIEW_ROWS, view_metadata
 from etl_platform.load.duckdb_catalog import register_view
 from etl_platform.load.lake import Lake
+from etl_platform.load.view_day import ViewDayWriter
 from etl_platform.memory import release_free_memory
 from etl_platform.parallel import default_threads, ordered_map
 from etl_platform.partitions import (
@@ -42,7 +43,7 @@ from etl_platform.transform.json_read import share_cores
 from etl_platform.transform.view_shape import (
     SHARD,
     ShardStats,
-    finish_day,
+    finish_shards,
     type_slices,
     window_drift,
 )
@@ -127,7 +128,7 @@ DRIFT_RUN_ROWS = 10_000
 
 
 class _LazyStates(Mapping[str, Mapping[str, pl.DataFrame]]):
-    """A group's lookup state, read shard by shard when `finish_day` gets to that shard, so
+    """A group's lookup state, read shard by shard when `finish_shards` gets to that shard, so
     one shard's state is in memory at a time however many shards share a group."""
 
     def __init__(
@@ -315,11 +316,12 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
                 """Shape and write one day; days run on threads (polars/DuckDB/Parquet release
                 the GIL), only small summaries come back."""
                 result = _DayResult()
-                rows, rejects = [], []
+                rejects = []
                 rows_read = {s: the_lake.raw(s, spec.source).partition_rows(day) for s in shards}
-                # Shards are finished as their last slice is typed: a day holds one slice of
-                # raw rows and one shard's typed rows, besides the view rows it writes.
-                shaped_day = finish_day(
+                # Shards are finished as their last slice is typed and written as they are
+                # finished: a day holds one slice of raw rows, one shard's typed rows and one
+                # shard's view rows, whatever the day's size.
+                shaped_shards = finish_shards(
                     spec,
                     type_slices(
                         spec,
@@ -333,29 +335,36 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
                     related_cursors={t: sources.tables[t].cursor for t in lookup_tables},
                     run_id=context.run.run_id,
                 )
-                for shard, shaped in shaped_day.items():
-                    result.stats.append((shard, shaped.stats))
-                    result.drift_samples.extend(shaped.drift_sample.items())
-                    rows.append(shaped.rows)
-                    rejects.append(shaped.rejects)
-                del shaped_day
-                day_rows = pl.concat(rows, how="diagonal_relaxed")
+                writer = ViewDayWriter(the_lake.view(spec.name), day)
+                preview: list[pl.DataFrame] = []
+                try:
+                    for shard, shaped in shaped_shards:
+                        result.stats.append((shard, shaped.stats))
+                        result.drift_samples.extend(shaped.drift_sample.items())
+                        rejects.append(shaped.rejects)
+                        # The key holds the shard: duplicates and nulls are counted per shard.
+                        keys = shaped.rows.select([SHARD, *spec.unique_key])
+                        result.duplicate_keys += int(keys.is_duplicated().sum())
+                        result.null_keys += int(
+                            keys.select(pl.any_horizontal(pl.all().is_null())).to_series().sum()
+                        )
+                        if sum(p.height for p in preview) < PREVIEW_ROWS:
+                            # A copy: a head() would keep the shard's buffers for the window.
+                            head = shaped.rows.head(PREVIEW_ROWS)
+                            preview.append(pl.from_dicts(head.to_dicts(), schema=head.schema))
+                        writer.add(shaped.rows)
+                        del shaped, keys
+                    writer.commit()
+                except BaseException:
+                    writer.abort()
+                    raise
                 day_rejects = pl.concat(rejects, how="vertical_relaxed").with_columns(
                     pl.lit(context.run.run_id).alias("_run_id")
                 )
-                keys = day_rows.select([SHARD, *spec.unique_key])
-                result.duplicate_keys = int(keys.is_duplicated().sum())
-                result.null_keys = int(
-                    keys.select(pl.any_horizontal(pl.all().is_null())).to_series().sum()
-                )
-                view_rows = day_rows.to_arrow()
-                the_lake.view(spec.name).write_partitions({day: view_rows}, view_rows.schema)
                 reject_rows = day_rejects.to_arrow()
                 the_lake.rejects(spec.name).write_partitions({day: reject_rows}, reject_rows.schema)
-                # A copy: a head() would keep the whole day's string buffers for the window.
-                head = day_rows.head(PREVIEW_ROWS)
-                result.preview = pl.from_dicts(head.to_dicts(), schema=head.schema)
-                del rows, rejects, keys, head, day_rows, view_rows, day_rejects, reject_rows
+                result.preview = pl.concat(preview, how="diagonal_relaxed").head(PREVIEW_ROWS)
+                del rejects, day_rejects, reject_rows, preview
                 release_free_memory()
                 return result
 

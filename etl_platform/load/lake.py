@@ -135,6 +135,9 @@ class Dataset:
     ) -> WindowWriter:
         return WindowWriter(self, list(days), schema, row_group_rows)
 
+    def open_day(self, day: dt.date) -> DayWriter:
+        return DayWriter(self, day)
+
     def write_partitions(
         self, tables: dict[dt.date, pa.Table], schema: pa.Schema
     ) -> dict[dt.date, DayStats]:
@@ -266,6 +269,83 @@ class WindowWriter:
             writer.close()
         self._writers.clear()
         self._buffers.clear()
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+class DayWriter:
+    """One day's file written in parts as they come (a view day, shard by shard), so the day
+    is never held whole; swapped in whole on `commit()`, like a window.
+
+    The file's schema is the first part's. A part that does not fit it is the caller's to
+    merge: `read_back()` what was written, then `restart()` with the merged rows.
+    """
+
+    def __init__(self, dataset: Dataset, day: dt.date) -> None:
+        self.dataset = dataset
+        self.day = day
+        self.staging = dataset.root.joinpath("_staging", *dataset.parts, uuid.uuid4().hex)
+        self.schema: pa.Schema | None = None
+        self.rows = 0
+        self._writer: pq.ParquetWriter | None = None
+        _remove_stale_staging(self.staging.parent)
+
+    @property
+    def _file(self) -> Path:
+        return self.staging / f"{PARTITION_COLUMN}={self.day.isoformat()}" / "part-00000.parquet"
+
+    def write(self, table: pa.Table) -> None:
+        """Append `table` (cast to the file's schema once the first part has set it)."""
+        if self._writer is None:
+            if self.schema is not None:
+                raise RuntimeError(f"{self.dataset.name} {self.day}: written after read_back()")
+            self._file.parent.mkdir(parents=True, exist_ok=True)
+            self.schema = table.schema
+            self._writer = pq.ParquetWriter(
+                self._file,
+                self.schema,
+                use_dictionary=dictionary_columns(table),
+                **parquet_write_options(self.dataset.parts[0]),
+            )
+        self._writer.write_table(table.cast(self.schema))
+        self.rows += table.num_rows
+
+    def read_back(self) -> pa.Table:
+        """The rows written so far (the file is closed: `restart()` comes next)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self.schema is None:
+            raise RuntimeError(f"{self.dataset.name} {self.day}: nothing written to read back")
+        return pq.read_table(self._file)
+
+    def restart(self, table: pa.Table) -> None:
+        """Replace what was written with `table`, whose schema becomes the file's."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self._file.unlink(missing_ok=True)
+        self.schema, self.rows = None, 0
+        self.write(table)
+
+    def commit(self) -> DayStats:
+        """Finish the file and swap the day's folder into place."""
+        if self._writer is None:
+            raise RuntimeError(f"{self.dataset.name} {self.day}: no rows or schema written")
+        self._writer.close()
+        self._writer = None
+        folder = self._file.parent
+        stats = DayStats(self.rows, sum(f.stat().st_size for f in folder.iterdir()))
+        final = self.dataset.partition_dir(self.day)
+        recover(final)
+        swap_in(folder, final)
+        shutil.rmtree(self.staging, ignore_errors=True)
+        return stats
+
+    def abort(self) -> None:
+        """Drop what was staged; the folder in place is untouched."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
         shutil.rmtree(self.staging, ignore_errors=True)
 
 

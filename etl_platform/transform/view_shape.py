@@ -247,7 +247,7 @@ def type_slices(
         yield shard, pending.pop(shard).done()
 
 
-def finish_day(
+def finish_shards(
     spec: ViewSpec,
     typed: Iterable[tuple[str, TypedShard]],
     *,
@@ -255,11 +255,11 @@ def finish_day(
     related: Mapping[str, Mapping[str, pl.DataFrame]],
     related_cursors: Mapping[str, str],
     run_id: str,
-) -> dict[str, Shaped]:
-    """The per-shard half of each shard as it comes (each has its own keys and lookup state)."""
-    shaped = {}
+) -> Iterator[tuple[str, Shaped]]:
+    """The per-shard half of each shard as it comes (each has its own keys and lookup state),
+    handed on at once: a caller that writes each shard never holds the day whole."""
     for shard, rows in typed:
-        shaped[shard] = _finish_shard(
+        shaped = _finish_shard(
             spec,
             rows.rows,
             rows.rejects,
@@ -271,7 +271,30 @@ def finish_day(
             run_id=run_id,
         )
         del rows
-    return shaped
+        yield shard, shaped
+        del shaped
+
+
+def finish_day(
+    spec: ViewSpec,
+    typed: Iterable[tuple[str, TypedShard]],
+    *,
+    primary_key: Sequence[str],
+    related: Mapping[str, Mapping[str, pl.DataFrame]],
+    related_cursors: Mapping[str, str],
+    run_id: str,
+) -> dict[str, Shaped]:
+    """`finish_shards`, all of the day's shards at once."""
+    return dict(
+        finish_shards(
+            spec,
+            typed,
+            primary_key=primary_key,
+            related=related,
+            related_cursors=related_cursors,
+            run_id=run_id,
+        )
+    )
 
 
 def shape_shard(
