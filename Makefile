@@ -4,6 +4,10 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
 export DAGSTER_HOME := $(CURDIR)/.local/dagster
 export UV_PYTHON_DOWNLOADS := never
+# Installed packages are compiled to bytecode once, at install: a process otherwise compiles
+# every module it imports, and where PYTHONDONTWRITEBYTECODE is set (as on this project's
+# machines) it does so at every start (Dagster's imports: 2.4-2.8 s instead of 1.0 s).
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: run test dev lint bench env clean-local
 
