@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -65,6 +66,10 @@ class Measurement:
     peak_rss_bytes: int
     rows: int
     detail: dict[str, object]
+    #: CPU (user + system) of the variant's process tree, and of the MariaDB server meanwhile:
+    #: on 2 cores shared by both, what a variant costs in CPU bounds how fast it can be.
+    cpu_seconds: float = 0.0
+    server_cpu_seconds: float = 0.0
 
 
 def emit(rows: int, seconds: float, **detail: object) -> None:
@@ -93,10 +98,37 @@ def step_peaks(timeline: list[tuple[float, int]], spans: dict[str, list[float]])
     return peaks
 
 
+def _server(port: int | None) -> psutil.Process | None:
+    """The MariaDB server listening on `port` (the bench's private one), to read its CPU."""
+    if port is None:
+        return None
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        if proc.info["name"] == "mariadbd" and f"--port={port}" in (proc.info["cmdline"] or []):
+            return proc
+    return None
+
+
+def _cpu(proc: psutil.Process | None) -> float:
+    if proc is None:
+        return 0.0
+    with contextlib.suppress(psutil.Error):
+        times = proc.cpu_times()
+        return times.user + times.system
+    return 0.0
+
+
 def measure(
-    variant: str, argv: list[str], *, env: dict[str, str] | None = None, rows: int | None = None
+    variant: str,
+    argv: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    rows: int | None = None,
+    server_port: int | None = None,
 ) -> Measurement:
     """Run `argv`, sampling the RSS of it and its children every 50 ms; parse its last line."""
+    server = _server(server_port)
+    server_before = _cpu(server)
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     child = subprocess.Popen(
         argv,
@@ -118,6 +150,11 @@ def measure(
     sampler.start()
     out, err = child.communicate()
     wall = time.perf_counter() - started
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (children.ru_utime - children_before.ru_utime) + (
+        children.ru_stime - children_before.ru_stime
+    )
+    server_cpu = _cpu(server) - server_before
     done.set()
     sampler.join()
     if child.returncode != 0:
@@ -130,4 +167,13 @@ def measure(
         report["step_peak_mib"] = step_peaks(timeline, spans)
     work = float(report.pop("seconds", wall))  # type: ignore[arg-type]
     counted = int(report.pop("rows", rows or 0))  # type: ignore[call-overload]
-    return Measurement(variant, wall, work, peak, rows if rows is not None else counted, report)
+    return Measurement(
+        variant,
+        wall,
+        work,
+        peak,
+        rows if rows is not None else counted,
+        report,
+        cpu_seconds=cpu,
+        server_cpu_seconds=server_cpu,
+    )

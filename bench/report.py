@@ -88,8 +88,9 @@ def write_report(
         f"connectorx needed the casting SELECT: {extra.get('connectorx_cast')}.",
         "",
         "| variant | runs | orders | wall s median (min-max) | work s median | orders/s (wall) "
-        "| orders/s (work) | peak RSS MiB median (max) | wall ÷ A | work ÷ A |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| orders/s (work) | peak RSS MiB median (max) | CPU s: variant + server | wall ÷ A "
+        "| work ÷ A |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
 
     def ratio(values: dict[str, float], name: str) -> str:
@@ -103,6 +104,8 @@ def write_report(
             f"({_spread([r.wall_seconds for r in runs])}) | {work[name]:.2f} "
             f"| {rows / med[name]:,.0f} | {rows / work[name]:,.0f} "
             f"| {statistics.median(rss):.0f} ({max(rss):.0f}) "
+            f"| {statistics.median(r.cpu_seconds for r in runs):.1f} + "
+            f"{statistics.median(r.server_cpu_seconds for r in runs):.1f} "
             f"| {ratio(med, name)} | {ratio(work, name)} |"
         )
     if "A_quarter" in by and "A" in by:

@@ -73,7 +73,9 @@ def runners(
 
     def module(label: str, name: str, *extra: str) -> Runner:
         return lambda out: measure(
-            label, [PYTHON, "-m", f"bench.variants.{name}", path, str(out), *extra]
+            label,
+            [PYTHON, "-m", f"bench.variants.{name}", path, str(out), *extra],
+            server_port=config.port,
         )
 
     def platform(cfg: BenchConfig, label: str, instance: str = "ephemeral") -> Runner:
@@ -82,6 +84,7 @@ def runners(
             label,
             [PYTHON, "-m", "bench.variants.platform", cfg_path, str(out), "--instance", instance],
             env=platform_env(cfg, out),
+            server_port=cfg.port,
         )
 
     low, high = config.window()
@@ -99,7 +102,9 @@ def runners(
         "A_sqlite": platform(config, "A_sqlite", "sqlite"),
         "B": module("B", "naive"),
         "C": module("C", "floor", *(["--cast"] if cast else [])),
-        "C_cli": lambda out: measure("C_cli", ["bash", "-c", cli], rows=orders),
+        "C_cli": lambda out: measure(
+            "C_cli", ["bash", "-c", cli], rows=orders, server_port=config.port
+        ),
         "D": module("D", "peer"),
     }
     if quarter is not None:
@@ -166,7 +171,8 @@ def main() -> None:
             results.append(result)
             print(
                 f"round {round_no + 1} {name}: {result.wall_seconds:.2f}s wall, "
-                f"{result.peak_rss_bytes / 2**20:.0f} MiB",
+                f"{result.peak_rss_bytes / 2**20:.0f} MiB, CPU {result.cpu_seconds:.1f} s "
+                f"+ server {result.server_cpu_seconds:.1f} s",
                 flush=True,
             )
     shutil.rmtree(scratch, ignore_errors=True)
