@@ -275,28 +275,6 @@ def finish_shards(
         del shaped
 
 
-def finish_day(
-    spec: ViewSpec,
-    typed: Iterable[tuple[str, TypedShard]],
-    *,
-    primary_key: Sequence[str],
-    related: Mapping[str, Mapping[str, pl.DataFrame]],
-    related_cursors: Mapping[str, str],
-    run_id: str,
-) -> dict[str, Shaped]:
-    """`finish_shards`, all of the day's shards at once."""
-    return dict(
-        finish_shards(
-            spec,
-            typed,
-            primary_key=primary_key,
-            related=related,
-            related_cursors=related_cursors,
-            run_id=run_id,
-        )
-    )
-
-
 def shape_shard(
     spec: ViewSpec,
     raw: pl.DataFrame,
@@ -331,14 +309,16 @@ def shape_day(
     run_id: str,
 ) -> dict[str, Shaped]:
     """Several shards' whole rows of one day → per shard: view rows, rejects, counts (both
-    halves in one call; a day read in slices goes through `type_slices` and `finish_day`)."""
-    return finish_day(
-        spec,
-        type_slices(spec, [raws], primary_key=primary_key, cursor=cursor),
-        primary_key=primary_key,
-        related=related,
-        related_cursors=related_cursors,
-        run_id=run_id,
+    halves in one call; a day read in slices goes through `type_slices` and `finish_shards`)."""
+    return dict(
+        finish_shards(
+            spec,
+            type_slices(spec, [raws], primary_key=primary_key, cursor=cursor),
+            primary_key=primary_key,
+            related=related,
+            related_cursors=related_cursors,
+            run_id=run_id,
+        )
     )
 
 

@@ -12,6 +12,13 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _released_bytes() -> int:
+    """How much smaller the process is after `release_free_memory`."""
+    before = _rss_bytes()
+    memory.release_free_memory()
+    return before - _rss_bytes()
+
+
 @pytest.mark.skipif(
     platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
     reason="malloc_trim is glibc's",
@@ -22,11 +29,8 @@ def test_free_pages_between_live_blocks_go_back_to_the_system() -> None:
     blocks = [bytes(1024) + i.to_bytes(4, "little") for i in range(200_000)]
     kept = blocks[::100]
     del blocks
-    before = _rss_bytes()
-    memory.release_free_memory()
-    after = _rss_bytes()
     assert len(kept) == 2_000
-    assert before - after > 100 * 2**20, (before, after)
+    assert _released_bytes() > 100 * 2**20
 
 
 def test_arrows_free_pages_go_back_too() -> None:
@@ -34,11 +38,8 @@ def test_arrows_free_pages_go_back_too() -> None:
     arrays = [pa.array(range(i, i + 20_000)) for i in range(2_000)]  # ~320 MB in 160 KB blocks
     kept = arrays[::50]
     del arrays
-    before = _rss_bytes()
-    memory.release_free_memory()
-    after = _rss_bytes()
     assert len(kept) == 40
-    assert before - after > 100 * 2**20, (before, after)
+    assert _released_bytes() > 100 * 2**20
 
 
 def test_release_is_a_no_op_without_malloc_trim(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,7 @@ import pytest
 from etl_platform.specs.views import ViewSpec
 from etl_platform.transform.view_shape import (
     columns_kept,
-    finish_day,
+    finish_shards,
     shape_day,
     shape_shard,
     type_slices,
@@ -225,7 +225,7 @@ def test_a_day_read_in_slices_gives_what_the_whole_day_gives() -> None:
     )
     assert [shard for shard, _ in typed] == ["s0", "s1", "s2"]
     assert "payload" not in typed[0][1].rows.columns  # the raw text is not carried on
-    sliced = finish_day(spec, typed, **kwargs)
+    sliced = dict(finish_shards(spec, typed, **kwargs))
     assert list(sliced) == ["s0", "s1", "s2"]
     for shard in raws:
         assert sliced[shard].rows.equals(whole[shard].rows)
