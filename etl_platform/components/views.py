@@ -183,6 +183,13 @@ def _concat_pending(pending: dict[str, list[pl.DataFrame]]) -> dict[str, pl.Data
     }
 
 
+def _copied_head(rows: pl.DataFrame, n: int) -> pl.DataFrame:
+    """The first rows as a copy: a head() shares its parent's buffers and would keep a whole
+    shard's rows alive for as long as the preview is."""
+    head = rows.head(n)
+    return pl.from_dicts(head.to_dicts(), schema=head.schema)
+
+
 def _check_results(spec: ViewSpec, window: _Window) -> list[dg.AssetCheckResult]:
     key = view_asset_key(spec.name)
     rows_in = sum(s.rows_in for s in window.stats.values())
@@ -349,11 +356,10 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
                             keys.select(pl.any_horizontal(pl.all().is_null())).to_series().sum()
                         )
                         if sum(p.height for p in preview) < PREVIEW_ROWS:
-                            # A copy: a head() would keep the shard's buffers for the window.
-                            head = shaped.rows.head(PREVIEW_ROWS)
-                            preview.append(pl.from_dicts(head.to_dicts(), schema=head.schema))
+                            preview.append(_copied_head(shaped.rows, PREVIEW_ROWS))
                         writer.add(shaped.rows)
                         del shaped, keys
+                    day_schema = writer.schema
                     writer.commit()
                 except BaseException:
                     writer.abort()
@@ -363,7 +369,12 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
                 )
                 reject_rows = day_rejects.to_arrow()
                 the_lake.rejects(spec.name).write_partitions({day: reject_rows}, reject_rows.schema)
-                result.preview = pl.concat(preview, how="diagonal_relaxed").head(PREVIEW_ROWS)
+                # In the day's final schema: the metadata's column schema is read from it, and
+                # a later shard may have added columns or widened types.
+                assert day_schema is not None
+                result.preview = pl.concat(
+                    [pl.DataFrame(schema=day_schema), *preview], how="diagonal_relaxed"
+                ).head(PREVIEW_ROWS)
                 del rejects, day_rejects, reject_rows, preview
                 release_free_memory()
                 return result

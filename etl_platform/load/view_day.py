@@ -9,55 +9,91 @@ import polars as pl
 from etl_platform.load.lake import Dataset, DayStats
 from etl_platform.transform.conform import conform
 
+#: Rows (or bytes) of finished shards held before they are written as a row group: small shards
+#: share a row group (Athena reads few large ones best), a large shard is written on its own.
+ROW_GROUP_ROWS = 64_000
+ROW_GROUP_BYTES = 32 * 2**20
+
 
 class ViewDayWriter:
-    """Each shard's finished rows go to the day's file as they come.
+    """Each shard's finished rows go to the day's file as they come, in shard order.
 
-    The file takes the first shard's schema. A later shard that adds a column or changes a type
-    (flatten's columns follow the data) has the day's file rewritten once with both, merged as
-    one `diagonal_relaxed` concat of the whole day would have: same rows, same schema, only
-    that day held whole. Empty shards are kept aside (they only bring a schema) and merged at
-    the end the same way.
+    The file takes the first shard's schema (an empty shard's too). A later shard that adds a
+    column or changes a type (flatten's columns follow the data) has what was written so far
+    read back and merged with it, as one `diagonal_relaxed` concat of the whole day would have
+    done: same rows, same columns in the same order, same types; only such a day is held
+    whole, once. Shards that fit are held until a row group's worth and then written.
     """
 
-    def __init__(self, dataset: Dataset, day: dt.date) -> None:
+    def __init__(
+        self,
+        dataset: Dataset,
+        day: dt.date,
+        *,
+        row_group_rows: int = ROW_GROUP_ROWS,
+        row_group_bytes: int = ROW_GROUP_BYTES,
+    ) -> None:
         self._file = dataset.open_day(day)
         self._schema: pl.Schema | None = None
-        self._empty: list[pl.DataFrame] = []
+        self._held: list[pl.DataFrame] = []  # rows of `_schema` not written yet
+        self._held_rows = self._held_bytes = 0
+        self._row_group_rows, self._row_group_bytes = row_group_rows, row_group_bytes
         self.widened = 0
 
-    def add(self, rows: pl.DataFrame) -> None:
-        if rows.height == 0:
-            self._empty.append(rows)
-            return
-        self._put(rows)
+    @property
+    def schema(self) -> pl.Schema | None:
+        """The day's schema so far: what the file will have if no later shard widens it."""
+        return self._schema
 
-    def _put(self, rows: pl.DataFrame) -> None:
+    def add(self, rows: pl.DataFrame) -> None:
         if self._schema is None:
             self._schema = rows.schema
-            self._file.write(rows.to_arrow())
+            self._hold(rows)
             return
         fitted = conform(rows, self._schema)
-        if fitted is not None:
-            self._file.write(fitted.to_arrow())
+        if fitted is None:
+            self._widen(rows)
+        elif fitted.height:
+            self._hold(fitted)
+
+    def _hold(self, rows: pl.DataFrame) -> None:
+        self._held.append(rows)
+        self._held_rows += rows.height
+        self._held_bytes += int(rows.estimated_size())
+        if self._held_rows >= self._row_group_rows or self._held_bytes >= self._row_group_bytes:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._held:
             return
+        held = self._held[0] if len(self._held) == 1 else pl.concat(self._held, how="vertical")
+        self._held, self._held_rows, self._held_bytes = [], 0, 0
+        self._file.write(held.to_arrow())
+
+    def _widen(self, rows: pl.DataFrame) -> None:
         self.widened += 1
-        written = pl.from_arrow(self._file.read_back())
-        assert isinstance(written, pl.DataFrame)
-        merged = pl.concat([written, rows], how="diagonal_relaxed")
-        del written
+        parts = list(self._held)
+        if self._file.schema is not None:  # some rows are in the file already: read them back
+            written = pl.from_arrow(self._file.read_back())
+            assert isinstance(written, pl.DataFrame)
+            parts.insert(0, written)
+        merged = pl.concat([*parts, rows], how="diagonal_relaxed")
+        del parts
+        self._held, self._held_rows, self._held_bytes = [], 0, 0
         self._schema = merged.schema
-        self._file.restart(merged.to_arrow())
+        if self._file.schema is not None:
+            self._file.restart(merged.to_arrow())
+        else:
+            self._hold(merged)
 
     def commit(self) -> DayStats:
-        """Write the empty shards' schema in (the day's file exists even with no rows) and swap
-        the day into place."""
-        empty, self._empty = self._empty, []
-        if self._schema is None and empty:
-            self._put(pl.concat(empty, how="diagonal_relaxed"))
-        else:
-            for frame in empty:
-                self._put(frame)
+        """Write what is held (a day of empty shards still gets a file with their schema) and
+        swap the day into place."""
+        if self._schema is None:
+            raise ValueError("a view day needs at least one shard's rows, if only empty ones")
+        self._flush()
+        if self._file.schema is None:
+            self._file.write(pl.DataFrame(schema=self._schema).to_arrow())
         return self._file.commit()
 
     def abort(self) -> None:

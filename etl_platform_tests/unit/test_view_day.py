@@ -20,9 +20,9 @@ def _shard(shard: str, ids: list[int], **extra: list) -> pl.DataFrame:
     return pl.DataFrame({"order_id": ids, "_shard": [shard] * len(ids), **extra})
 
 
-def _write(tmp_path: Path, shards: list[pl.DataFrame]) -> tuple[ViewDayWriter, Path]:
+def _write(tmp_path: Path, shards: list[pl.DataFrame], **sizes: int) -> tuple[ViewDayWriter, Path]:
     dataset = Lake(tmp_path).view("v")
-    writer = ViewDayWriter(dataset, DAY)
+    writer = ViewDayWriter(dataset, DAY, **sizes)
     for rows in shards:
         writer.add(rows)
     writer.commit()
@@ -30,18 +30,22 @@ def _write(tmp_path: Path, shards: list[pl.DataFrame]) -> tuple[ViewDayWriter, P
     return writer, file
 
 
-def test_shards_of_one_schema_are_streamed_into_one_file(tmp_path: Path) -> None:
+def test_shards_are_written_as_they_come_small_ones_sharing_a_row_group(tmp_path: Path) -> None:
     shards = [_shard(f"s{i}", [i * 10 + 1, i * 10 + 2], city=["a", None]) for i in range(3)]
-    writer, file = _write(tmp_path, shards)
+    writer, file = _write(tmp_path / "small", shards)
     assert writer.widened == 0
-    # One row group per shard: no shard waited for the others, none was written twice.
+    assert pq.ParquetFile(file).metadata.num_row_groups == 1
+    assert_frame_equal(pl.read_parquet(file), pl.concat(shards))
+    # Past a row group's worth, what is held is written: no shard waits for the day's end.
+    _, file = _write(tmp_path / "large", shards, row_group_rows=2)
     assert pq.ParquetFile(file).metadata.num_row_groups == 3
     assert_frame_equal(pl.read_parquet(file), pl.concat(shards))
 
 
 def test_a_shard_that_widens_the_schema_rewrites_the_day_as_one_concat(tmp_path: Path) -> None:
     # flatten's columns follow the data: a key only one shard has, a type that differs, an
-    # all-null column, and empty shards that only bring a schema.
+    # all-null column, and empty shards that only bring a schema. row_group_rows=1: every
+    # shard is in the file before the next comes, so widening reads it back.
     shards = [
         _shard("s0", [], city=pl.Series([], dtype=pl.Null)),
         _shard("s1", [1, 2], city=[None, None], n=[1, 2]),
@@ -49,9 +53,59 @@ def test_a_shard_that_widens_the_schema_rewrites_the_day_as_one_concat(tmp_path:
         _shard("s3", [4], city=["y"]),
         _shard("s4", []),
     ]
-    writer, file = _write(tmp_path, shards)
-    assert writer.widened == 1  # s2: city Null -> String, n Int64 -> Float64, zip; s3 fits
-    assert_frame_equal(pl.read_parquet(file), pl.concat(shards, how="diagonal_relaxed"))
+    whole = pl.concat(shards, how="diagonal_relaxed")
+    for sizes in ({}, {"row_group_rows": 1}):
+        writer, file = _write(tmp_path / str(len(sizes)), shards, **sizes)
+        assert writer.widened == 2  # s1 adds n; s2 types city, makes n Float64, adds zip
+        assert writer.schema == whole.schema
+        assert_frame_equal(pl.read_parquet(file), whole)
+
+
+EMPTY_FIRST = [
+    # An empty first shard has no flattened columns: a later shard's go where one concat
+    # puts them, after the platform's columns.
+    [
+        pl.DataFrame(
+            {"order_id": pl.Series([], dtype=pl.Int64), "_shard": pl.Series([], dtype=pl.String)}
+        ),
+        pl.DataFrame({"order_id": [1], "zip": ["9"], "_shard": ["s1"]}),
+    ],
+    # Supertypes depend on the order shards are merged in: empty shards count in theirs.
+    [
+        pl.DataFrame({"price": pl.Series([], dtype=pl.Int32)}),
+        pl.DataFrame({"price": pl.Series([1], dtype=pl.Decimal(10, 2))}),
+        pl.DataFrame({"price": pl.Series([2], dtype=pl.Decimal(12, 2))}),
+    ],
+    [
+        pl.DataFrame({"v": pl.Series([], dtype=pl.String)}),
+        pl.DataFrame({"v": pl.Series([1], dtype=pl.Decimal(10, 2))}),
+        pl.DataFrame({"v": pl.Series([dt.datetime(2024, 3, 1)], dtype=pl.Datetime("us"))}),
+    ],
+    # Types that go through Parquet when a widening reads the day back (the lake writes
+    # timestamps in microseconds, as before).
+    [
+        pl.DataFrame(
+            {
+                "at": pl.Series([dt.datetime(2024, 3, 1, 5)], dtype=pl.Datetime("us", "UTC")),
+                "d": pl.Series(["1.50"]).cast(pl.Decimal(12, 2)),
+                "tags": [["a", "b"]],
+                "s": [{"k": 1}],
+            }
+        ),
+        pl.DataFrame({"at": pl.Series([None], dtype=pl.Datetime("us", "UTC")), "extra": [1]}),
+    ],
+]
+
+
+@pytest.mark.parametrize("shards", EMPTY_FIRST)
+def test_the_day_is_what_one_concat_of_its_shards_in_order_is(
+    tmp_path: Path, shards: list[pl.DataFrame]
+) -> None:
+    whole = pl.concat(shards, how="diagonal_relaxed")
+    for sizes in ({}, {"row_group_rows": 1}):
+        writer, file = _write(tmp_path / str(len(sizes)), shards, **sizes)
+        assert writer.schema == whole.schema
+        assert_frame_equal(pl.read_parquet(file), whole)
 
 
 def test_a_day_of_empty_shards_still_gets_a_file_with_their_schema(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -39,6 +41,12 @@ DTYPES = {
     "float": (pl.Float64, st.floats(-5, 5, allow_nan=False)),
     "str": (pl.String, st.text(max_size=3)),
     "null": (pl.Null, st.none()),
+    "decimal": (pl.Decimal(12, 2), st.decimals(-100, 100, places=2)),
+    "utc": (
+        pl.Datetime("us", "UTC"),
+        st.datetimes(dt.datetime(2000, 1, 1), dt.datetime(2030, 1, 1), timezones=st.just(dt.UTC)),
+    ),
+    "list": (pl.List(pl.Int64), st.lists(st.integers(-3, 3), max_size=2)),
 }
 
 
