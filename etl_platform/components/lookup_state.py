@@ -8,7 +8,8 @@ a backfill run its ranges one after another.
 """
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -61,17 +62,16 @@ def read_frame(dataset: Dataset, day: dt.date, columns: list[str]) -> pl.DataFra
     return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
 
 
-def read_slices(
-    dataset: Dataset, day: dt.date, columns: list[str], rows: int
-) -> Iterator[pl.DataFrame]:
-    """The day's rows in slices of about `rows`, so a reader holds a slice, not the day.
+def read_slices(files: Sequence[Path], columns: list[str], rows: int) -> Iterator[pl.DataFrame]:
+    """A day's rows (its `files`) in slices of about `rows`, so a reader holds a slice, not
+    the day.
 
     Row groups are read whole by polars (only those a slice covers), several to a slice; one
     much larger than a slice (a one-day extract writes groups of up to 128k rows) is streamed
-    in batches instead. A day whose files hold no rows gives one empty frame (its schema); a
-    day never written gives nothing.
+    in batches instead. Files that hold no rows give one empty frame (their schema); no files
+    give nothing.
     """
-    for path in dataset.partition_files(day):
+    for path in files:
         file = pq.ParquetFile(path)
         meta = file.metadata
         sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] or [0]

@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -25,7 +26,7 @@ from etl_platform.components.lookup_state import (
 from etl_platform.components.mysql_sources import raw_asset_key
 from etl_platform.components.view_metadata import PREVIEW_ROWS, view_metadata
 from etl_platform.load.duckdb_catalog import register_view
-from etl_platform.load.lake import Lake
+from etl_platform.load.lake import Lake, files_rows
 from etl_platform.load.view_day import ViewDayWriter
 from etl_platform.memory import release_free_memory
 from etl_platform.parallel import default_threads, ordered_map
@@ -298,14 +299,14 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
         def _view(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource):
             the_lake: Lake = lake.lake()
 
-            def _raw(day: dt.date, shard: str) -> Iterator[pl.DataFrame]:
-                dataset = the_lake.raw(shard, spec.source)
-                if not dataset.partition_files(day):
+            def _raw_files(day: dt.date, shard: str) -> list[Path]:
+                files = the_lake.raw(shard, spec.source).partition_files(day)
+                if not files:
                     raise dg.Failure(
                         f"view {spec.name}: raw/{shard}/{spec.source} has no partition {day}; "
                         "extract it first"
                     )
-                return read_slices(dataset, day, needed, SLICE_ROWS)
+                return files
 
             def _states(day: dt.date, shard: str) -> dict[str, pl.DataFrame]:
                 return {t: _state(day, shard, t) for t in lookup_tables}
@@ -324,7 +325,8 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
                 the GIL), only small summaries come back."""
                 result = _DayResult()
                 rejects = []
-                rows_read = {s: the_lake.raw(s, spec.source).partition_rows(day) for s in shards}
+                raw_files = {s: _raw_files(day, s) for s in shards}
+                rows_read = {s: files_rows(files) for s, files in raw_files.items()}
                 # Shards are finished as their last slice is typed and written as they are
                 # finished: a day holds one slice of raw rows, one shard's typed rows and one
                 # shard's view rows, whatever the day's size.
@@ -332,7 +334,7 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
                     spec,
                     type_slices(
                         spec,
-                        raw_slices(shards, functools.partial(_raw, day)),
+                        raw_slices(shards, lambda s: read_slices(raw_files[s], needed, SLICE_ROWS)),
                         primary_key=table.primary_key,
                         cursor=table.cursor,
                         day_rows=rows_read,

@@ -76,6 +76,11 @@ def dictionary_columns(table: pa.Table) -> list[str]:
     return chosen
 
 
+def files_rows(files: Iterable[Path]) -> int:
+    """Rows in Parquet files, from their footers."""
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+
 @dataclasses.dataclass(frozen=True)
 class Lake:
     """A local folder holding every dataset of the platform."""
@@ -119,7 +124,7 @@ class Dataset:
 
     def partition_rows(self, day: dt.date) -> int:
         """The day's row count from the files' footers, without reading their data."""
-        return sum(pq.ParquetFile(f).metadata.num_rows for f in self.partition_files(day))
+        return files_rows(self.partition_files(day))
 
     def read_partition(self, day: dt.date, columns: list[str] | None = None) -> pa.Table | None:
         """The day's rows, or None when the day was never written."""

@@ -73,7 +73,8 @@ class ViewDayWriter:
     def _widen(self, rows: pl.DataFrame) -> None:
         self.widened += 1
         parts = list(self._held)
-        if self._file.schema is not None:  # some rows are in the file already: read them back
+        in_file = self._file.schema is not None
+        if in_file:  # some rows are in the file already: read them back
             written = pl.from_arrow(self._file.read_back())
             assert isinstance(written, pl.DataFrame)
             parts.insert(0, written)
@@ -81,7 +82,7 @@ class ViewDayWriter:
         del parts
         self._held, self._held_rows, self._held_bytes = [], 0, 0
         self._schema = merged.schema
-        if self._file.schema is not None:
+        if in_file:
             self._file.restart(merged.to_arrow())
         else:
             self._hold(merged)

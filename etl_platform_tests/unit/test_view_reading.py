@@ -24,7 +24,7 @@ def _write(tmp_path: Path, rows: int, row_group: int) -> Lake:
 def test_a_day_is_read_in_slices_of_whole_row_groups(tmp_path: Path) -> None:
     lake = _write(tmp_path, rows=1_000, row_group=100)
     dataset = lake.raw("s0", "orders")
-    slices = list(read_slices(dataset, DAY, ["id", "payload"], rows=250))
+    slices = list(read_slices(dataset.partition_files(DAY), ["id", "payload"], rows=250))
     assert [s.height for s in slices] == [300, 300, 300, 100]
     assert pl.concat(slices).equals(read_frame(dataset, DAY, ["id", "payload"]))
     assert dataset.partition_rows(DAY) == 1_000
@@ -41,7 +41,7 @@ def test_a_row_group_much_larger_than_a_slice_is_streamed_in_batches(tmp_path: P
         for start, length in ((0, 100), (100, 100), (200, 1_000), (1_200, 100)):
             writer.write_table(table.slice(start, length))
     dataset = lake.raw("s0", "orders")
-    slices = list(read_slices(dataset, DAY, ["id", "payload"], rows=250))
+    slices = list(read_slices(dataset.partition_files(DAY), ["id", "payload"], rows=250))
     assert [s.height for s in slices] == [200, 250, 250, 250, 250, 100]
     whole = read_frame(dataset, DAY, ["id", "payload"])
     assert pl.concat(slices).equals(whole)
@@ -49,9 +49,9 @@ def test_a_row_group_much_larger_than_a_slice_is_streamed_in_batches(tmp_path: P
 
 def test_an_empty_day_gives_one_empty_slice_and_a_missing_day_none(tmp_path: Path) -> None:
     lake = _write(tmp_path, rows=0, row_group=100)
-    (empty,) = read_slices(lake.raw("s0", "orders"), DAY, ["id"], rows=10)
+    (empty,) = read_slices(lake.raw("s0", "orders").partition_files(DAY), ["id"], rows=10)
     assert empty.height == 0 and empty.columns == ["id"]
-    assert list(read_slices(lake.raw("s1", "orders"), DAY, ["id"], rows=10)) == []
+    assert list(read_slices(lake.raw("s1", "orders").partition_files(DAY), ["id"], rows=10)) == []
 
 
 def test_slices_span_shards_and_every_shard_appears() -> None:
