@@ -316,28 +316,28 @@ class DayWriter:
 
     def read_back(self) -> pa.Table:
         """The rows written so far (the file is closed: `restart()` comes next)."""
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        self._close()
         if self.schema is None:
             raise RuntimeError(f"{self.dataset.name} {self.day}: nothing written to read back")
         return pq.read_table(self._file)
 
     def restart(self, table: pa.Table) -> None:
         """Replace what was written with `table`, whose schema becomes the file's."""
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        self._close()
         self._file.unlink(missing_ok=True)
         self.schema, self.rows = None, 0
         self.write(table)
+
+    def _close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
     def commit(self) -> DayStats:
         """Finish the file and swap the day's folder into place."""
         if self._writer is None:
             raise RuntimeError(f"{self.dataset.name} {self.day}: no rows or schema written")
-        self._writer.close()
-        self._writer = None
+        self._close()
         folder = self._file.parent
         stats = DayStats(self.rows, sum(f.stat().st_size for f in folder.iterdir()))
         final = self.dataset.partition_dir(self.day)
@@ -348,9 +348,7 @@ class DayWriter:
 
     def abort(self) -> None:
         """Drop what was staged; the folder in place is untouched."""
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        self._close()
         shutil.rmtree(self.staging, ignore_errors=True)
 
 
