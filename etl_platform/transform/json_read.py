@@ -157,7 +157,7 @@ def read_paths(texts: pl.Series, paths: Sequence[Path]) -> pl.DataFrame:
 
 
 def _paths_sql(paths: Sequence[Path]) -> str:
-    """One parse per valid object document for every path (plus its parents where needed).
+    """One parse per object document for every path (plus its parents where needed).
 
     Only the values' JSON text comes back: what each is (from its first character) and a
     string's text are worked out by polars, since each expression here costs DuckDB time to
@@ -180,16 +180,30 @@ def _paths_sql(paths: Sequence[Path]) -> str:
             f"coalesce(x NOT IN ('{OBJECT}', '{NULL}'), false))), false) ELSE false END AS b{j}"
         )
     values = ", ".join(f"jv[{j + 1}]::VARCHAR AS v{j}" for j in range(len(paths)))
-    # Valid JSON whose first character is `{` is an object: no parse needed to know it.
+    # A document that looks like a whole object (`{` ... `}`, nearly every one) is parsed once:
+    # the extract is its check, since an extract from valid JSON is never NULL. TRY makes a
+    # malformed one NULL instead of failing the query; DuckDB then redoes that document's
+    # vector row by row, so what fails that often (truncated text, not JSON) is kept out of
+    # it by the shape test and goes through `json_valid` first. Valid JSON whose first
+    # character is `{` is an object: no parse needed to know it.
     return f"""
-        WITH checked AS (
-            SELECT src, json_valid(src) AS valid FROM src_table
+        WITH shaped AS (
+            SELECT src, starts_with(src, '{{') AND ends_with(src, '}}') AS whole FROM src_table
+        ), quick AS (
+            SELECT src, whole,
+                CASE WHEN whole THEN TRY(json_extract(src, {values_sql})) END AS jq
+            FROM shaped
+        ), checked AS (
+            SELECT src, whole, jq,
+                CASE WHEN whole THEN jq IS NOT NULL ELSE json_valid(src) END AS valid
+            FROM quick
         ), rooted AS (
-            SELECT src, valid, CASE WHEN NOT valid THEN NULL
+            SELECT src, whole, jq, valid, CASE WHEN NOT valid THEN NULL
                 WHEN starts_with(src, '{{') THEN '{OBJECT}' ELSE json_type(src) END AS root
             FROM checked
         ), valued AS (
-            SELECT *, CASE WHEN root = '{OBJECT}' THEN json_extract(src, {values_sql}) END AS jv
+            SELECT src, valid, root, CASE WHEN whole THEN jq
+                WHEN root = '{OBJECT}' THEN json_extract(src, {values_sql}) END AS jv
             FROM rooted
         )
         SELECT valid, root, {", ".join(flags)}, {values} FROM valued

@@ -161,3 +161,35 @@ def test_duckdb_shares_the_cores_among_day_threads() -> None:
         assert threads == [(cores,)]
     finally:
         json_read.share_cores(1)
+
+
+@pytest.mark.parametrize("shape", ["braced", "unbraced"])
+def test_malformed_documents_among_many_fail_alone(shape: str) -> None:
+    """Documents that look like whole objects are parsed once, a malformed one becoming NULL
+    (DuckDB then redoes its vector row by row): every other row of the vector, and of the
+    vectors around it, reads as it would on its own."""
+    bad = {
+        "braced": ['{"a": [1, 2}', '{"a": 1} {"a": 2}', '{"a": "x}', "{}}", '{"a": 1,, "b": 2}'],
+        "unbraced": ['{"a": 1', "not json", '{"a": {"b": 1}', "{"],
+    }[shape]
+    texts, expected = [], []
+    for i in range(5_000):  # a few of DuckDB's 2,048-row vectors
+        if i % 997 == 13:
+            texts.append(bad[i % len(bad)])
+            expected.append(("invalid", None))
+        else:
+            texts.append(f'{{"a": {i}, "b": {{"c": "v{i}"}}}}')
+            expected.append(("object", str(i)))
+    out = read_paths(pl.Series(texts), [("a",), ("b", "c")])
+    assert list(zip(out["status"], out["text0"], strict=True)) == expected
+    assert out["text1"].to_list() == [
+        None if s == "invalid" else f"v{i}" for i, (s, _) in enumerate(expected)
+    ]
+
+
+def test_documents_with_whitespace_around_them_are_read_too() -> None:
+    """The single-parse shape test wants `{` first and `}` last; others take the full path."""
+    texts = pl.Series([' {"a": 1}', '{"a": 2}\n', '\t{"a": 3} ', '{"a": 4,}\n'])
+    out = read_paths(texts, [("a",)])
+    assert out["status"].to_list() == ["object", "object", "object", "invalid"]
+    assert out["text0"].to_list() == ["1", "2", "3", None]
