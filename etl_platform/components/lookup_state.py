@@ -20,6 +20,7 @@ from etl_platform.components.mysql_sources import raw_asset_key
 from etl_platform.components.source_metadata import table_schema
 from etl_platform.load.lake import Dataset, Lake
 from etl_platform.memory import release_free_memory
+from etl_platform.parallel import default_threads, ordered_map
 from etl_platform.partitions import (
     DERIVED_REFRESH,
     allow_beta_backfill_policy,
@@ -140,13 +141,27 @@ def fold_days(
             rows = read_frame(raw, day, columns)
             if rows is not None:
                 previous = fold_latest(previous, rows, key=key, cursor=cursor)
-    sizes = {}
-    for day in days:
-        rows = read_frame(raw, day, columns)
-        current = previous if rows is None else fold_latest(previous, rows, key=key, cursor=cursor)
+
+    def folded() -> Iterator[tuple[dt.date, pl.DataFrame]]:
+        state_before = previous
+        for day in days:
+            rows = read_frame(raw, day, columns)
+            current = (
+                state_before
+                if rows is None
+                else fold_latest(state_before, rows, key=key, cursor=cursor)
+            )
+            yield day, current
+            state_before = current
+
+    def write(item: tuple[dt.date, pl.DataFrame]) -> tuple[dt.date, int]:
+        day, current = item
         state.write_partitions({day: current.to_arrow()}, schema)
-        sizes[day] = current.height
-        previous = current
+        return day, current.height
+
+    # A day's state is written while the next is folded: the write (encoding and compressing
+    # the whole state) was half of the step, and the fold needs only the previous state.
+    sizes = dict(ordered_map(write, folded(), workers=min(2, default_threads())))
     release_free_memory()
     return sizes
 
