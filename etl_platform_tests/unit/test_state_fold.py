@@ -43,6 +43,18 @@ def _expected(day_index: int) -> dict[int, str]:
     return latest
 
 
+def _fold(lake: Lake) -> dict[dt.date, int]:
+    return fold_days(
+        lake.raw("s0", "customers"),
+        lake.state("s0", "customers"),
+        DAYS,
+        columns=["id", "tier", "updated_at"],
+        key=["id"],
+        cursor="updated_at",
+        schema=SCHEMA,
+    )
+
+
 @pytest.mark.parametrize("threads", ["1", "2"])
 def test_each_day_holds_the_latest_row_of_every_key_as_of_its_end(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: str
@@ -50,15 +62,7 @@ def test_each_day_holds_the_latest_row_of_every_key_as_of_its_end(
     monkeypatch.setenv(ENV_THREADS, threads)
     lake = _raw_lake(tmp_path)
     state = lake.state("s0", "customers")
-    sizes = fold_days(
-        lake.raw("s0", "customers"),
-        state,
-        DAYS,
-        columns=["id", "tier", "updated_at"],
-        key=["id"],
-        cursor="updated_at",
-        schema=SCHEMA,
-    )
+    sizes = _fold(lake)
     assert list(sizes) == DAYS
     for i, day in enumerate(DAYS):
         frame = read_frame(state, day, ["id", "tier"])
@@ -67,7 +71,7 @@ def test_each_day_holds_the_latest_row_of_every_key_as_of_its_end(
         assert sizes[day] == len(_expected(i))
 
 
-def test_a_failed_write_fails_the_fold_and_leaves_no_later_day(
+def test_a_failed_write_fails_the_fold_and_stops_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(ENV_THREADS, "2")
@@ -82,16 +86,8 @@ def test_a_failed_write_fails_the_fold_and_leaves_no_later_day(
 
     monkeypatch.setattr(Dataset, "write_partitions", failing)
     with pytest.raises(OSError, match="disk full"):
-        fold_days(
-            lake.raw("s0", "customers"),
-            state,
-            DAYS,
-            columns=["id", "tier", "updated_at"],
-            key=["id"],
-            cursor="updated_at",
-            schema=SCHEMA,
-        )
+        _fold(lake)
     written = [d for d in DAYS if state.partition_files(d)]
     assert DAYS[2] not in written
-    # At most the one day already in flight beside the failed one was written after it.
+    # At most the one day already in flight beside the failed one is written after it.
     assert set(written) <= {DAYS[0], DAYS[1], DAYS[3]}
