@@ -77,25 +77,52 @@ def emit(rows: int, seconds: float, **detail: object) -> None:
     print(json.dumps({"rows": rows, "seconds": seconds, **detail}, default=str), flush=True)
 
 
-def _tree_rss(proc: psutil.Process) -> int:
-    total = 0
+#: One sample of a variant's run: (epoch seconds, tree RSS bytes, tree CPU s, server CPU s).
+Sample = tuple[float, int, float, float]
+
+
+def _tree_sample(proc: psutil.Process) -> tuple[int, float]:
+    """RSS and CPU seconds (user + system) of `proc` and its live children."""
+    rss, cpu = 0, 0.0
     try:
         procs = [proc, *proc.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0
+        return 0, 0.0
     for p in procs:
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            total += p.memory_info().rss
-    return total
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied), p.oneshot():
+            rss += p.memory_info().rss
+            times = p.cpu_times()
+            cpu += times.user + times.system
+    return rss, cpu
 
 
-def step_peaks(timeline: list[tuple[float, int]], spans: dict[str, list[float]]) -> dict[str, int]:
+def step_peaks(timeline: list[Sample], spans: dict[str, list[float]]) -> dict[str, int]:
     """The highest tree RSS (MiB) sampled while each step ran: which step makes the peak."""
     peaks = {}
     for step, (start, end) in sorted(spans.items(), key=lambda kv: kv[1][0]):
-        during = [rss for t, rss in timeline if start <= t <= end]
+        during = [sample[1] for sample in timeline if start <= sample[0] <= end]
         peaks[step] = round(max(during, default=0) / 2**20)
     return peaks
+
+
+def step_cores(timeline: list[Sample], spans: dict[str, list[float]]) -> dict[str, list[float]]:
+    """Cores each step kept busy, [the variant's tree, the server]: CPU seconds between the
+    samples nearest its start and end over the time between them. On 2 cores shared with the
+    server, what a step leaves idle is what overlapping it with other work could win."""
+    cores: dict[str, list[float]] = {}
+    if len(timeline) < 2:
+        return cores
+    for step, (start, end) in sorted(spans.items(), key=lambda kv: kv[1][0]):
+        first = min(timeline, key=lambda sample: abs(sample[0] - start))
+        last = min(timeline, key=lambda sample: abs(sample[0] - end))
+        seconds = last[0] - first[0]
+        if seconds <= 0:
+            continue
+        cores[step] = [
+            round((last[2] - first[2]) / seconds, 2),
+            round((last[3] - first[3]) / seconds, 2),
+        ]
+    return cores
 
 
 def _server(port: int | None) -> psutil.Process | None:
@@ -125,7 +152,8 @@ def measure(
     rows: int | None = None,
     server_port: int | None = None,
 ) -> Measurement:
-    """Run `argv`, sampling the RSS of it and its children every 50 ms; parse its last line."""
+    """Run `argv`, sampling the RSS and CPU of it and its children (and the server's CPU) every
+    50 ms; parse its last line."""
     server = _server(server_port)
     server_before = _cpu(server)
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -138,12 +166,13 @@ def measure(
         env={**os.environ, **(env or {})},
     )
     proc = psutil.Process(child.pid)
-    timeline: list[tuple[float, int]] = []  # (epoch seconds, tree RSS)
+    timeline: list[Sample] = []
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
-            timeline.append((time.time(), _tree_rss(proc)))
+            rss, cpu = _tree_sample(proc)
+            timeline.append((time.time(), rss, cpu, _cpu(server)))
             done.wait(SAMPLE_SECONDS)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -161,10 +190,11 @@ def measure(
         raise RuntimeError(f"{variant} failed ({child.returncode}):\n{err[-3000:]}\n{out[-2000:]}")
     lines = [line for line in out.splitlines() if line.startswith("{")]
     report: dict[str, object] = json.loads(lines[-1]) if lines else {}
-    peak = max((rss for _, rss in timeline), default=0)
+    peak = max((sample[1] for sample in timeline), default=0)
     spans = report.pop("spans", None)
     if isinstance(spans, dict):
         report["step_peak_mib"] = step_peaks(timeline, spans)
+        report["step_cores"] = step_cores(timeline, spans)
     work = float(report.pop("seconds", wall))  # type: ignore[arg-type]
     counted = int(report.pop("rows", rows or 0))  # type: ignore[call-overload]
     return Measurement(

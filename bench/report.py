@@ -40,16 +40,19 @@ def _spread(values: list[float]) -> str:
 
 
 def _step_table(by: dict[str, list[Measurement]]) -> list[str]:
-    """A's steps (median seconds; highest RSS sampled while each ran): where time and memory go."""
-    rows: dict[str, dict[str, tuple[list[float], list[float]]]] = {}
+    """A's steps (median seconds, highest RSS and cores busy while each ran): where time, memory
+    and the idle cores go."""
+    rows: dict[str, dict[str, list[tuple[float, float, float, float]]]] = {}
     for name in ("A", "A_quarter"):
         for run in by.get(name, []):
             seconds = run.detail.get("steps") or {}
             peaks = run.detail.get("step_peak_mib") or {}
+            cores = run.detail.get("step_cores") or {}
             for step in peaks or seconds:
-                cell = rows.setdefault(step, {}).setdefault(name, ([], []))
-                cell[0].append(float(seconds.get(step, 0.0)))
-                cell[1].append(float(peaks.get(step, 0)))
+                mine, server = cores.get(step, (float("nan"), float("nan")))
+                rows.setdefault(step, {}).setdefault(name, []).append(
+                    (float(seconds.get(step, 0.0)), float(peaks.get(step, 0)), mine, server)
+                )
     if not rows:
         return []
 
@@ -57,11 +60,15 @@ def _step_table(by: dict[str, list[Measurement]]) -> list[str]:
         got = rows[step].get(name)
         if not got:
             return "n/a"
-        return f"{statistics.median(got[0]):.2f} s, {statistics.median(got[1]):.0f} MiB"
+        seconds, peak, mine, server = (statistics.median(v) for v in zip(*got, strict=True))
+        busy = "" if mine != mine else f", {mine:.2f} + {server:.2f} cores"  # NaN: not sampled
+        return f"{seconds:.2f} s, {peak:.0f} MiB{busy}"
 
     lines = [
         "",
-        "A's steps (median step time; highest tree RSS sampled while the step ran):",
+        "A's steps (medians: step time; highest tree RSS sampled while the step ran; cores busy"
+        " meanwhile, A's process tree + the MariaDB server, of "
+        f"{os.cpu_count()}):",
         "",
         "| step | A | A at a quarter |",
         "| --- | --- | --- |",
@@ -84,7 +91,8 @@ def write_report(
     work = {k: statistics.median(r.work_seconds for r in v) for k, v in by.items()}
     lines = [
         f"Machine: {_machine()}. Data: {args.shards} shards x {args.orders} orders over "
-        f"{args.days} days ({config.first}..{config.last}), {args.rounds} rounds, interleaved.",
+        f"{args.days} days ({config.first}..{config.last}), {args.rounds} rounds, interleaved."
+        f" MariaDB buffer pool: {getattr(args, 'buffer_pool_mib', 512)} MiB, warmed.",
         f"connectorx needed the casting SELECT: {extra.get('connectorx_cast')}.",
         "",
         "| variant | runs | orders | wall s median (min-max) | work s median | orders/s (wall) "
