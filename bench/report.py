@@ -92,7 +92,8 @@ def write_report(
     lines = [
         f"Machine: {_machine()}. Data: {args.shards} shards x {args.orders} orders over "
         f"{args.days} days ({config.first}..{config.last}), {args.rounds} rounds, interleaved."
-        f" MariaDB buffer pool: {getattr(args, 'buffer_pool_mib', 512)} MiB, warmed.",
+        f" MariaDB buffer pool: {getattr(args, 'buffer_pool_mib', 512)} MiB, warmed."
+        f" Output to {getattr(args, 'scratch', None) or 'the disk (<dir>/scratch)'}.",
         f"connectorx needed the casting SELECT: {extra.get('connectorx_cast')}.",
         "",
         "| variant | runs | orders | wall s median (min-max) | work s median | orders/s (wall) "

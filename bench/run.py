@@ -207,6 +207,11 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep already seeded shards")
     parser.add_argument("--dir", default=".local/bench")
     parser.add_argument(
+        "--scratch",
+        help="where the variants write (default <dir>/scratch): a tmpfs such as "
+        "/dev/shm/etl-bench keeps a VM disk's write stalls out of the figures",
+    )
+    parser.add_argument(
         "--buffer-pool-mib",
         type=int,
         default=5120,
@@ -215,7 +220,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     Path(args.dir).mkdir(parents=True, exist_ok=True)
-    scratch = Path(args.dir).resolve() / "scratch"
+    scratch = (Path(args.scratch) if args.scratch else Path(args.dir) / "scratch").resolve()
 
     config = seed(args, "bench_shop_", args.orders)
     quarter = None if args.no_scaling else seed(args, "bench_q_", max(args.orders // 4, 1))
