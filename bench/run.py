@@ -74,7 +74,8 @@ def seed(args: argparse.Namespace, prefix: str, orders: int) -> BenchConfig:
 
 
 def size_buffer_pool(endpoint: MySqlEndpoint, mib: int) -> None:
-    """Resize the server's buffer pool online and wait for it.
+    """Resize the server's buffer pool online (either way: 512 gives the earlier sections'
+    conditions) and wait for it.
 
     The server reads with O_DIRECT, so what the pool does not hold is read from disk at every
     variant's run: on a VM whose disk speed varies, a run then measures the disk (steps seen at
@@ -86,7 +87,7 @@ def size_buffer_pool(endpoint: MySqlEndpoint, mib: int) -> None:
         with conn.cursor() as cursor:
             target = mib * 2**20
             cursor.execute("SELECT @@innodb_buffer_pool_size")
-            if cursor.fetchone()[0] >= target:
+            if cursor.fetchone()[0] == target:
                 return
             cursor.execute("SET GLOBAL innodb_buffer_pool_size = %s", (target,))
             for _ in range(600):
@@ -95,7 +96,7 @@ def size_buffer_pool(endpoint: MySqlEndpoint, mib: int) -> None:
                 cursor.execute("SELECT @@innodb_buffer_pool_size")
                 size = cursor.fetchone()[0]
                 status = row[1] if row else ""
-                if size >= target and ("Completed" in status or not status):
+                if size == target and ("Completed" in status or not status):
                     print(f"buffer pool: {size // 2**20} MiB", flush=True)
                     return
                 time.sleep(0.5)
@@ -107,13 +108,18 @@ def size_buffer_pool(endpoint: MySqlEndpoint, mib: int) -> None:
 def warm(endpoint: MySqlEndpoint, databases: list[str]) -> None:
     """Read every row of the tables the variants read once, so the first variant of a round
     does not pay for loading the pool (a SUM over the JSON reads the clustered index)."""
+    from etl_platform.identifiers import quote_mysql
+
     conn = endpoint.connect()
     started = time.perf_counter()
     try:
         with conn.cursor() as cursor:
             for db in databases:
-                cursor.execute(f"SELECT SUM(LENGTH(payload)) FROM `{db}`.orders")
-                cursor.execute(f"SELECT SUM(LENGTH(profile)) FROM `{db}`.customers")
+                for table, column in (("orders", "payload"), ("customers", "profile")):
+                    cursor.execute(
+                        f"SELECT SUM(LENGTH({quote_mysql(column)}))"
+                        f" FROM {quote_mysql(db)}.{quote_mysql(table)}"
+                    )
     finally:
         conn.close()
     print(f"warmed {len(databases)} databases in {time.perf_counter() - started:.1f}s", flush=True)
