@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 from collections import defaultdict
@@ -61,7 +62,7 @@ def _step_table(by: dict[str, list[Measurement]]) -> list[str]:
         if not got:
             return "n/a"
         seconds, peak, mine, server = (statistics.median(v) for v in zip(*got, strict=True))
-        busy = "" if mine != mine else f", {mine:.2f} + {server:.2f} cores"  # NaN: not sampled
+        busy = "" if math.isnan(mine) else f", {mine:.2f} + {server:.2f} cores"  # NaN: not sampled
         return f"{seconds:.2f} s, {peak:.0f} MiB{busy}"
 
     lines = [
