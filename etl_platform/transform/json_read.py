@@ -97,7 +97,9 @@ def _source_table(texts: pl.Series) -> pa.Table:
     return pa.Table.from_batches(table.to_batches(max_chunksize=size), table.schema)
 
 
-def read_paths(texts: pl.Series, paths: Sequence[Path]) -> pl.DataFrame:
+def read_paths(
+    texts: pl.Series, paths: Sequence[Path], *, types: Sequence[bool] | None = None
+) -> pl.DataFrame:
     """Per document: its status, and each path's JSON type, text and JSON text.
 
     Returns a frame as tall as `texts` with
@@ -108,7 +110,9 @@ def read_paths(texts: pl.Series, paths: Sequence[Path]) -> pl.DataFrame:
           and missing values null;
       `json{j}`: the value as compact JSON text (strings quoted), null as for `text{j}`;
       `broken{j}`: a parent of the path holds a value that is not an object (or null).
-    Values are read from objects only. Duplicate keys: the first one counts.
+    Values are read from objects only. Duplicate keys: the first one counts. `types` (one flag
+    a path, all by default) says which paths get `type{j}`: telling a number's type apart is
+    most of what a path costs here, and a caller that types the text itself does not need it.
     """
     out = _query(_connection(), _paths_sql(paths), src_table=_source_table(texts))
     if out.height != texts.len():
@@ -128,18 +132,25 @@ def read_paths(texts: pl.Series, paths: Sequence[Path]) -> pl.DataFrame:
     # A document only a lenient parser accepts reads as invalid: nothing is read from it.
     demoted = valid.not_() & out["valid"].fill_null(False)
     read = (pl.col("root") == OBJECT).fill_null(False) & ~pl.col("_demoted")
+    # A value is there unless it is JSON null (the only value whose text starts with `n`:
+    # NaN was demoted above), missing, or under a parent that is not an object.
     out = out.with_columns(_demoted=demoted, _status=status).with_columns(
-        pl.when(read & ~pl.col(f"b{j}")).then(_kind(pl.col(f"v{j}"))).alias(f"k{j}")
+        (read & ~pl.col(f"b{j}") & ~pl.col(f"v{j}").str.starts_with("n"))
+        .fill_null(False)
+        .alias(f"p{j}")
         for j in range(len(paths))
     )
+    typed = [True] * len(paths) if types is None else list(types)
+    if len(typed) != len(paths):
+        raise ValueError(f"types: {len(typed)} flags for {len(paths)} paths")
     columns = [pl.col("_status").alias("status")]
     for j in range(len(paths)):
-        value, kind = pl.col(f"v{j}"), pl.col(f"k{j}")
-        present = (kind != NULL).fill_null(False)
-        string = (kind == STRING).fill_null(False)
+        value, present = pl.col(f"v{j}"), pl.col(f"p{j}")
+        string = present & value.str.starts_with('"')
         escaped = string & value.str.contains("\\", literal=True)
+        if typed[j]:
+            columns.append(pl.when(present).then(_kind(value)).alias(f"type{j}"))
         columns += [
-            pl.when(present).then(kind).alias(f"type{j}"),
             # A string's text is what lies between its quotes, decoded where it has escapes;
             # other values' text is their JSON.
             pl.when(~present)
