@@ -193,3 +193,15 @@ def test_documents_with_whitespace_around_them_are_read_too() -> None:
     out = read_paths(texts, [("a",)])
     assert out["status"].to_list() == ["object", "object", "object", "invalid"]
     assert out["text0"].to_list() == ["1", "2", "3", None]
+
+
+def test_types_only_for_the_paths_that_ask() -> None:
+    texts = pl.Series(['{"a": 1.5, "b": "x", "c": [1]}', '{"a": -2}'])
+    out = read_paths(texts, [("a",), ("b",), ("c",)], types=[True, False, False])
+    assert "type0" in out.columns and "type1" not in out.columns and "type2" not in out.columns
+    assert out["type0"].to_list() == ["DOUBLE", "BIGINT"]
+    # The texts and JSON texts are the same either way.
+    full = read_paths(texts, [("a",), ("b",), ("c",)])
+    assert out.drop("type0").equals(full.drop("type0", "type1", "type2"))
+    with pytest.raises(ValueError, match="2 flags for 3 paths"):
+        read_paths(texts, [("a",), ("b",), ("c",)], types=[True, False])
