@@ -119,6 +119,9 @@ def read_paths(
     a path, all by default) says which paths get `type{j}`: telling a number's type apart is
     most of what a path costs here, and a caller that types the text itself does not need it.
     """
+    typed = [True] * len(paths) if types is None else list(types)
+    if len(typed) != len(paths):
+        raise ValueError(f"types: {len(typed)} flags for {len(paths)} paths")
     parents = _parents(paths)
     out = _query(_connection(), _paths_sql(paths, parents), src_table=_source_table(texts))
     if out.height != texts.len():
@@ -147,9 +150,6 @@ def read_paths(
         .alias(f"p{j}")
         for j in range(len(paths))
     )
-    typed = [True] * len(paths) if types is None else list(types)
-    if len(typed) != len(paths):
-        raise ValueError(f"types: {len(typed)} flags for {len(paths)} paths")
     columns = [pl.col("_status").alias("status")]
     for j in range(len(paths)):
         value, present = pl.col(f"v{j}"), pl.col(f"p{j}")
