@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
+import pyarrow as pa
 
 from etl_platform.load.lake import Dataset, DayStats
 from etl_platform.transform.conform import conform
@@ -23,6 +24,11 @@ class ViewDayWriter:
     read back and merged with it, as one `diagonal_relaxed` concat of the whole day would have
     done: same rows, same columns in the same order, same types; only such a day is held
     whole, once. Shards that fit are held until a row group's worth and then written.
+
+    What is held is Arrow, converted as each shard comes (its polars frame is then let go): a
+    row group is the held tables' chunks written as they are. Holding polars frames and
+    concatenating them at the flush made two more copies of up to a row group's rows, the
+    view's peak (bench/RESULTS.md, twelfth session).
     """
 
     def __init__(
@@ -35,7 +41,7 @@ class ViewDayWriter:
     ) -> None:
         self._file = dataset.open_day(day)
         self._schema: pl.Schema | None = None
-        self._held: list[pl.DataFrame] = []  # rows of `_schema` not written yet
+        self._held: list[pa.Table] = []  # rows of `_schema` not written yet
         self._held_rows = self._held_bytes = 0
         self._row_group_rows, self._row_group_bytes = row_group_rows, row_group_bytes
         self.widened = 0
@@ -57,27 +63,26 @@ class ViewDayWriter:
             self._hold(fitted)
 
     def _hold(self, rows: pl.DataFrame) -> None:
-        self._held.append(rows)
-        self._held_rows += rows.height
-        self._held_bytes += int(rows.estimated_size())
+        table = rows.to_arrow()
+        self._held.append(table)
+        self._held_rows += table.num_rows
+        self._held_bytes += table.nbytes
         if self._held_rows >= self._row_group_rows or self._held_bytes >= self._row_group_bytes:
             self._flush()
 
     def _flush(self) -> None:
         if not self._held:
             return
-        held = self._held[0] if len(self._held) == 1 else pl.concat(self._held, how="vertical")
+        held = self._held[0] if len(self._held) == 1 else pa.concat_tables(self._held)
         self._held, self._held_rows, self._held_bytes = [], 0, 0
-        self._file.write(held.to_arrow())
+        self._file.write(held)  # one row group across the tables' chunks, no copy
 
     def _widen(self, rows: pl.DataFrame) -> None:
         self.widened += 1
-        parts = list(self._held)
+        parts = [_frame(table) for table in self._held]
         in_file = self._file.schema is not None
         if in_file:  # some rows are in the file already: read them back
-            written = pl.from_arrow(self._file.read_back())
-            assert isinstance(written, pl.DataFrame)
-            parts.insert(0, written)
+            parts.insert(0, _frame(self._file.read_back()))
         merged = pl.concat([*parts, rows], how="diagonal_relaxed")
         del parts
         self._held, self._held_rows, self._held_bytes = [], 0, 0
@@ -99,3 +104,9 @@ class ViewDayWriter:
 
     def abort(self) -> None:
         self._file.abort()
+
+
+def _frame(table: pa.Table) -> pl.DataFrame:
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
