@@ -33,12 +33,21 @@ def default_threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
-    """`map(fn, items)` on `workers` threads, results in input order, at most `workers` items
-    started and not yet consumed (Executor.map would start them all and hold every result).
+def ordered_map(
+    fn: Callable[[T], R], items: Iterable[T], workers: int, *, ahead: int = 0
+) -> Iterator[R]:
+    """`map(fn, items)` on `workers` threads, results in input order, at most `workers + ahead`
+    items started and not yet consumed (Executor.map would start them all and hold every result).
+
+    With `ahead=0` a worker whose item finished before the oldest one waits for the consumer:
+    right where items hold their inputs until they return. Where results are small and the
+    items cheap to hold (days to shape, which read their own rows), `ahead` lets that worker
+    start the next item while finished results wait, so uneven items do not leave a core idle.
 
     On an error the items not yet started are not started; those running are waited for.
     """
+    if ahead < 0:
+        raise ValueError(f"ahead={ahead}: expected 0 or more")
     if workers <= 1:
         yield from map(fn, items)
         return
@@ -47,7 +56,7 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Itera
         try:
             for item in items:
                 pending.append(pool.submit(fn, item))
-                if len(pending) >= workers:
+                if len(pending) >= workers + ahead:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()

@@ -386,7 +386,9 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
             workers = min(len(days), default_threads())
             share_cores(workers)
             try:
-                for day_result in ordered_map(_day, days, workers=workers):
+                # A day hands back only a summary: days finished out of order may wait for the
+                # consumer while their worker goes on to the next day.
+                for day_result in ordered_map(_day, days, workers=workers, ahead=workers):
                     window.add_day(day_result)
             finally:
                 share_cores(1)  # the setting is the process's: give later readers every core

@@ -36,6 +36,42 @@ def test_ordered_map_starts_at_most_workers_items_ahead_of_the_consumer() -> Non
     assert list(results) == list(range(1, 100))
 
 
+def test_ordered_map_ahead_lets_a_free_worker_go_on_while_the_oldest_item_runs() -> None:
+    release = threading.Event()
+    started: list[int] = []
+    lock = threading.Lock()
+
+    def slow_first(n: int) -> int:
+        with lock:
+            started.append(n)
+        if n == 0:
+            assert release.wait(5)
+        return n
+
+    results = ordered_map(slow_first, range(20), workers=2, ahead=2)
+    consumer = threading.Thread(target=lambda: collected.extend(results))
+    collected: list[int] = []
+    consumer.start()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with lock:
+            if len(started) >= 4:
+                break
+        time.sleep(0.01)
+    time.sleep(0.1)
+    with lock:
+        # Item 0 still runs; the other worker did 1, 2 and 3, and 4 waits for the consumer.
+        assert sorted(started) == [0, 1, 2, 3]
+    release.set()
+    consumer.join(5)
+    assert collected == list(range(20))
+
+
+def test_ordered_map_refuses_a_negative_ahead() -> None:
+    with pytest.raises(ValueError, match="ahead=-1"):
+        list(ordered_map(lambda n: n, range(3), workers=2, ahead=-1))
+
+
 def test_ordered_map_raises_the_error_of_its_item_and_stops_starting_new_ones() -> None:
     started: list[int] = []
 
