@@ -79,10 +79,10 @@ class ViewDayWriter:
 
     def _widen(self, rows: pl.DataFrame) -> None:
         self.widened += 1
-        parts = [_frame(table) for table in self._held]
+        parts = [pl.DataFrame(pl.from_arrow(table)) for table in self._held]
         in_file = self._file.schema is not None
         if in_file:  # some rows are in the file already: read them back
-            parts.insert(0, _frame(self._file.read_back()))
+            parts.insert(0, pl.DataFrame(pl.from_arrow(self._file.read_back())))
         merged = pl.concat([*parts, rows], how="diagonal_relaxed")
         del parts
         self._held, self._held_rows, self._held_bytes = [], 0, 0
@@ -104,9 +104,3 @@ class ViewDayWriter:
 
     def abort(self) -> None:
         self._file.abort()
-
-
-def _frame(table: pa.Table) -> pl.DataFrame:
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    return frame

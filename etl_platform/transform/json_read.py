@@ -296,18 +296,23 @@ def _strictly_valid(texts: pl.Series, lenient_valid: pl.Series) -> pl.Series:
     valid = lenient_valid.fill_null(False)
     suspect = valid & texts.str.contains(_NAN_OR_INF_INSIDE).fill_null(False)
     maybe = (valid & texts.str.contains(_CLOSER_AFTER_COMMA_OR_SPACE).fill_null(False)).arg_true()
-    if maybe.len():
-        trailing = texts.gather(maybe).str.contains(_TRAILING_COMMA).fill_null(False)
-        suspect = suspect.scatter(maybe, suspect.gather(maybe) | trailing)
+    suspect = _or_matching(suspect, texts, maybe, _TRAILING_COMMA)
     bare = (valid & ~texts.str.starts_with("{").fill_null(False)).arg_true()
-    if bare.len():
-        at_start = texts.gather(bare).str.contains(_NAN_OR_INF_AT_START).fill_null(False)
-        suspect = suspect.scatter(bare, suspect.gather(bare) | at_start)
+    suspect = _or_matching(suspect, texts, bare, _NAN_OR_INF_AT_START)
     rows = suspect.arg_true()
     if rows.len() == 0:
         return valid
     strict = [_strictly_json(text) for text in texts.gather(rows).to_list()]
     return valid.scatter(rows, pl.Series(strict, dtype=pl.Boolean))
+
+
+def _or_matching(flags: pl.Series, texts: pl.Series, rows: pl.Series, pattern: str) -> pl.Series:
+    """`flags`, set also where `texts` match `pattern`, searched on `rows` only (the few that
+    a cheaper test let through)."""
+    if rows.len() == 0:
+        return flags
+    found = texts.gather(rows).str.contains(pattern).fill_null(False)
+    return flags.scatter(rows, flags.gather(rows) | found)
 
 
 def _strictly_json(text: str) -> bool:
