@@ -41,8 +41,10 @@ _NAN_OR_INF_INSIDE = r"[:,\[][ \t\n\r]*[-+]?(?i:nan|inf)"
 _NAN_OR_INF_AT_START = r"^[ \t\n\r]*[-+]?(?i:nan|inf)"
 
 _local = threading.local()
-#: DuckDB scans an Arrow table's batches in parallel: a few batches keep every core busy.
-_BATCHES, _MIN_BATCH_ROWS = 8, 2_048
+#: Text per Arrow batch handed to DuckDB (`_source_table`), within these row bounds (DuckDB's
+#: vectors are 2,048 rows; tiny documents still make batches worth a task).
+_BATCH_BYTES = 512 * 1024
+_MIN_BATCH_ROWS, _MAX_BATCH_ROWS = 64, 2_048
 
 
 _database: duckdb.DuckDBPyConnection | None = None
@@ -95,10 +97,19 @@ def _query(con: duckdb.DuckDBPyConnection, sql: str, **tables: pa.Table) -> pl.D
 
 
 def _source_table(texts: pl.Series) -> pa.Table:
-    """The texts as an Arrow table in a few batches, so DuckDB's threads share a small input."""
+    """The texts as an Arrow table in batches of about `_BATCH_BYTES` of text.
+
+    DuckDB's scan holds far more per batch than the batch's text: on a 25,000-row slice of
+    ~1.1 KB orders, batches of 3,125 rows (8 a slice) left the query 62-67 MiB above where it
+    started, batches of ~470 rows (512 KiB) 20-22 MiB, in the same or less time
+    (bench/RESULTS.md, thirteenth session). Batches are also what DuckDB's threads share.
+    """
+    texts = texts.cast(pl.String)
     # String views straight from polars' memory: no copy into a contiguous string array.
-    table = pa.table({"src": texts.cast(pl.String).to_arrow(compat_level=pl.CompatLevel.newest())})
-    size = max(_MIN_BATCH_ROWS, -(-table.num_rows // _BATCHES))
+    table = pa.table({"src": texts.to_arrow(compat_level=pl.CompatLevel.newest())})
+    mean = texts.str.len_bytes().mean()
+    per_row = int(mean) if isinstance(mean, int | float) and mean >= 1 else 1
+    size = min(_MAX_BATCH_ROWS, max(_MIN_BATCH_ROWS, _BATCH_BYTES // per_row))
     return pa.Table.from_batches(table.to_batches(max_chunksize=size), table.schema)
 
 

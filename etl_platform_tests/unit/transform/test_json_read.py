@@ -205,3 +205,41 @@ def test_types_only_for_the_paths_that_ask() -> None:
     assert out.drop("type0").equals(full.drop("type0", "type1", "type2"))
     with pytest.raises(ValueError, match="2 flags for 3 paths"):
         read_paths(texts, [("a",), ("b",), ("c",)], types=[True, False])
+
+
+def test_large_documents_go_in_small_batches_and_keep_their_rows() -> None:
+    """Batches hold about `_BATCH_BYTES` of text (DuckDB's scan holds far more per batch than
+    its text); with many of them, on every core, each row still gets its own values."""
+    from etl_platform.transform import json_read
+
+    filler = "x" * 2_000
+    texts = pl.Series(
+        [f'{{"a": {i}, "pad": "{filler}", "b": {{"c": "v{i}"}}}}' for i in range(6_000)]
+    )
+    table = json_read._source_table(texts)
+    sizes = [batch.num_rows for batch in table.to_batches()]
+    per_row = texts.str.len_bytes().mean()
+    assert sum(sizes) == 6_000
+    assert max(sizes) == json_read._BATCH_BYTES // int(per_row)  # ~260 rows of ~2 KB
+    assert len(sizes) > 20
+    json_read.share_cores(1)  # DuckDB on every core
+    out = read_paths(texts, [("a",), ("b", "c")])
+    assert out["text0"].to_list() == [str(i) for i in range(6_000)]
+    assert out["text1"].to_list() == [f"v{i}" for i in range(6_000)]
+
+
+@pytest.mark.parametrize(
+    ("texts", "rows"),
+    [
+        (["{}"] * 10_000, 2_048),  # tiny documents: whole DuckDB vectors
+        ([None] * 3, 2_048),  # no text at all: no division by zero
+        ([], 2_048),
+    ],
+    ids=["tiny", "all-null", "empty"],
+)
+def test_batch_rows_are_bounded(texts: list[str | None], rows: int) -> None:
+    from etl_platform.transform import json_read
+
+    table = json_read._source_table(pl.Series(texts, dtype=pl.String))
+    assert table.num_rows == len(texts)
+    assert all(batch.num_rows <= rows for batch in table.to_batches())
