@@ -44,6 +44,7 @@ from etl_platform.transform.json_read import share_cores
 from etl_platform.transform.view_shape import (
     SHARD,
     ShardStats,
+    copied_texts,
     finish_shards,
     type_slices,
     window_drift,
@@ -106,11 +107,12 @@ class _Window:
         self.last_rows = day.preview
 
     def add_drift_sample(self, column: str, sample: pl.Series) -> None:
-        """Keep a run's drift samples bounded: past DRIFT_RUN_ROWS, every other row is kept."""
+        """Keep a run's drift samples bounded: past DRIFT_RUN_ROWS, every other row is kept
+        (copied: the thinned rows would otherwise keep all of their texts' buffers)."""
         samples = self.drift_samples.setdefault(column, [])
         samples.append(sample)
         if sum(s.len() for s in samples) > DRIFT_RUN_ROWS:
-            samples[:] = [s.gather_every(2) for s in samples]
+            samples[:] = [copied_texts(s.gather_every(2)) for s in samples]
 
     def add(self, shard: str, s: ShardStats) -> None:
         total = self.stats.setdefault(shard, ShardStats())

@@ -328,18 +328,20 @@ def _drift_sample(
     """Evenly spaced JSON texts of one shard's day (`raw` being its rows from `offset` on, of
     `total`), for `window_drift` at the end of the run.
 
-    Copied out: a gathered String Series still points into the day's buffers (string views),
-    and a run keeps its samples until the end: views would pin every day's JSON in memory.
+    Copied out (`copied_texts`): a run keeps its samples until the end.
     """
     step = -(-total // DRIFT_SAMPLE_ROWS) if total else 1
     return {
-        column: pl.Series(
-            column,
-            raw[column].cast(pl.String).gather_every(step, (-offset) % step).to_list(),
-            dtype=pl.String,
-        )
+        column: copied_texts(raw[column].cast(pl.String).gather_every(step, (-offset) % step))
         for column in drift_known_paths(spec)
     }
+
+
+def copied_texts(texts: pl.Series) -> pl.Series:
+    """The texts in buffers of their own. A gathered String Series still points into its
+    source's buffers (string views): kept, a few sampled rows would pin all of the source's
+    text in memory."""
+    return pl.Series(texts.name, texts.to_list(), dtype=pl.String)
 
 
 def _finish_shard(
