@@ -239,6 +239,15 @@ def profile_a(config: BenchConfig, scratch: Path, target: Path) -> dict[str, obj
     return {"file": str(target), "run": result}
 
 
+#: The rows of `describe_isolated`'s table, in order.
+_ROW_NAMES = {
+    "scattered": "scattered (every 100th id)",
+    "clustered": "clustered (newest ids)",
+    "full": "the whole table",
+    "empty": "an empty day (the fixed cost)",
+}
+
+
 def describe_isolated(found: dict) -> list[str]:
     """Markdown lines for `isolated_days`: each day against the whole table, cold and warm."""
     full, empty = found["full"], found["empty"]
@@ -252,14 +261,9 @@ def describe_isolated(found: dict) -> list[str]:
         "(above the fixed cost) | the server's own read: s, share | EXPLAIN type, key, rows |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for label in ("scattered", "clustered", "full", "empty"):
+    for label in _ROW_NAMES:
         part = found[label]
-        name = {
-            "scattered": "scattered (every 100th id)",
-            "clustered": "clustered (newest ids)",
-            "full": "the whole table",
-            "empty": "an empty day (the fixed cost)",
-        }[label]
+        name = _ROW_NAMES[label]
         plan = part["explain"][0] if "explain" in part else None
         cells = [name, str(part["run"].rows), f"{part['run'].rows / full['run'].rows:.1%}"]
         for mode in ("run", "warm"):
