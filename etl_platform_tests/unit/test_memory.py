@@ -1,10 +1,12 @@
 import os
 import platform
+import subprocess
+import sys
 
 import pyarrow as pa
 import pytest
 
-from etl_platform import memory
+from etl_platform import jemalloc, memory
 
 
 def _rss_bytes() -> int:
@@ -45,3 +47,28 @@ def test_arrows_free_pages_go_back_too() -> None:
 def test_release_is_a_no_op_without_malloc_trim(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(memory, "_malloc_trim", lambda: None)
     memory.release_free_memory()
+
+
+def test_polars_allocator_returns_pages_without_the_lazy_stage() -> None:
+    # jemalloc prints the options it runs with at exit (stats_print): the proof that the
+    # setting reached polars' allocator, i.e. that importing etl_platform set it first.
+    script = (
+        "import os, etl_platform\n"
+        "os.environ['_RJEM_MALLOC_CONF'] += ',stats_print:true,stats_print_opts:mdablxe'\n"
+        "import polars as pl\n"
+        "pl.DataFrame({'a': [1, 2]}).sum()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != jemalloc.ENV}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert "opt.muzzy_decay_ms: 0 " in done.stderr
+
+
+def test_an_operators_allocator_setting_is_kept() -> None:
+    script = "import os, etl_platform; print(os.environ['_RJEM_MALLOC_CONF'])"
+    env = {**os.environ, jemalloc.ENV: "dirty_decay_ms:2000"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "dirty_decay_ms:2000"
