@@ -202,6 +202,7 @@ class WindowWriter:
         self._buffers: dict[dt.date, list[pa.RecordBatch]] = {}
         self._buffered_rows = 0
         self._buffered_bytes = 0
+        self._dictionary: list[str] | None = None
         self.stats: dict[dt.date, DayStats] = {d: DayStats() for d in self.days}
         _remove_stale_staging(self.staging.parent)
 
@@ -227,16 +228,23 @@ class WindowWriter:
             self._flush()
 
     def _flush(self) -> None:
-        for day, parts in self._buffers.items():
+        tables = {
+            day: pa.Table.from_batches(parts, schema=self.schema)
+            for day, parts in self._buffers.items()
+        }
+        if self._dictionary is None and tables:
+            # Chosen once a window, from its largest day of the first flush: chosen per day,
+            # the distinct counts cost a 30-day window of 125k customers 46 of its 390 ms.
+            self._dictionary = dictionary_columns(max(tables.values(), key=len))
+        for day, table in tables.items():
             writer = self._writers.get(day)
-            table = pa.Table.from_batches(parts, schema=self.schema)
             if writer is None:
                 target = self._staged_dir(day)
                 target.mkdir(parents=True, exist_ok=True)
                 writer = pq.ParquetWriter(
                     target / "part-00000.parquet",
                     self.schema,
-                    use_dictionary=dictionary_columns(table),
+                    use_dictionary=self._dictionary,
                     **parquet_write_options(self.dataset.parts[0]),
                 )
                 self._writers[day] = writer

@@ -168,6 +168,41 @@ def test_only_columns_with_few_distinct_values_get_a_dictionary(tmp_path: Path) 
     )
 
 
+def test_a_window_chooses_its_dictionary_columns_once_from_its_largest_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One choice per window, not one per day, and not from a day too small to tell."""
+    from etl_platform.load import lake as lake_module
+
+    calls: list[int] = []
+
+    def counted(table: pa.Table) -> list[str]:
+        calls.append(len(table))
+        return dictionary_columns(table)
+
+    monkeypatch.setattr(lake_module, "dictionary_columns", counted)
+    schema = pa.schema([("id", pa.int64()), ("status", pa.string())])
+    n = 1_000
+    batch = pa.record_batch(
+        [pa.array(range(n + 2), pa.int64()), pa.array(["paid", "new"] * (n // 2 + 1))],
+        schema=schema,
+    )
+    days = pa.array([DAYS[0]] * 2 + [DAYS[1]] * n, pa.date32())  # the first day: 2 rows
+    dataset = Lake(tmp_path).raw("s0", "t")
+    writer = dataset.open_window(DAYS, schema)
+    writer.write(batch, days)
+    stats = writer.commit()
+
+    assert calls == [n]
+    assert {d: s.rows for d, s in stats.items()} == {DAYS[0]: 2, DAYS[1]: n}
+    for day in DAYS:
+        file = pq.ParquetFile(next(dataset.partition_dir(day).iterdir()))
+        encodings = [file.metadata.row_group(0).column(i).encodings for i in range(2)]
+        assert "RLE_DICTIONARY" in encodings[1] and "RLE_DICTIONARY" not in encodings[0]
+    read = pq.read_table(dataset.dir, schema=schema).sort_by("id")
+    assert read.equals(pa.Table.from_batches([batch]))
+
+
 def test_dictionary_choice_copes_with_every_column_type() -> None:
     """Types count_distinct has no kernel for keep pyarrow's default; all-null columns get none."""
     table = pa.table(
