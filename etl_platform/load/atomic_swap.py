@@ -3,6 +3,10 @@
 On Linux `renameat2(RENAME_EXCHANGE)` swaps two paths atomically. Elsewhere, or on file systems
 that refuse it, two renames are used with the old copy kept until the new one is in place;
 `recover()` puts things right after a crash between the two.
+
+A rename is atomic for a process that crashes, not for a machine that loses power: the kernel
+may write the rename to disk before the new files' data. So the new folder's files and the
+folder itself are flushed to disk (fsync) before it is swapped in, and the parent after.
 """
 
 from __future__ import annotations
@@ -26,21 +30,38 @@ def _exchange(a: Path, b: Path) -> bool:
     return rc == 0
 
 
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush a folder's files and the folder itself to disk (not its subfolders' files)."""
+    for entry in folder.iterdir():
+        if entry.is_file():
+            _fsync(entry)
+    _fsync(folder)
+
+
 def swap_in(new: Path, final: Path) -> None:
     """Put directory `new` at `final`; whatever was at `final` is deleted afterwards."""
     final.parent.mkdir(parents=True, exist_ok=True)
+    _sync_folder(new)  # the data on disk before any rename that exposes it
     if not final.exists():
         os.replace(new, final)
-        return
-    if _exchange(new, final):
+    elif _exchange(new, final):
         shutil.rmtree(new)  # `new` now holds the old contents
-        return
-    backup = final.with_name(f".old-{final.name}")
-    if backup.exists():
+    else:
+        backup = final.with_name(f".old-{final.name}")
+        if backup.exists():
+            shutil.rmtree(backup)
+        os.replace(final, backup)
+        os.replace(new, final)
         shutil.rmtree(backup)
-    os.replace(final, backup)
-    os.replace(new, final)
-    shutil.rmtree(backup)
+    _fsync(final.parent)  # the rename itself
 
 
 def recover(final: Path) -> None:

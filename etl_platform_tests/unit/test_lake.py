@@ -1,4 +1,5 @@
 import datetime as dt
+import os
 from pathlib import Path
 
 import duckdb
@@ -88,6 +89,48 @@ def test_swap_in_replaces_a_directory(
     assert [p.name for p in final.iterdir()] == ["new.txt"]
     assert not new.exists()
     assert not (tmp_path / ".old-final").exists()
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two-renames"])
+def test_swap_in_flushes_the_new_files_to_disk_before_any_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exchange: bool
+) -> None:
+    """A rename can reach the disk before the data it exposes: fsync the files and their
+    folder first, the parent (the rename) after."""
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace, real_exchange = atomic_swap._fsync, os.replace, atomic_swap._exchange
+
+    def fsync(path: Path) -> None:
+        events.append(("fsync", Path(path).name))
+        real_fsync(path)
+
+    def replace(src, dst) -> None:
+        events.append(("rename", Path(src).name))
+        real_replace(src, dst)
+
+    def swap(a: Path, b: Path) -> bool:
+        events.append(("rename", a.name))
+        return exchange and real_exchange(a, b)
+
+    monkeypatch.setattr(atomic_swap, "_fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(atomic_swap, "_exchange", swap)
+    final, new = tmp_path / "final", tmp_path / "new"
+    final.mkdir()
+    (final / "old.txt").write_text("old")
+    new.mkdir()
+    (new / "a.parquet").write_text("a")
+    (new / "b.parquet").write_text("b")
+    atomic_swap.swap_in(new, final)
+
+    first_rename = next(i for i, e in enumerate(events) if e[0] == "rename")
+    assert set(events[:first_rename]) == {
+        ("fsync", "a.parquet"),
+        ("fsync", "b.parquet"),
+        ("fsync", "new"),
+    }
+    assert events[-1] == ("fsync", tmp_path.name)
+    assert sorted(p.name for p in final.iterdir()) == ["a.parquet", "b.parquet"]
 
 
 def test_recover_restores_the_old_copy_after_a_crash_between_renames(tmp_path: Path) -> None:
