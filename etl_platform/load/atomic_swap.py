@@ -31,6 +31,8 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def _fsync(path: Path) -> None:
+    if os.name == "nt" and path.is_dir():
+        return  # Windows cannot open a folder to flush it
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
