@@ -9,8 +9,11 @@ Polars sets 500 ms and 1,000 ms and appends `_RJEM_MALLOC_CONF` to them (`polars
 fourteenth session).
 
 jemalloc reads the variable when polars is imported, so this must run first:
-`etl_platform/__init__.py` calls it. A value already in the environment wins (an operator's
-own tuning; `_RJEM_MALLOC_CONF=` keeps polars' defaults).
+`etl_platform/__init__.py` calls it, which covers every process that loads the platform's
+definitions or CLI. Where polars is imported before `etl_platform` (a notebook, a user's own
+code location), this has no effect: set `_RJEM_MALLOC_CONF=muzzy_decay_ms:0` in that
+environment. A value already in the environment wins (an operator's own tuning;
+`_RJEM_MALLOC_CONF=` keeps polars' defaults).
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ that refuse it, two renames are used with the old copy kept until the new one is
 
 A rename is atomic for a process that crashes, not for a machine that loses power: the kernel
 may write the rename to disk before the new files' data. So the new folder's files and the
-folder itself are flushed to disk (fsync) before it is swapped in, and the parent after.
+folder itself are flushed to disk (fsync) before it is swapped in, and the parent (the renames)
+before the old copy is deleted.
 """
 
 from __future__ import annotations
@@ -31,9 +32,12 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def _fsync(path: Path) -> None:
-    if os.name == "nt" and path.is_dir():
-        return  # Windows cannot open a folder to flush it
-    fd = os.open(path, os.O_RDONLY)
+    if os.name == "nt":  # Windows flushes only files opened for writing, and no folders
+        if path.is_dir():
+            return
+        fd = os.open(path, os.O_RDWR)
+    else:
+        fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -54,7 +58,9 @@ def swap_in(new: Path, final: Path) -> None:
     _sync_folder(new)  # the data on disk before any rename that exposes it
     if not final.exists():
         os.replace(new, final)
+        _fsync(final.parent)
     elif _exchange(new, final):
+        _fsync(final.parent)  # the swap on disk before the old copy is deleted
         shutil.rmtree(new)  # `new` now holds the old contents
     else:
         backup = final.with_name(f".old-{final.name}")
@@ -62,8 +68,8 @@ def swap_in(new: Path, final: Path) -> None:
             shutil.rmtree(backup)
         os.replace(final, backup)
         os.replace(new, final)
+        _fsync(final.parent)
         shutil.rmtree(backup)
-    _fsync(final.parent)  # the rename itself
 
 
 def recover(final: Path) -> None:
@@ -71,3 +77,4 @@ def recover(final: Path) -> None:
     backup = final.with_name(f".old-{final.name}")
     if backup.exists() and not final.exists():
         os.replace(backup, final)
+        _fsync(final.parent)

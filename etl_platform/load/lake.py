@@ -47,7 +47,8 @@ def parquet_write_options(zone: str = "views") -> dict:
     }
 
 
-#: Rows of a file's first row group that decide which columns are dictionary-encoded.
+#: Rows that decide which columns are dictionary-encoded: of a file's first row group, or for a
+#: window's days of the largest day in its first flush (`WindowWriter`).
 DICTIONARY_SAMPLE_ROWS = 2_048
 
 

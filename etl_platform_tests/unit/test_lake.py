@@ -110,11 +110,19 @@ def test_swap_in_flushes_the_new_files_to_disk_before_any_rename(
 
     def swap(a: Path, b: Path) -> bool:
         events.append(("rename", a.name))
-        return exchange and real_exchange(a, b)
+        swapped = exchange and real_exchange(a, b)
+        assert swapped == exchange  # this machine's file system can exchange
+        return swapped
 
+    def rmtree(path, *args, **kwargs) -> None:
+        events.append(("delete", Path(path).name))
+        real_rmtree(path, *args, **kwargs)
+
+    real_rmtree = atomic_swap.shutil.rmtree
     monkeypatch.setattr(atomic_swap, "_fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
     monkeypatch.setattr(atomic_swap, "_exchange", swap)
+    monkeypatch.setattr(atomic_swap.shutil, "rmtree", rmtree)
     final, new = tmp_path / "final", tmp_path / "new"
     final.mkdir()
     (final / "old.txt").write_text("old")
@@ -129,7 +137,10 @@ def test_swap_in_flushes_the_new_files_to_disk_before_any_rename(
         ("fsync", "b.parquet"),
         ("fsync", "new"),
     }
-    assert events[-1] == ("fsync", tmp_path.name)
+    # The renames are on disk before the old copy is deleted: never neither copy.
+    last_rename = max(i for i, e in enumerate(events) if e[0] == "rename")
+    deleted = next(i for i, e in enumerate(events) if e[0] == "delete")
+    assert ("fsync", tmp_path.name) in events[last_rename:deleted]
     assert sorted(p.name for p in final.iterdir()) == ["a.parquet", "b.parquet"]
 
 
