@@ -52,9 +52,20 @@ def _sync_folder(folder: Path) -> None:
     _fsync(folder)
 
 
+def _make_parents(folder: Path) -> None:
+    """`mkdir -p`, with each new folder's entry flushed to disk (a dataset's first day)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for made in reversed(missing):
+        made.mkdir(exist_ok=True)
+        _fsync(made.parent)
+
+
 def swap_in(new: Path, final: Path) -> None:
     """Put directory `new` at `final`; whatever was at `final` is deleted afterwards."""
-    final.parent.mkdir(parents=True, exist_ok=True)
+    _make_parents(final.parent)
     _sync_folder(new)  # the data on disk before any rename that exposes it
     if not final.exists():
         os.replace(new, final)

@@ -144,6 +144,28 @@ def test_swap_in_flushes_the_new_files_to_disk_before_any_rename(
     assert sorted(p.name for p in final.iterdir()) == ["a.parquet", "b.parquet"]
 
 
+def test_the_folders_a_first_swap_creates_are_flushed_in_their_parents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[Path] = []
+    real_fsync = atomic_swap._fsync
+
+    def fsync(path: Path) -> None:
+        synced.append(Path(path))
+        real_fsync(path)
+
+    monkeypatch.setattr(atomic_swap, "_fsync", fsync)
+    new = tmp_path / "new"
+    new.mkdir()
+    (new / "a.parquet").write_text("a")
+    final = tmp_path / "views" / "v" / "updated_at=2024-01-01"
+    atomic_swap.swap_in(new, final)
+    # views/ and views/v/ are new: their entries in tmp_path and views/ are on disk, and
+    # final's entry in views/v/.
+    assert {tmp_path, tmp_path / "views", tmp_path / "views" / "v"} <= set(synced)
+    assert (final / "a.parquet").read_text() == "a"
+
+
 def test_recover_restores_the_old_copy_after_a_crash_between_renames(tmp_path: Path) -> None:
     backup = tmp_path / ".old-final"
     backup.mkdir()
