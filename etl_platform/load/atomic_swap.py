@@ -67,20 +67,20 @@ def swap_in(new: Path, final: Path) -> None:
     """Put directory `new` at `final`; whatever was at `final` is deleted afterwards."""
     _make_parents(final.parent)
     _sync_folder(new)  # the data on disk before any rename that exposes it
+    old: Path | None = None  # where the previous contents end up
     if not final.exists():
         os.replace(new, final)
-        _fsync(final.parent)
     elif _exchange(new, final):
-        _fsync(final.parent)  # the swap on disk before the old copy is deleted
-        shutil.rmtree(new)  # `new` now holds the old contents
+        old = new  # `new` now holds the previous contents
     else:
-        backup = final.with_name(f".old-{final.name}")
-        if backup.exists():
-            shutil.rmtree(backup)
-        os.replace(final, backup)
+        old = final.with_name(f".old-{final.name}")
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(final, old)
         os.replace(new, final)
-        _fsync(final.parent)
-        shutil.rmtree(backup)
+    _fsync(final.parent)  # the renames on disk before the old copy is deleted
+    if old is not None:
+        shutil.rmtree(old)
 
 
 def recover(final: Path) -> None:
