@@ -16,6 +16,7 @@ LABELS = {
     "A": "A: etl_platform etl_all (Dagster in process, ephemeral instance)",
     "A_sqlite": "A on a SQLite DAGSTER_HOME (every event stored, as `dagster dev`)",
     "A_quarter": "A at a quarter of the orders (memory scaling)",
+    "A_dagster": "A's Dagster floor: the same job, assets doing no work",
     "B": "B: naive pandas DAG",
     "C": "C: connectorx -> Arrow -> Parquet (floor)",
     "C_cli": "C': mariadb --quick --batch > /dev/null",
@@ -126,6 +127,16 @@ def write_report(
             f"Memory scaling of A: peak RSS {quarter / MIB:.0f} MiB at X "
             f"({by['A_quarter'][0].rows} orders) vs {full / MIB:.0f} MiB at 4X "
             f"({by['A'][0].rows} orders): 4X/X = {full / quarter:.2f} (target <= 1.20).",
+        ]
+    if "A_dagster" in by and "A" in by:
+        floor, detail = med["A_dagster"], by["A_dagster"][0].detail
+        above = med["A"] - floor
+        versus_c = f"; {above / med['C']:.2f}x C" if "C" in by else ""
+        lines += [
+            "",
+            f"Dagster's own share of A (A_dagster: start-up, then {detail.get('assets')} assets x "
+            f"{detail.get('days')} days of events with no work): {floor:.2f} s, "
+            f"{floor / med['A']:.0%} of A's wall; A above it: {above:.2f} s{versus_c}.",
         ]
     lines += _step_table(by)
     inc = extra.get("incremental")

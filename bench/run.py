@@ -159,6 +159,12 @@ def runners(
     found: dict[str, Runner] = {
         "A": platform(config, "A"),
         "A_sqlite": platform(config, "A_sqlite", "sqlite"),
+        "A_dagster": lambda out: measure(
+            "A_dagster",
+            [PYTHON, "-m", "bench.variants.dagster_floor", path, str(out)],
+            env=platform_env(config, out),
+            server_port=config.port,
+        ),
         "B": module("B", "naive"),
         "C": module("C", "floor", *(["--cast"] if cast else [])),
         "C_cli": lambda out: measure(
@@ -201,7 +207,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=500_000, help="orders per shard")
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--variants", default="A,A_sqlite,B,C,C_cli,D")
+    parser.add_argument("--variants", default="A,A_dagster,A_sqlite,B,C,C_cli,D")
     parser.add_argument(
         "--compact-payload",
         action="store_true",
