@@ -321,3 +321,54 @@ def test_a_batch_spanning_days_is_split_keeping_each_days_row_order(tmp_path: Pa
     for day in DAYS:
         ids = pq.read_table(zone.raw("s0", "t").partition_dir(day)).column("id").to_pylist()
         assert ids == [i for i, ts in rows if ts.date() == day]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_flush_writes_each_days_row_groups_in_order_on_any_number_of_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
+    """Days of one flush are encoded on threads: each file still gets its rows, in order, one
+    row group a flush."""
+    from etl_platform.load import lake as lake_module
+
+    monkeypatch.setattr(lake_module, "FLUSH_THREADS", threads)
+    monkeypatch.setenv("ETL_PLATFORM_THREADS", "2")
+    zone = Lake(tmp_path)
+    writer = zone.raw("s0", "t").open_window(DAYS, SCHEMA, row_group_rows=6)
+    rows = [(i, _ts(1 + i % 2, i % 24)) for i in range(18)]
+    for start in range(0, 18, 6):
+        batch = _batch(rows[start : start + 6])
+        writer.write(batch, batch.column("updated_at").cast(pa.date32()))
+    writer.commit()
+    for day in DAYS:
+        part = next(zone.raw("s0", "t").partition_dir(day).iterdir())
+        assert pq.read_table(part).column("id").to_pylist() == [
+            i for i, ts in rows if ts.date() == day
+        ]
+        assert pq.ParquetFile(part).metadata.num_row_groups == 3
+
+
+def test_a_failed_row_group_write_fails_the_window_and_leaves_the_old_days(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error on an encoding thread reaches the extract, which aborts: nothing is swapped in."""
+    from etl_platform.load import lake as lake_module
+
+    zone = Lake(tmp_path)
+    _write(zone, [(1, _ts(1, 0)), (2, _ts(2, 0))])
+    calls = []
+
+    def failing(job: tuple[pq.ParquetWriter, pa.Table]) -> None:
+        calls.append(job)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        job[0].write_table(job[1])
+
+    monkeypatch.setattr(lake_module, "_write_row_group", failing)
+    writer = zone.raw("s0", "t").open_window(DAYS, SCHEMA, row_group_rows=2)
+    batch = _batch([(7, _ts(1, 1)), (8, _ts(2, 1))])
+    with pytest.raises(OSError, match="disk full"):
+        writer.write(batch, batch.column("updated_at").cast(pa.date32()))
+    writer.abort()
+    assert _read_ids(zone, DAYS[0]) == [1] and _read_ids(zone, DAYS[1]) == [2]
+    assert not any((tmp_path / "_staging").rglob("*.parquet"))
