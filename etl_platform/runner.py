@@ -41,7 +41,11 @@ def _frozen_heap() -> Iterator[None]:
     objects) out of the cycle collector's passes while it runs. A run makes many short-lived
     objects (Dagster's events), so the collector runs often; the full passes then walked every
     import again (bench: GC 0.51-0.64 s of a 30-day `etl_all` before, 0.38-0.42 s after).
-    Unfrozen afterwards, so they are collectable again."""
+    Unfrozen afterwards, so they are collectable again. A heap someone else froze (a server
+    that freezes before it forks) is left as it is: `gc.unfreeze()` would thaw theirs too."""
+    if gc.get_freeze_count():
+        yield
+        return
     gc.freeze()
     try:
         yield

@@ -39,3 +39,24 @@ def test_a_run_keeps_the_heap_before_it_out_of_the_collector_and_gives_it_back()
         assert not failed.success
         assert [o.error for o in failed.outcomes] == ["RuntimeError: boom"]
         assert gc.get_freeze_count() == 0
+
+
+def test_a_heap_someone_else_froze_stays_frozen() -> None:
+    """A host that froze its heap (before forking workers) keeps it frozen: unfreezing after
+    the run would thaw theirs too."""
+    partitions = dg.DailyPartitionsDefinition(start_date="2024-01-01")
+
+    @dg.asset(partitions_def=partitions)
+    def noop() -> None:
+        pass
+
+    defs = dg.Definitions(assets=[noop], jobs=[dg.define_asset_job("ok", selection=[noop])])
+    gc.freeze()
+    try:
+        assert gc.get_freeze_count() > 0
+        with dg.DagsterInstance.ephemeral() as instance:
+            assert run_range(defs, "ok", DAY, DAY, instance=instance).success
+        # Still frozen (a few of those objects may have been freed meanwhile): not thawed.
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
