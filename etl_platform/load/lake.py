@@ -169,7 +169,8 @@ class DayStats:
 #: What a window writer holds before writing row groups (all days together).
 BUFFER_BYTES = 64 * 2**20
 #: Threads that encode one flush's days (at most `parallel.default_threads()`): on the bench
-#: a 500k-order extract took 4% less with two (bench/RESULTS.md, sixteenth session).
+#: an extract of 500k orders took 7.5% less with two, of 2 M 8.7% (bench/RESULTS.md,
+#: sixteenth session).
 FLUSH_THREADS = 2
 
 
@@ -248,7 +249,7 @@ class WindowWriter:
             self._dictionary = dictionary_columns(max(tables.values(), key=len))
         jobs = [(self._writer_for(day), table) for day, table in tables.items()]
         # Days are separate files: their row groups are encoded on two threads (pyarrow
-        # releases the GIL), while the reader's thread fills the next buffer.
+        # releases the GIL) instead of one after another on this one.
         workers = min(FLUSH_THREADS, default_threads(), len(jobs))
         for _ in ordered_map(_write_row_group, jobs, workers=workers):
             pass

@@ -1,5 +1,6 @@
 import datetime as dt
 import os
+import threading
 from pathlib import Path
 
 import duckdb
@@ -333,6 +334,15 @@ def test_a_flush_writes_each_days_row_groups_in_order_on_any_number_of_threads(
 
     monkeypatch.setattr(lake_module, "FLUSH_THREADS", threads)
     monkeypatch.setenv("ETL_PLATFORM_THREADS", "2")
+    if threads == 2:  # each flush's two days must be written at the same time, on two threads
+        both = threading.Barrier(2, timeout=10)
+        write = lake_module._write_row_group
+
+        def together(job: tuple[pq.ParquetWriter, pa.Table]) -> None:
+            both.wait()
+            write(job)
+
+        monkeypatch.setattr(lake_module, "_write_row_group", together)
     zone = Lake(tmp_path)
     writer = zone.raw("s0", "t").open_window(DAYS, SCHEMA, row_group_rows=6)
     rows = [(i, _ts(1 + i % 2, i % 24)) for i in range(18)]
@@ -354,6 +364,7 @@ def test_a_failed_row_group_write_fails_the_window_and_leaves_the_old_days(
     """An error on an encoding thread reaches the extract, which aborts: nothing is swapped in."""
     from etl_platform.load import lake as lake_module
 
+    monkeypatch.setenv("ETL_PLATFORM_THREADS", "2")
     zone = Lake(tmp_path)
     _write(zone, [(1, _ts(1, 0)), (2, _ts(2, 0))])
     calls = []
