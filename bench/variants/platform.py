@@ -77,15 +77,14 @@ def step_spans(instance, run_id: str) -> dict[str, tuple[float, float]]:
     }
     started: dict[str, float] = {}
     spans: dict[str, tuple[float, float]] = {}
-    for record in instance.get_records_for_run(run_id, of_type=kinds).records:
-        entry = record.event_log_entry
-        event = entry.dagster_event
+    for record in instance.all_logs(run_id, of_type=kinds):
+        event = record.dagster_event
         if event is None or event.step_key is None:
             continue
         if event.event_type == dg.DagsterEventType.STEP_START:
-            started[event.step_key] = entry.timestamp
+            started[event.step_key] = record.timestamp
         elif event.step_key in started:
-            spans[event.step_key] = (started[event.step_key], entry.timestamp)
+            spans[event.step_key] = (started[event.step_key], record.timestamp)
     return spans
 
 
