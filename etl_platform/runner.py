@@ -14,6 +14,8 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 @dataclasses.dataclass(frozen=True)
 class AssetOutcome:
     key: str
+    #: Rows the run wrote: the sum of its partitions' row counts (for lookup state, each day's
+    #: file holds the whole state as of that day).
     rows: int | None
     path: str | None
     error: str | None = None
@@ -53,13 +55,17 @@ def run_range(
     )
     outcomes: dict[str, AssetOutcome] = {}
     for event in result.get_asset_materialization_events():
+        # One event per partition, each with its own day's row count: the run wrote their sum.
         mat = event.step_materialization_data.materialization
+        key = mat.asset_key.to_user_string()
         rows = mat.metadata.get("dagster/row_count")
         path = mat.metadata.get("path")
-        outcomes[mat.asset_key.to_user_string()] = AssetOutcome(
-            key=mat.asset_key.to_user_string(),
-            rows=rows.value if rows is not None else None,
-            path=path.value if path is not None else None,
+        before = outcomes.get(key)
+        total = before.rows if before is not None else None
+        if rows is not None:
+            total = (total or 0) + int(rows.value)
+        outcomes[key] = AssetOutcome(
+            key=key, rows=total, path=path.value if path is not None else None
         )
     for event in result.all_events:
         if event.is_step_failure:

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl_platform.components.mysql_sources import raw_asset_key
+from etl_platform.components.partition_metadata import add_daily_metadata
 from etl_platform.components.source_metadata import table_schema
 from etl_platform.load.lake import Dataset, Lake
 from etl_platform.memory import release_free_memory
@@ -204,11 +205,14 @@ def build_state_asset(
             schema=arrow_schema,
             log=context.log,
         )
+        # Each day's row count is the state's size at the end of that day.
+        add_daily_metadata(
+            context,
+            {day: {"dagster/row_count": dg.MetadataValue.int(n)} for day, n in sizes.items()},
+        )
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": dg.MetadataValue.int(sizes[days[-1]]),
                 "dagster/column_schema": table_schema(arrow_schema),
-                "rows_per_day": dg.MetadataValue.json({d.isoformat(): n for d, n in sizes.items()}),
                 "path": dg.MetadataValue.path(str(the_lake.state(shard, table).dir)),
             }
         )

@@ -6,7 +6,8 @@ For each table `T` and each shard `S` that carries it, this produces the asset
 
 import dagster as dg
 
-from etl_platform.components.source_metadata import extract_metadata
+from etl_platform.components.partition_metadata import add_daily_metadata
+from etl_platform.components.source_metadata import extract_day_metadata, extract_metadata
 from etl_platform.extract.connection import ShardUnavailableError
 from etl_platform.extract.extractor import ExtractRequest, extract_window
 from etl_platform.partitions import (
@@ -96,6 +97,7 @@ def _define_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.Ass
         context.log.info(
             f"{shard}.{table}: {result.rows} rows over {len(days)} day(s), {result.bytes} bytes"
         )
+        add_daily_metadata(context, extract_day_metadata(result))
         return dg.MaterializeResult(
             metadata=extract_metadata(
                 result,

@@ -32,13 +32,8 @@ def polars_table_schema(df: pl.DataFrame) -> dg.TableSchema:
     )
 
 
-def view_metadata(
-    rows: pl.DataFrame,
-    stats: dict[str, ShardStats],
-    drift: dict[str, dict[str, int]],
-    *,
-    path: str,
-) -> dict:
+def view_day_metadata(rows: pl.DataFrame, stats: dict[str, ShardStats]) -> dict:
+    """One day's event: its rows (a preview, in the day's schema), and its balance per shard."""
     return {
         "dagster/row_count": dg.MetadataValue.int(sum(s.rows_out for s in stats.values())),
         "dagster/column_schema": polars_table_schema(rows),
@@ -57,10 +52,13 @@ def view_metadata(
         "rejects": dg.MetadataValue.int(sum(s.rejected for s in stats.values())),
         "duplicates_removed": dg.MetadataValue.int(sum(s.duplicates for s in stats.values())),
         "orphans": dg.MetadataValue.json(_sum_orphans(stats)),
-        "json_drift": dg.MetadataValue.json(drift),
         "preview": dg.MetadataValue.md(markdown_preview(rows)),
-        "path": dg.MetadataValue.path(path),
     }
+
+
+def view_window_metadata(drift: dict[str, dict[str, int]], *, path: str) -> dict:
+    """What a run's days share: the JSON keys no column reads (sampled over the run's days)."""
+    return {"json_drift": dg.MetadataValue.json(drift), "path": dg.MetadataValue.path(path)}
 
 
 def _sum_orphans(stats: dict[str, ShardStats]) -> dict[str, int]:

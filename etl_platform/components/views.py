@@ -24,7 +24,12 @@ from etl_platform.components.lookup_state import (
     state_columns,
 )
 from etl_platform.components.mysql_sources import raw_asset_key
-from etl_platform.components.view_metadata import PREVIEW_ROWS, view_metadata
+from etl_platform.components.partition_metadata import add_daily_metadata
+from etl_platform.components.view_metadata import (
+    PREVIEW_ROWS,
+    view_day_metadata,
+    view_window_metadata,
+)
 from etl_platform.load.duckdb_catalog import register_view
 from etl_platform.load.lake import Lake, files_rows
 from etl_platform.load.view_day import ViewDayWriter
@@ -80,6 +85,7 @@ def source_columns_needed(spec: ViewSpec, sources: SourcesSpec) -> list[str]:
 class _DayResult:
     """What one day of a run hands back once its partitions are written."""
 
+    day: dt.date
     stats: list[tuple[str, ShardStats]] = dataclasses.field(default_factory=list)
     drift_samples: list[tuple[str, pl.Series]] = dataclasses.field(default_factory=list)
     duplicate_keys: int = 0
@@ -89,22 +95,27 @@ class _DayResult:
 
 @dataclasses.dataclass
 class _Window:
-    """What the checks need, summed over the days of one run."""
+    """What the checks need, summed over the days of one run, and each day's metadata."""
 
     stats: dict[str, ShardStats] = dataclasses.field(default_factory=dict)
     drift_samples: dict[str, list[pl.Series]] = dataclasses.field(default_factory=dict)
     duplicate_keys: int = 0
     null_keys: int = 0
-    last_rows: pl.DataFrame | None = None
+    day_metadata: dict[dt.date, dict] = dataclasses.field(default_factory=dict)
+    day_rejects: dict[dt.date, int] = dataclasses.field(default_factory=dict)
 
     def add_day(self, day: "_DayResult") -> None:
+        by_shard: dict[str, ShardStats] = {}
         for shard, stats in day.stats:
             self.add(shard, stats)
+            by_shard[shard] = stats
         for column, sample in day.drift_samples:
             self.add_drift_sample(column, sample)
         self.duplicate_keys += day.duplicate_keys
         self.null_keys += day.null_keys
-        self.last_rows = day.preview
+        assert day.preview is not None
+        self.day_metadata[day.day] = view_day_metadata(day.preview, by_shard)
+        self.day_rejects[day.day] = sum(s.rejected for s in by_shard.values())
 
     def add_drift_sample(self, column: str, sample: pl.Series) -> None:
         """Keep a run's drift samples bounded: past DRIFT_RUN_ROWS, every other row is kept
@@ -325,7 +336,7 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
             def _day(day: dt.date) -> _DayResult:
                 """Shape and write one day; days run on threads (polars/DuckDB/Parquet release
                 the GIL), only small summaries come back."""
-                result = _DayResult()
+                result = _DayResult(day)
                 rejects = []
                 raw_files = {s: _raw_files(day, s) for s in shards}
                 rows_read = {s: files_rows(files) for s, files in raw_files.items()}
@@ -397,24 +408,24 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
             with duckdb.get_connection() as conn:
                 register_view(conn, spec.name, the_lake.view(spec.name))
                 register_view(conn, f"{spec.name}__rejects", the_lake.rejects(spec.name))
-            assert window.last_rows is not None
+            add_daily_metadata(context, window.day_metadata, asset_key=view_asset_key(spec.name))
+            add_daily_metadata(
+                context,
+                {
+                    d: {"dagster/row_count": dg.MetadataValue.int(n)}
+                    for d, n in window.day_rejects.items()
+                },
+                asset_key=rejects_asset_key(spec.name),
+            )
             yield dg.MaterializeResult(
                 asset_key=view_asset_key(spec.name),
-                metadata=view_metadata(
-                    window.last_rows,
-                    window.stats,
-                    window_drift(spec, window.drift_samples),
-                    path=str(the_lake.view(spec.name).dir),
+                metadata=view_window_metadata(
+                    window_drift(spec, window.drift_samples), path=str(the_lake.view(spec.name).dir)
                 ),
             )
             yield dg.MaterializeResult(
                 asset_key=rejects_asset_key(spec.name),
-                metadata={
-                    "dagster/row_count": dg.MetadataValue.int(
-                        sum(s.rejected for s in window.stats.values())
-                    ),
-                    "path": dg.MetadataValue.path(str(the_lake.rejects(spec.name).dir)),
-                },
+                metadata={"path": dg.MetadataValue.path(str(the_lake.rejects(spec.name).dir))},
             )
             yield from _check_results(spec, window)
 

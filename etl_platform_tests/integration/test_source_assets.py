@@ -142,8 +142,9 @@ def test_a_range_run_reads_each_table_once_and_writes_a_folder_per_day(
 
 def test_materialization_metadata_describes_the_read(platform, instance) -> None:
     defs, _ = platform()
-    run_range(defs, "extract_raw", FIRST, SEED_END, instance=instance)
-    orders = instance.get_latest_materialization_event(dg.AssetKey(["raw", "shard_00", "orders"]))
+    run = run_range(defs, "extract_raw", FIRST, SEED_END, instance=instance)
+    key = dg.AssetKey(["raw", "shard_00", "orders"])
+    orders = instance.get_latest_materialization_event(key)
     md = orders.asset_materialization.metadata
     # The driver that read the window, not "auto": connectorx pages a table scan, a window the
     # cursor's index serves goes to the streaming reader.
@@ -151,13 +152,27 @@ def test_materialization_metadata_describes_the_read(platform, instance) -> None
     scan = md["explain"].value.get("type") == "ALL"
     streaming = backends.streaming_backend()
     assert md["backend"].value == (auto if auto != "connectorx" or scan else streaming)
-    expected_total = sum(_sql_counts(f"{SEED_PREFIX}00", "orders", FIRST, SEED_END).values())
-    assert md["dagster/row_count"].value == expected_total
+    # One event per day of the range, each with that day's own rows and bytes; the run's
+    # summary adds them up.
+    expected = _sql_counts(f"{SEED_PREFIX}00", "orders", FIRST, SEED_END)
+    days = [FIRST + dt.timedelta(days=i) for i in range((SEED_END - FIRST).days + 1)]
+    events = {
+        r.partition_key: r.asset_materialization.metadata
+        for r in instance.fetch_materializations(key, limit=1000).records
+    }
+    assert set(events) == {d.isoformat() for d in days}
+    for day in days:
+        assert events[day.isoformat()]["dagster/row_count"].value == expected.get(day, 0), day
+        if expected.get(day):
+            assert events[day.isoformat()]["bytes"].value > 0, day
+        assert events[day.isoformat()]["query"].value == md["query"].value  # the read's, shared
+    assert len({e["dagster/row_count"].value for e in events.values()}) > 1
+    outcome = next(o for o in run.outcomes if o.key == key.to_user_string())
+    assert outcome.rows == sum(expected.values())
     assert md["cursor_index"].value == "idx_orders_updated_at"
     assert md["explain"].value["type"] in ("range", "ALL")  # the optimiser may scan a tiny table
     assert "WHERE `updated_at` >= %s AND `updated_at` < %s" in md["query"].value
     assert {c.name for c in md["dagster/column_schema"].schema.columns} >= {"id", "payload"}
-    assert md["bytes"].value > 0
     assert md["min_cursor"].value.startswith(str(FIRST))
     # products has no index on its cursor: the run says so, in metadata and as a warning.
     products = instance.get_latest_materialization_event(

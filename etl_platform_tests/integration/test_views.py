@@ -207,10 +207,13 @@ def test_orphans_are_null_and_counted(built: dict) -> None:
     assert orphans > 0
     got = _duck(built, "SELECT COUNT(*) FROM orders_enriched WHERE customer_email IS NULL")[0][0]
     assert got == orphans
-    event = built["instance"].get_latest_materialization_event(
-        dg.AssetKey(["views", "orders_enriched"])
+    records = (
+        built["instance"]
+        .fetch_materializations(dg.AssetKey(["views", "orders_enriched"]), limit=1000)
+        .records
     )
-    assert event.asset_materialization.metadata["orphans"].value == {"customers": orphans}
+    counted = [r.asset_materialization.metadata["orphans"].value for r in records]
+    assert sum(c.get("customers", 0) for c in counted) == orphans  # each day its own
 
 
 def test_customer_profiles_flatten_every_key(built: dict) -> None:
@@ -277,10 +280,12 @@ def test_order_status_history_counts_replayed_events_once(built: dict) -> None:
                 [day, shard],
             )[0][0]
             assert got == expected[1], (shard, day)
-    event = built["instance"].get_latest_materialization_event(
-        dg.AssetKey(["views", "order_status_history"])
+    records = (
+        built["instance"]
+        .fetch_materializations(dg.AssetKey(["views", "order_status_history"]), limit=1000)
+        .records
     )
-    assert event.asset_materialization.metadata["duplicates_removed"].value > 0
+    assert sum(r.asset_materialization.metadata["duplicates_removed"].value for r in records) > 0
 
 
 def test_checks_pass_and_metadata_is_rich(built: dict) -> None:
@@ -294,9 +299,48 @@ def test_checks_pass_and_metadata_is_rich(built: dict) -> None:
         .asset_materialization.metadata
     )
     assert set(md["rows_per_shard"].value) == set(SHARDS)
-    assert md["rejects"].value > 0
     assert "| order_id |" in md["preview"].value
     assert {c.name for c in md["dagster/column_schema"].schema.columns} >= {"order_id", "_shard"}
+    assert "json_drift" in md
+
+
+def test_each_day_of_a_range_run_has_its_own_counts(built: dict) -> None:
+    """A range run records one event per day: each says that day's rows, balance and
+    rejects, not the window's (the run's summary adds them up)."""
+    instance = built["instance"]
+    counted = dict(
+        _duck(built, "SELECT updated_at::VARCHAR, COUNT(*) FROM orders_enriched GROUP BY 1")
+    )
+    rejected = dict(
+        _duck(
+            built, "SELECT updated_at::VARCHAR, COUNT(*) FROM orders_enriched__rejects GROUP BY 1"
+        )
+    )
+    days = {(FIRST + dt.timedelta(days=i)).isoformat() for i in range((SEED_END - FIRST).days + 1)}
+    view = {
+        r.partition_key: r.asset_materialization.metadata
+        for r in instance.fetch_materializations(
+            dg.AssetKey(["views", "orders_enriched"]), limit=1000
+        ).records
+    }
+    rejects = {
+        r.partition_key: r.asset_materialization.metadata
+        for r in instance.fetch_materializations(
+            dg.AssetKey(["views", "orders_enriched__rejects"]), limit=1000
+        ).records
+    }
+    assert set(view) == set(rejects) == days
+    for day in days:
+        md = view[day]
+        assert md["dagster/row_count"].value == counted.get(day, 0), day
+        assert sum(s["out"] for s in md["rows_per_shard"].value.values()) == counted.get(day, 0)
+        assert (
+            md["rejects"].value == rejected.get(day, 0) == rejects[day]["dagster/row_count"].value
+        )
+    assert sum(rejected.values()) > 0
+    assert len({view[d]["dagster/row_count"].value for d in days}) > 1
+    outcome = next(o for o in built["run"].outcomes if o.key == "views/orders_enriched")
+    assert outcome.rows == sum(counted.values())
 
 
 def test_every_declared_column_has_its_type_even_when_all_null(built: dict) -> None:
@@ -365,12 +409,14 @@ def _view_rows(folder: Path) -> list[tuple]:
     return sorted((tuple(sorted(r.items())) for r in rows), key=repr)
 
 
-def _rows_per_shard(instance: dg.DagsterInstance, run_id: str) -> dict[str, object]:
+def _rows_per_shard(instance: dg.DagsterInstance, run_id: str) -> dict[tuple, object]:
+    """{(view, day): its balance per shard}, from each day's event of the run."""
     out = {}
     for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
         mat = record.dagster_event.event_specific_data.materialization
         if "rows_per_shard" in mat.metadata:
-            out[mat.asset_key.to_user_string()] = mat.metadata["rows_per_shard"].value
+            key = (mat.asset_key.to_user_string(), mat.partition)
+            out[key] = mat.metadata["rows_per_shard"].value
     return out
 
 
