@@ -13,6 +13,7 @@ import uuid
 import dagster as dg
 import pyarrow as pa
 
+from etl_platform.components.partition_metadata import add_daily_metadata
 from etl_platform.components.views import view_asset_key
 from etl_platform.destination_resources import AthenaResource, RedshiftResource
 from etl_platform.load.athena_lake import land_partition
@@ -32,6 +33,14 @@ from etl_platform.specs.views import ViewSpec
 
 def destination_asset_key(destination: str, view: str) -> dg.AssetKey:
     return dg.AssetKey([destination, view])
+
+
+def _day_metadata(details: dict, rows: int) -> dict:
+    """A landed day's event: its row count and what landing it did."""
+    return {
+        "dagster/row_count": dg.MetadataValue.int(rows),
+        "landed": dg.MetadataValue.json(details),
+    }
 
 
 def _read_view_day(lake: LakeResource, view: str, day: dt.date) -> pa.Table:
@@ -62,20 +71,13 @@ def _build_athena_asset(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefini
             rows = _read_view_day(lake, spec.name, day)
             write_id = f"{context.run.run_id[:8]}-{uuid.uuid4().hex[:8]}"
             try:
-                landed[day.isoformat()] = land_partition(
-                    target, spec.name, day, rows, write_id=write_id
-                )
+                landed[day] = land_partition(target, spec.name, day, rows, write_id=write_id)
             except Exception as e:
                 raise dg.Failure(
                     f"destination athena ({target.describe()}) failed for {spec.name} {day}: {e}"
                 ) from e
-        return dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": dg.MetadataValue.int(sum(m["rows"] for m in landed.values())),
-                "partitions": dg.MetadataValue.json(landed),
-                "glue_table": f"{target.database}.{spec.name}",
-            }
-        )
+        add_daily_metadata(context, {d: _day_metadata(m, m["rows"]) for d, m in landed.items()})
+        return dg.MaterializeResult(metadata={"glue_table": f"{target.database}.{spec.name}"})
 
     return _athena
 
@@ -113,27 +115,23 @@ def _build_redshift_asset(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefi
             if redshift.redshift:  # real Redshift COPYs the Parquet that landed for Athena
                 staged = _athena_location(athena, spec.name, day)
             try:
-                loaded[day.isoformat()] = load_partition(
+                loaded[day] = load_partition(
                     target, spec.name, day, rows, dist_key=spec.dist_key, staged_s3_uri=staged
                 )
             except Exception as e:
                 raise dg.Failure(
                     f"destination redshift ({target.describe()}) failed for {spec.name} {day}: {e}"
                 ) from None
-        return dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": dg.MetadataValue.int(
-                    sum(m["rows_loaded"] for m in loaded.values())
-                ),
-                "partitions": dg.MetadataValue.json(
-                    {
-                        d: {k: v for k, v in m.items() if k != "statements"}
-                        for d, m in loaded.items()
-                    }
-                ),
-                "table": f"{redshift.schema_name}.{spec.name}",
-            }
+        add_daily_metadata(
+            context,
+            {
+                d: _day_metadata(
+                    {k: v for k, v in m.items() if k != "statements"}, m["rows_loaded"]
+                )
+                for d, m in loaded.items()
+            },
         )
+        return dg.MaterializeResult(metadata={"table": f"{redshift.schema_name}.{spec.name}"})
 
     return _redshift
 
@@ -179,15 +177,10 @@ def _build_compat_asset(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefini
         for day in window_days(context.partition_time_window):
             rows = read_day(source, spec.name, day)
             write_id = f"{context.run.run_id[:8]}-{uuid.uuid4().hex[:8]}"
-            copied[day.isoformat()] = land_partition(
-                target, spec.name, day, rows, write_id=write_id
-            )
+            copied[day] = land_partition(target, spec.name, day, rows, write_id=write_id)
+        add_daily_metadata(context, {d: _day_metadata(m, m["rows"]) for d, m in copied.items()})
         return dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": dg.MetadataValue.int(sum(m["rows"] for m in copied.values())),
-                "from": f"{redshift.schema_name}.{spec.name} at {source.describe()}",
-                "partitions": dg.MetadataValue.json(copied),
-            }
+            metadata={"from": f"{redshift.schema_name}.{spec.name} at {source.describe()}"}
         )
 
     return _compat

@@ -339,6 +339,17 @@ def test_each_day_of_a_range_run_has_its_own_counts(built: dict) -> None:
         )
     assert sum(rejected.values()) > 0
     assert len({view[d]["dagster/row_count"].value for d in days}) > 1
+    for destination in ("athena", "redshift"):
+        landed = {
+            r.partition_key: r.asset_materialization.metadata
+            for r in instance.fetch_materializations(
+                dg.AssetKey([destination, "orders_enriched"]), limit=1000
+            ).records
+        }
+        assert {d: md["dagster/row_count"].value for d, md in landed.items()} == {
+            d: counted.get(d, 0) for d in days
+        }, destination
+        assert all("landed" in md for md in landed.values())
     outcome = next(o for o in built["run"].outcomes if o.key == "views/orders_enriched")
     assert outcome.rows == sum(counted.values())
 
