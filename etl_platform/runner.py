@@ -14,11 +14,15 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 @dataclasses.dataclass(frozen=True)
 class AssetOutcome:
     key: str
-    #: Rows the run wrote: the sum of its partitions' row counts (for lookup state, each day's
-    #: file holds the whole state as of that day).
+    #: Rows the run wrote: the sum of its partitions' row counts; for lookup state, whose every
+    #: day holds the whole state, the state's size at the run's last day.
     rows: int | None
     path: str | None
     error: str | None = None
+
+
+#: Assets whose day is a snapshot of a whole table (`components.lookup_state`), not that day's rows.
+SNAPSHOT_KEY_PREFIX = "state/"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,20 +57,20 @@ def run_range(
         asset_selection=asset_selection,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
-    outcomes: dict[str, AssetOutcome] = {}
+    counts: dict[str, dict[str | None, int | None]] = {}
+    paths: dict[str, str | None] = {}
     for event in result.get_asset_materialization_events():
-        # One event per partition, each with its own day's row count: the run wrote their sum.
+        # One event per partition, each with its own day's row count.
         mat = event.step_materialization_data.materialization
         key = mat.asset_key.to_user_string()
         rows = mat.metadata.get("dagster/row_count")
         path = mat.metadata.get("path")
-        before = outcomes.get(key)
-        total = before.rows if before is not None else None
-        if rows is not None:
-            total = (total or 0) + int(rows.value)
-        outcomes[key] = AssetOutcome(
-            key=key, rows=total, path=path.value if path is not None else None
-        )
+        counts.setdefault(key, {})[mat.partition] = int(rows.value) if rows is not None else None
+        paths[key] = path.value if path is not None else None
+    outcomes = {
+        key: AssetOutcome(key=key, rows=_rows_written(key, by_day), path=paths[key])
+        for key, by_day in counts.items()
+    }
     for event in result.all_events:
         if event.is_step_failure:
             key = event.step_key or "?"
@@ -80,3 +84,13 @@ def run_range(
             message = error.message.strip() if error else "failed"
             outcomes[key] = AssetOutcome(key=key, rows=None, path=None, error=message)
     return RangeRun(run_id=result.run_id, success=result.success, outcomes=list(outcomes.values()))
+
+
+def _rows_written(key: str, by_day: dict[str | None, int | None]) -> int | None:
+    """The sum of the days' counts; a snapshot's last day (daily keys sort as dates)."""
+    known = {day: n for day, n in by_day.items() if n is not None}
+    if not known:
+        return None
+    if key.startswith(SNAPSHOT_KEY_PREFIX):
+        return known[max(known, key=lambda day: day or "")]
+    return sum(known.values())

@@ -34,9 +34,10 @@ def cmd_run(args: argparse.Namespace, defs: dg.Definitions | None = None) -> int
             print(f"  FAILED {outcome.key}: {outcome.error}")
         else:
             total += outcome.rows or 0
-            print(f"  {outcome.key:<40} {outcome.rows:>9} rows written  {outcome.path}")
-    # A state day holds the whole state as of that day: its rows are counted once a day.
-    print(f"  total: {total} rows written in {len(run.outcomes)} assets")
+            rows = "-" if outcome.rows is None else outcome.rows
+            print(f"  {outcome.key:<40} {rows:>9} rows  {outcome.path}")
+    # Rows the run wrote; a lookup state counts its size at the run's last day.
+    print(f"  total: {total} rows in {len(run.outcomes)} assets")
     lake = lake_root()
     print(f"\nThe lake: {lake}")
     print("Open the UI:       make dev   (dagster dev on http://127.0.0.1:3000)")
@@ -90,5 +91,5 @@ def cmd_redshift_to_athena(args: argparse.Namespace) -> int:
             defs, "copy_redshift_to_athena", first, last, instance=instance, asset_selection=[key]
         )
     for outcome in run.outcomes:
-        print(f"  {outcome.key}: {outcome.error or f'{outcome.rows} rows written'}")
+        print(f"  {outcome.key}: {outcome.error or f'{outcome.rows} rows'}")
     return 0 if run.success else 1

@@ -21,9 +21,10 @@ def extract_metadata(result: ExtractResult, *, shard: str, backend: str, path: s
         "dagster/column_schema": table_schema(result.schema),
         "shard": shard,
         "backend": backend,
-        "min_cursor": str(result.min_cursor) if result.min_cursor is not None else "",
-        "max_cursor": str(result.max_cursor) if result.max_cursor is not None else "",
-        "zero_dates_nulled": dg.MetadataValue.json(result.zero_dates),
+        # Over the whole read, not the day: named so on each day's event.
+        "window_min_cursor": str(result.min_cursor) if result.min_cursor is not None else "",
+        "window_max_cursor": str(result.max_cursor) if result.max_cursor is not None else "",
+        "window_zero_dates_nulled": dg.MetadataValue.json(result.zero_dates),
         "query": dg.MetadataValue.md(f"```sql\n{result.query.describe()}\n```"),
         "cursor_index": result.plan.cursor_index or "none",
         "explain": dg.MetadataValue.json(result.explain),

@@ -207,13 +207,9 @@ def test_orphans_are_null_and_counted(built: dict) -> None:
     assert orphans > 0
     got = _duck(built, "SELECT COUNT(*) FROM orders_enriched WHERE customer_email IS NULL")[0][0]
     assert got == orphans
-    records = (
-        built["instance"]
-        .fetch_materializations(dg.AssetKey(["views", "orders_enriched"]), limit=1000)
-        .records
-    )
-    counted = [r.asset_materialization.metadata["orphans"].value for r in records]
-    assert sum(c.get("customers", 0) for c in counted) == orphans  # each day its own
+    days = _run_events(built, dg.AssetKey(["views", "orders_enriched"]))
+    counted = [md["orphans"].value.get("customers", 0) for md in days.values()]
+    assert sum(counted) == orphans  # each day its own
 
 
 def test_customer_profiles_flatten_every_key(built: dict) -> None:
@@ -280,12 +276,8 @@ def test_order_status_history_counts_replayed_events_once(built: dict) -> None:
                 [day, shard],
             )[0][0]
             assert got == expected[1], (shard, day)
-    records = (
-        built["instance"]
-        .fetch_materializations(dg.AssetKey(["views", "order_status_history"]), limit=1000)
-        .records
-    )
-    assert sum(r.asset_materialization.metadata["duplicates_removed"].value for r in records) > 0
+    days = _run_events(built, dg.AssetKey(["views", "order_status_history"]))
+    assert sum(md["duplicates_removed"].value for md in days.values()) > 0
 
 
 def test_checks_pass_and_metadata_is_rich(built: dict) -> None:
@@ -307,7 +299,6 @@ def test_checks_pass_and_metadata_is_rich(built: dict) -> None:
 def test_each_day_of_a_range_run_has_its_own_counts(built: dict) -> None:
     """A range run records one event per day: each says that day's rows, balance and
     rejects, not the window's (the run's summary adds them up)."""
-    instance = built["instance"]
     counted = dict(
         _duck(built, "SELECT updated_at::VARCHAR, COUNT(*) FROM orders_enriched GROUP BY 1")
     )
@@ -317,18 +308,8 @@ def test_each_day_of_a_range_run_has_its_own_counts(built: dict) -> None:
         )
     )
     days = {(FIRST + dt.timedelta(days=i)).isoformat() for i in range((SEED_END - FIRST).days + 1)}
-    view = {
-        r.partition_key: r.asset_materialization.metadata
-        for r in instance.fetch_materializations(
-            dg.AssetKey(["views", "orders_enriched"]), limit=1000
-        ).records
-    }
-    rejects = {
-        r.partition_key: r.asset_materialization.metadata
-        for r in instance.fetch_materializations(
-            dg.AssetKey(["views", "orders_enriched__rejects"]), limit=1000
-        ).records
-    }
+    view = _run_events(built, dg.AssetKey(["views", "orders_enriched"]))
+    rejects = _run_events(built, dg.AssetKey(["views", "orders_enriched__rejects"]))
     assert set(view) == set(rejects) == days
     for day in days:
         md = view[day]
@@ -340,18 +321,30 @@ def test_each_day_of_a_range_run_has_its_own_counts(built: dict) -> None:
     assert sum(rejected.values()) > 0
     assert len({view[d]["dagster/row_count"].value for d in days}) > 1
     for destination in ("athena", "redshift"):
-        landed = {
-            r.partition_key: r.asset_materialization.metadata
-            for r in instance.fetch_materializations(
-                dg.AssetKey([destination, "orders_enriched"]), limit=1000
-            ).records
-        }
+        landed = _run_events(built, dg.AssetKey([destination, "orders_enriched"]))
         assert {d: md["dagster/row_count"].value for d, md in landed.items()} == {
             d: counted.get(d, 0) for d in days
         }, destination
         assert all("landed" in md for md in landed.values())
     outcome = next(o for o in built["run"].outcomes if o.key == "views/orders_enriched")
     assert outcome.rows == sum(counted.values())
+    # A state day is the whole state as of that day: each day's count is its size, and the
+    # run's summary gives the size at the last day, not a sum of snapshots.
+    state = _run_events(built, dg.AssetKey(["state", "shard_00", "customers"]))
+    assert set(state) == days
+    sizes = [state[d]["dagster/row_count"].value for d in sorted(days)]
+    assert sizes == sorted(sizes) and sizes[-1] > 0  # customers are only added here
+    outcome = next(o for o in built["run"].outcomes if o.key == "state/shard_00/customers")
+    assert outcome.rows == sizes[-1]
+
+
+def _run_events(built: dict, key: dg.AssetKey) -> dict[str, dict]:
+    """{partition: metadata} of the module's run only (other tests re-run some days)."""
+    records = built["instance"].fetch_materializations(key, limit=10_000).records
+    run_id = built["run"].run_id
+    return {
+        r.partition_key: r.asset_materialization.metadata for r in records if r.run_id == run_id
+    }
 
 
 def test_every_declared_column_has_its_type_even_when_all_null(built: dict) -> None:
