@@ -10,20 +10,18 @@ view then stacked its own memory on (bench/RESULTS.md, "fifth slice").
 from __future__ import annotations
 
 import ctypes
-import functools
 from collections.abc import Callable
 
 import pyarrow as pa
 
+from etl_platform.glibc_malloc import libc_function
 
-@functools.cache
+
 def _malloc_trim() -> Callable[[int], int] | None:
     """glibc's `malloc_trim`, or None where the C library has none (musl, macOS)."""
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    trim = libc_function("malloc_trim")
+    if trim is not None:
+        trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
     return trim
 
 

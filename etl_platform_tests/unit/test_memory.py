@@ -6,7 +6,7 @@ import sys
 import pyarrow as pa
 import pytest
 
-from etl_platform import jemalloc, memory
+from etl_platform import glibc_malloc, jemalloc, memory
 
 
 def _rss_bytes() -> int:
@@ -73,3 +73,57 @@ def test_an_operators_allocator_setting_is_kept() -> None:
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "dirty_decay_ms:2000"
+
+
+_MMAPPED_AFTER_A_FREE = """
+import ctypes, sys
+if sys.argv[1] == "platform":
+    import etl_platform  # noqa: F401
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+libc.mallinfo2.restype = Info
+libc.free(libc.malloc(4 << 20))  # a block glibc maps, then frees: the threshold would move
+before = libc.mallinfo2().hblks  # blocks in mappings of their own (the interpreter's too)
+block = libc.malloc(2 << 20)
+print(libc.mallinfo2().hblks - before)  # 1 if this one got its own mapping
+libc.free(block)
+"""
+
+
+@pytest.mark.skipif(
+    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
+    reason="mallopt's mmap threshold is glibc's",
+)
+def test_large_blocks_keep_their_own_mapping_after_a_free() -> None:
+    """Once a 4 MiB block is freed, glibc serves a 2 MiB one from its heap (where freed memory
+    stays resident); with the platform loaded, it still gets a mapping of its own."""
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
+
+    def mapped_blocks(mode: str) -> int:
+        out = subprocess.run(
+            [sys.executable, "-c", _MMAPPED_AFTER_A_FREE, mode],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return int(out.stdout.strip())
+
+    assert mapped_blocks("plain") == 0  # glibc's default: the threshold moved to 4 MiB
+    assert mapped_blocks("platform") == 1
+
+
+def test_an_operators_threshold_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "1048576")
+    assert glibc_malloc.fix_mmap_threshold() is False
+
+
+def test_the_threshold_is_a_no_op_without_mallopt(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.setattr(glibc_malloc, "libc_function", lambda name: None)
+    assert glibc_malloc.fix_mmap_threshold() is False
