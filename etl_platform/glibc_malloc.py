@@ -7,7 +7,8 @@ and connectorx's buffers) come from its heaps, one a thread, where freed memory 
 `malloc_trim` gave little of it back. On the bench, 4 shards' extracts left ~150 MiB of free
 heap resident that the view's peak then stacked on; setting the threshold (which also stops it
 moving) took the whole run's peak from 940-998 to 793-796 MiB at 2 M orders and 607-618 to
-515-518 at 500k, in the same time (bench/RESULTS.md, seventeenth session).
+515-518 at 500k, for at most ~1.5% more time: mapping and zeroing each large block costs a
+little (bench/RESULTS.md, seventeenth session).
 
 `etl_platform/__init__.py` calls `fix_mmap_threshold()`, so every process that loads the
 platform has it. `MALLOC_MMAP_THRESHOLD_` in the environment (glibc's own variable, read when
