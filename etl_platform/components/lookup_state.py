@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl_platform.components.mysql_sources import raw_asset_key
-from etl_platform.components.partition_metadata import add_daily_metadata
+from etl_platform.components.partition_metadata import add_daily_metadata, day_row_counts
 from etl_platform.components.source_metadata import table_schema
 from etl_platform.load.lake import Dataset, Lake
 from etl_platform.memory import release_free_memory
@@ -206,10 +206,7 @@ def build_state_asset(
             log=context.log,
         )
         # Each day's row count is the state's size at the end of that day.
-        add_daily_metadata(
-            context,
-            {day: {"dagster/row_count": dg.MetadataValue.int(n)} for day, n in sizes.items()},
-        )
+        add_daily_metadata(context, day_row_counts(sizes))
         return dg.MaterializeResult(
             metadata={
                 "dagster/column_schema": table_schema(arrow_schema),

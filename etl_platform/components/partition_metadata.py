@@ -32,3 +32,8 @@ def add_daily_metadata(
         context.add_asset_metadata(
             dict(metadata), asset_key=asset_key, partition_key=partition_key(day)
         )
+
+
+def day_row_counts(counts: Mapping[dt.date, int]) -> dict[dt.date, dict[str, Any]]:
+    """Each day's `dagster/row_count` alone, for `add_daily_metadata`."""
+    return {day: {"dagster/row_count": dg.MetadataValue.int(n)} for day, n in counts.items()}

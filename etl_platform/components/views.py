@@ -24,7 +24,7 @@ from etl_platform.components.lookup_state import (
     state_columns,
 )
 from etl_platform.components.mysql_sources import raw_asset_key
-from etl_platform.components.partition_metadata import add_daily_metadata
+from etl_platform.components.partition_metadata import add_daily_metadata, day_row_counts
 from etl_platform.components.view_metadata import (
     PREVIEW_ROWS,
     view_day_metadata,
@@ -410,12 +410,7 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
                 register_view(conn, f"{spec.name}__rejects", the_lake.rejects(spec.name))
             add_daily_metadata(context, window.day_metadata, asset_key=view_asset_key(spec.name))
             add_daily_metadata(
-                context,
-                {
-                    d: {"dagster/row_count": dg.MetadataValue.int(n)}
-                    for d, n in window.day_rejects.items()
-                },
-                asset_key=rejects_asset_key(spec.name),
+                context, day_row_counts(window.day_rejects), asset_key=rejects_asset_key(spec.name)
             )
             yield dg.MaterializeResult(
                 asset_key=view_asset_key(spec.name),
