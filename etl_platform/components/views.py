@@ -163,29 +163,44 @@ class _LazyStates(Mapping[str, Mapping[str, pl.DataFrame]]):
         return len(self._shards)
 
 
-#: Rows of a day read and shaped at a time, across shards (whole row groups, so about this
-#: many). A slice, not the day, is what a day in flight holds of the raw JSON text; a slice
-#: can span shards, so small shards still share one JSON pass.
+#: Rows of a day read and shaped at a time, across shards: at most this many, a shard's rows
+#: being cut where a slice fills. A slice, not the day, is what a day in flight holds of the
+#: raw JSON text, and its JSON pass is the largest part of a day's memory; a slice can span
+#: shards, so small shards still share one JSON pass.
 SLICE_ROWS = 25_000
 
 
 def raw_slices(
     shards: Sequence[str], read: Callable[[str], Iterator[pl.DataFrame]], rows: int = SLICE_ROWS
 ) -> Iterator[dict[str, pl.DataFrame]]:
-    """The shards' raw rows of one day in slices of about `rows`, {shard: its next rows},
-    every shard present at least once (a shard's empty day still brings its schema)."""
+    """The shards' raw rows of one day in slices of at most `rows`, {shard: its next rows},
+    every shard present at least once (a shard's empty day still brings its schema).
+
+    A frame that would overfill a slice is cut: slices that only stopped once full held up
+    to two shards' days (44k rows on the bench's largest days, for 25k), and the JSON pass's
+    memory follows a slice's rows (bench/RESULTS.md, eighteenth session).
+    """
+    if rows < 1:
+        raise ValueError(f"rows: {rows}; a slice needs at least one row")
     pending: dict[str, list[pl.DataFrame]] = {}
     held = 0
     for shard in shards:
         for frame in read(shard):
-            pending.setdefault(shard, []).append(frame)
-            held += frame.height
-            del frame  # held by `pending` alone: let go with it
-            if held >= rows:
-                out = _concat_pending(pending)
-                pending, held = {}, 0
-                yield out
-                del out  # the consumer is done with it: do not hold it while reading on
+            rest: pl.DataFrame | None = frame
+            del frame
+            while rest is not None:
+                room = rows - held
+                part, rest = (
+                    (rest, None) if rest.height <= room else (rest.slice(0, room), rest.slice(room))
+                )
+                pending.setdefault(shard, []).append(part)
+                held += part.height
+                del part  # held by `pending` alone: let go with it
+                if held == rows:
+                    out = _concat_pending(pending)
+                    pending, held = {}, 0
+                    yield out
+                    del out  # the consumer is done with it: do not hold it while reading on
     if pending:
         yield _concat_pending(pending)
 

@@ -4,6 +4,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from etl_platform.components.lookup_state import read_frame, read_slices
 from etl_platform.components.views import raw_slices
@@ -62,6 +63,31 @@ def test_slices_span_shards_and_every_shard_appears() -> None:
     }
     slices = list(raw_slices(["a", "b", "c"], lambda shard: iter(frames[shard]), rows=4))
     assert [{s: f["id"].to_list() for s, f in sl.items()} for sl in slices] == [
-        {"a": [1, 2, 3, 4, 5]},
-        {"b": [], "c": [6, 7, 8, 9, 10]},
+        {"a": [1, 2, 3, 4]},
+        {"a": [5], "b": [], "c": [6, 7, 8]},
+        {"c": [9, 10]},
     ]
+
+
+def test_a_slice_never_holds_more_than_its_rows() -> None:
+    """A frame larger than what is left of a slice is cut, however large: the JSON pass's
+    memory follows a slice's rows, so the bound must hold whatever the shards' days are."""
+    sizes = {"a": [7, 0, 3], "b": [25], "c": [4, 4], "d": [0]}
+    frames = {}
+    start = 0
+    for shard, lengths in sizes.items():
+        frames[shard] = []
+        for n in lengths:
+            frames[shard].append(
+                pl.DataFrame({"id": list(range(start, start + n))}, schema={"id": pl.Int64})
+            )
+            start += n
+    slices = list(raw_slices(list(sizes), lambda shard: iter(frames[shard]), rows=6))
+    assert [sum(f.height for f in sl.values()) for sl in slices] == [6] * 7 + [1]
+    # Every row once, in shard order, each shard in consecutive slices and present at least once.
+    ids = [i for sl in slices for f in sl.values() for i in f["id"].to_list()]
+    assert ids == list(range(start))
+    seen = [s for sl in slices for s in sl]
+    assert set(seen) == set(sizes) and seen == sorted(seen)
+    with pytest.raises(ValueError, match="at least one row"):
+        next(raw_slices(["a"], lambda shard: iter(frames[shard]), rows=0))
