@@ -165,8 +165,8 @@ class _LazyStates(Mapping[str, Mapping[str, pl.DataFrame]]):
 
 #: Rows of a day read and shaped at a time, across shards: at most this many, a shard's rows
 #: being cut where a slice fills. A slice, not the day, is what a day in flight holds of the
-#: raw JSON text, and its JSON pass is the largest part of a day's memory; a slice can span
-#: shards, so small shards still share one JSON pass.
+#: raw JSON text, and what its JSON pass holds follows its rows; a slice can span shards, so
+#: small shards still share one JSON pass.
 SLICE_ROWS = 25_000
 
 

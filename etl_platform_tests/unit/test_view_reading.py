@@ -73,7 +73,7 @@ def test_a_slice_never_holds_more_than_its_rows() -> None:
     """A frame larger than what is left of a slice is cut, however large: the JSON pass's
     memory follows a slice's rows, so the bound must hold whatever the shards' days are."""
     sizes = {"a": [7, 0, 3], "b": [25], "c": [4, 4], "d": [0]}
-    frames = {}
+    frames: dict[str, list[pl.DataFrame]] = {}
     start = 0
     for shard, lengths in sizes.items():
         frames[shard] = []
