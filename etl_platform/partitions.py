@@ -19,6 +19,11 @@ def daily_partitions(start: dt.date) -> dg.DailyPartitionsDefinition:
     )
 
 
+def partition_key(day: dt.date) -> str:
+    """The key of `day`'s partition in `daily_partitions` (Dagster's default format: ISO dates)."""
+    return day.isoformat()
+
+
 def window_days(window: dg.TimeWindow) -> list[dt.date]:
     """The calendar days a [start, end) partition time window covers."""
     start = window.start.astimezone(dt.UTC).date()

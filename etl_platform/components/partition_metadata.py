@@ -15,10 +15,7 @@ from typing import Any
 
 import dagster as dg
 
-
-def partition_key(day: dt.date) -> str:
-    """The daily partition key of `day` (`partitions.daily_partitions`: ISO dates)."""
-    return day.isoformat()
+from etl_platform.partitions import partition_key
 
 
 def add_daily_metadata(
