@@ -7,6 +7,8 @@ import datetime as dt
 
 import dagster as dg
 
+from etl_platform.partitions import SNAPSHOT_DAYS
+
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
@@ -19,10 +21,6 @@ class AssetOutcome:
     rows: int | None
     path: str | None
     error: str | None = None
-
-
-#: Assets whose day is a snapshot of a whole table (`components.lookup_state`), not that day's rows.
-SNAPSHOT_KEY_PREFIX = "state/"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,8 +65,16 @@ def run_range(
         path = mat.metadata.get("path")
         counts.setdefault(key, {})[mat.partition] = int(rows.value) if rows is not None else None
         paths[key] = path.value if path is not None else None
+    graph = defs.resolve_asset_graph()
+    snapshots = {
+        key.to_user_string()
+        for key in graph.get_all_asset_keys()
+        if graph.get(key).metadata.get(SNAPSHOT_DAYS)
+    }
     outcomes = {
-        key: AssetOutcome(key=key, rows=_rows_written(key, by_day), path=paths[key])
+        key: AssetOutcome(
+            key=key, rows=_rows_written(by_day, snapshot=key in snapshots), path=paths[key]
+        )
         for key, by_day in counts.items()
     }
     for event in result.all_events:
@@ -86,11 +92,11 @@ def run_range(
     return RangeRun(run_id=result.run_id, success=result.success, outcomes=list(outcomes.values()))
 
 
-def _rows_written(key: str, by_day: dict[str | None, int | None]) -> int | None:
+def _rows_written(by_day: dict[str | None, int | None], *, snapshot: bool) -> int | None:
     """The sum of the days' counts; a snapshot's last day (daily keys sort as dates)."""
     known = {day: n for day, n in by_day.items() if n is not None}
     if not known:
         return None
-    if key.startswith(SNAPSHOT_KEY_PREFIX):
+    if snapshot:
         return known[max(known, key=lambda day: day or "")]
     return sum(known.values())

@@ -24,6 +24,7 @@ from etl_platform.memory import release_free_memory
 from etl_platform.parallel import default_threads, ordered_map
 from etl_platform.partitions import (
     DERIVED_REFRESH,
+    SNAPSHOT_DAYS,
     allow_beta_backfill_policy,
     bounded_backfill,
     daily_partitions,
@@ -189,6 +190,7 @@ def build_state_asset(
         backfill_policy=bounded_backfill(sources.extract.max_days_per_run),
         kinds={"polars", "parquet"},
         tags={"shard": shard, "table": table},
+        metadata={SNAPSHOT_DAYS: True},
     )
     def _state(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
         the_lake: Lake = lake.lake()

@@ -46,10 +46,10 @@ from etl_platform.resources import LakeResource
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.specs.views import ViewSpec, parse_duration
 from etl_platform.transform.json_read import share_cores
+from etl_platform.transform.texts import copied_texts
 from etl_platform.transform.view_shape import (
     SHARD,
     ShardStats,
-    copied_texts,
     finish_shards,
     type_slices,
     window_drift,

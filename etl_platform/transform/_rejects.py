@@ -7,6 +7,8 @@ from typing import Final
 
 import polars as pl
 
+from etl_platform.transform.texts import with_copied_texts
+
 REJECTS_SCHEMA: Final = pl.Schema(
     {
         "_shard": pl.String(),
@@ -33,13 +35,16 @@ def build_rejects(
 
     `rows` are the rejected input rows and `details` has one row per rejected row with
     columns `column`, `raw_value` and `reason`; kept apart so no input column name clashes.
+    The texts are copied: a raw value selected from a slice's JSON column points into that
+    column's buffers, and a day's rejects are kept until the day is written, so 2% of rows
+    rejected kept every slice's JSON text alive (bench/RESULTS.md, nineteenth session).
     """
     shard = pl.col("_shard") if "_shard" in rows.columns else pl.repeat(None, pl.len())
     head = rows.select(shard.cast(pl.String).alias("_shard"), key_json(key_columns).alias("key"))
     tail = details.select(
         pl.col(name).cast(pl.String) for name in ("column", "raw_value", "reason")
     )
-    return pl.concat([head, tail], how="horizontal")
+    return with_copied_texts(pl.concat([head, tail], how="horizontal"))
 
 
 def empty_rejects() -> pl.DataFrame:

@@ -21,6 +21,7 @@ from etl_platform.transform.explode import ElementField, explode_json_array
 from etl_platform.transform.flatten import flatten_json
 from etl_platform.transform.json_fields import REJECTS_SCHEMA, JsonField, extract_json_fields
 from etl_platform.transform.lookups import apply_lookup
+from etl_platform.transform.texts import copied_texts
 
 SHARD, CURSOR, RUN_ID = "_shard", "_updated_at", "_run_id"
 #: Rows of each shard's day that the JSON key-drift report looks at (evenly spaced).
@@ -335,13 +336,6 @@ def _drift_sample(
         column: copied_texts(raw[column].cast(pl.String).gather_every(step, (-offset) % step))
         for column in drift_known_paths(spec)
     }
-
-
-def copied_texts(texts: pl.Series) -> pl.Series:
-    """The texts in buffers of their own. A gathered String Series still points into its
-    source's buffers (string views): kept, a few sampled rows would pin all of the source's
-    text in memory."""
-    return pl.Series(texts.name, texts.to_list(), dtype=pl.String)
 
 
 def _finish_shard(

@@ -260,3 +260,34 @@ def test_json_column_must_hold_text() -> None:
     df = pl.DataFrame({"id": [1], "payload": [1]})
     with pytest.raises(ValueError, match="JSON column `payload` must hold text"):
         extract_json_fields(df, FIELDS, key_columns=["id"])
+
+
+def _text_bytes_held(texts: pl.Series) -> int:
+    """Bytes of the text buffers `texts` points into (polars' string views, shared on export)."""
+    chunks = texts.to_arrow(compat_level=pl.CompatLevel.newest())
+    chunks = getattr(chunks, "chunks", [chunks])
+    return sum(b.size for c in chunks for b in c.buffers()[2:] if b is not None)
+
+
+def test_rejects_hold_their_own_texts_not_the_slices() -> None:
+    """A day keeps its rejects until it is written: a rejected row must not keep its slice's
+    JSON column alive (2% of rows rejected kept all of the day's JSON text)."""
+    n = 5_000
+    df = pl.DataFrame({"id": range(n)}).with_columns(
+        payload=pl.when(pl.col("id") % 50 == 0)
+        .then(pl.lit("{broken"))
+        .otherwise(
+            pl.concat_str(
+                pl.lit('{"note": "'),
+                pl.col("id").cast(pl.String).str.pad_start(900, "x"),
+                pl.lit('"}'),
+            )
+        )
+    )
+    fields = [JsonField("note", "payload", ("note",), parse_type("string"))]
+    _, rejects = extract_json_fields(df, fields, key_columns=["id"])
+    assert rejects.height == n // 50
+    raw = rejects["raw_value"]
+    assert raw.to_list() == ["{broken"] * (n // 50)
+    assert _text_bytes_held(raw) <= raw.str.len_bytes().sum()
+    assert _text_bytes_held(df["payload"]) > 4_000_000  # the source did share big buffers
