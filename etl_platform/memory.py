@@ -28,8 +28,8 @@ def _malloc_trim() -> Callable[[int], int] | None:
 def release_free_memory() -> None:
     """Return free heap pages to the system (a few milliseconds; safe with other threads).
 
-    Arrow's own pool (mimalloc in pyarrow's wheels) keeps freed pages too, outside glibc:
-    after the bench's 4 extracts it held ~100 MiB with no buffer allocated.
+    Arrow's own pool (`arrow_pool`) keeps freed pages too, outside glibc: after the bench's 4
+    extracts mimalloc held ~100 MiB with no buffer allocated.
     """
     pa.default_memory_pool().release_unused()
     trim = _malloc_trim()
