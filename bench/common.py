@@ -144,6 +144,20 @@ def _cpu(proc: psutil.Process | None) -> float:
     return 0.0
 
 
+#: Allocator settings that importing `etl_platform` puts in its own process's environment
+#: (`arrow_pool`, `jemalloc`). The bench's parent imports it to seed; its children must not
+#: inherit them: the baselines run as their users run them, and A sets its own.
+_PLATFORM_SET_ENV = ("ARROW_DEFAULT_MEMORY_POOL", "_RJEM_MALLOC_CONF")
+#: What the user had set of them before anything here imported `etl_platform`.
+_USER_ENV = {k: os.environ[k] for k in _PLATFORM_SET_ENV if k in os.environ}
+
+
+def _baseline_environ() -> dict[str, str]:
+    """This process's environment without the settings `etl_platform` made, but the user's."""
+    base = {k: v for k, v in os.environ.items() if k not in _PLATFORM_SET_ENV}
+    return {**base, **_USER_ENV}
+
+
 def measure(
     variant: str,
     argv: list[str],
@@ -163,7 +177,7 @@ def measure(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, **(env or {})},
+        env={**_baseline_environ(), **(env or {})},
     )
     proc = psutil.Process(child.pid)
     timeline: list[Sample] = []

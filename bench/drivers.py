@@ -47,6 +47,7 @@ if "mysql-connector-c" in sys.argv:
     # block" for libstdc++): it has to be imported first.
     import _mysql_connector  # noqa: F401
 
+import etl_platform  # noqa: F401, I001  (its allocator settings, before pyarrow loads)
 import pyarrow as pa
 import pyarrow.compute as pc
 

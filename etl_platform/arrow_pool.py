@@ -6,9 +6,15 @@ time (less system time: mimalloc frees and faults pages back in by the page) and
 lower at 500k orders, the same at 2 M (bench/RESULTS.md, nineteenth session). Its decay is
 left at Arrow's settings (1 s, on a background thread): zero decay cost 15% for no memory.
 
+Earlier sessions measured this pool on the extract alone and saw no gain; the gain is in the
+whole run's system time. Arrow's `release_unused` (in `memory.release_free_memory`) gave back
+only a few MiB at once here: jemalloc's background thread returns the pages within its decay.
+
 Arrow reads the variable when its pool is first used, so this must run before pyarrow is
-imported: `etl_platform/__init__.py` calls it. Only Linux wheels are known to carry jemalloc
-(elsewhere Arrow warns and falls back); a value already in the environment wins.
+imported: `etl_platform/__init__.py` calls it. Where pyarrow is imported first (a notebook, a
+user's own code location), set `ARROW_DEFAULT_MEMORY_POOL=jemalloc` there. Only Linux wheels
+are known to carry jemalloc (elsewhere Arrow warns and falls back); a value already in the
+environment wins (`ARROW_DEFAULT_MEMORY_POOL=` keeps pyarrow's default).
 """
 
 from __future__ import annotations

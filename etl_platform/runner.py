@@ -16,8 +16,8 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 @dataclasses.dataclass(frozen=True)
 class AssetOutcome:
     key: str
-    #: Rows the run wrote: the sum of its partitions' row counts; for lookup state, whose every
-    #: day holds the whole state, the state's size at the run's last day.
+    #: Rows the run wrote: the sum of its partitions' row counts; for an asset whose every day
+    #: holds the whole table (`SNAPSHOT_DAYS`: lookup state), its size at the run's last day.
     rows: int | None
     path: str | None
     error: str | None = None
@@ -65,11 +65,10 @@ def run_range(
         path = mat.metadata.get("path")
         counts.setdefault(key, {})[mat.partition] = int(rows.value) if rows is not None else None
         paths[key] = path.value if path is not None else None
-    graph = defs.resolve_asset_graph()
     snapshots = {
-        key.to_user_string()
-        for key in graph.get_all_asset_keys()
-        if graph.get(key).metadata.get(SNAPSHOT_DAYS)
+        spec.key.to_user_string()
+        for spec in defs.resolve_all_asset_specs()
+        if spec.metadata.get(SNAPSHOT_DAYS) is True
     }
     outcomes = {
         key: AssetOutcome(

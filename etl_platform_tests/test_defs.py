@@ -8,6 +8,7 @@ from syrupy.assertion import SnapshotAssertion
 
 from etl_platform.components.mysql_sources import shard_pool
 from etl_platform.env import Environment
+from etl_platform.partitions import SNAPSHOT_DAYS
 from etl_platform.resources import build_resources
 
 
@@ -34,6 +35,13 @@ def test_the_asset_graph(defs: dg.Definitions, snapshot: SnapshotAssertion) -> N
     schedules = sorted(s.name for s in defs.schedules or [])
     jobs = sorted(j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__"))
     assert {"assets": assets, "checks": checks, "schedules": schedules, "jobs": jobs} == snapshot
+
+
+def test_only_lookup_state_days_are_snapshots(defs: dg.Definitions) -> None:
+    """The runner reports a snapshot asset's last day, not a sum of days: lookup state only."""
+    specs = defs.resolve_all_asset_specs()
+    snapshots = {s.key for s in specs if s.metadata.get(SNAPSHOT_DAYS) is True}
+    assert snapshots and snapshots == {s.key for s in specs if s.key.path[0] == "state"}
 
 
 def test_source_assets_are_partitioned_pooled_and_bounded(defs: dg.Definitions) -> None:

@@ -168,11 +168,12 @@ class _LazyStates(Mapping[str, Mapping[str, pl.DataFrame]]):
 #: raw JSON text, and what its JSON pass holds follows its rows; a slice can span shards, so
 #: small shards still share one JSON pass.
 SLICE_ROWS = 25_000
-#: Rows of a shard's raw files read at a time. A frame cut where a slice fills stays whole in
-#: memory for as long as either part is held (the parts are views of it), so a slice holds
-#: its rows plus the rest of the frame it was cut from: frames of a quarter of a slice keep
-#: that rest small. Reading whole 22k-row shard-days took the 4X view's peak ~25 MiB higher
-#: at the same speed (bench/RESULTS.md, nineteenth session).
+#: Rows of a shard's raw files read at a time (whole row groups up to about this many; one of
+#: more than twice this in batches). A frame cut where a slice fills stays whole in memory for
+#: as long as either part is held (the parts are views of it), so a slice holds its rows plus
+#: the rest of the frame it was cut from: frames of about a quarter of a slice keep that small.
+#: Reading whole 22k-row shard-days took the 4X view's peak ~25 MiB higher at the same speed
+#: (bench/RESULTS.md, nineteenth session).
 READ_ROWS = SLICE_ROWS // 4
 
 
