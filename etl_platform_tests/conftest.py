@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+import polars as pl
 import pymysql
 import pytest
 
@@ -27,6 +28,14 @@ def mysql_server() -> MySqlEndpoint:
             "or set ETL_PLATFORM_TEST_MYSQL_URL"
         )
     return endpoint
+
+
+def text_bytes_held(texts: pl.Series) -> int:
+    """Bytes of the text buffers `texts` points into (polars' string views, shared on export):
+    what keeping these rows keeps alive, not what they hold."""
+    chunks = texts.to_arrow(compat_level=pl.CompatLevel.newest())
+    chunks = getattr(chunks, "chunks", [chunks])
+    return sum(b.size for c in chunks for b in c.buffers()[2:] if b is not None)
 
 
 def run_sql(endpoint: MySqlEndpoint, *statements: str, params: tuple = ()) -> list[tuple]:

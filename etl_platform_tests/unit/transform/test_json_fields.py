@@ -10,6 +10,7 @@ import pytest
 
 from etl_platform.transform.dtypes import JSON, parse_type
 from etl_platform.transform.json_fields import REJECTS_SCHEMA, JsonField, extract_json_fields
+from etl_platform_tests.conftest import text_bytes_held
 
 FIELDS = [
     JsonField("total", "payload", ("totals", "grand_total"), parse_type("decimal(12,2)")),
@@ -262,13 +263,6 @@ def test_json_column_must_hold_text() -> None:
         extract_json_fields(df, FIELDS, key_columns=["id"])
 
 
-def _text_bytes_held(texts: pl.Series) -> int:
-    """Bytes of the text buffers `texts` points into (polars' string views, shared on export)."""
-    chunks = texts.to_arrow(compat_level=pl.CompatLevel.newest())
-    chunks = getattr(chunks, "chunks", [chunks])
-    return sum(b.size for c in chunks for b in c.buffers()[2:] if b is not None)
-
-
 def test_rejects_hold_their_own_texts_not_the_slices() -> None:
     """A day keeps its rejects until it is written: a rejected row must not keep its slice's
     JSON column alive (2% of rows rejected kept all of the day's JSON text)."""
@@ -287,5 +281,5 @@ def test_rejects_hold_their_own_texts_not_the_slices() -> None:
     raw = rejects["raw_value"]
     assert raw.str.len_bytes().min() > 900  # too long to be stored inside the views
     assert raw.to_list() == df.filter(pl.col("id") % 50 == 0)["payload"].to_list()
-    assert _text_bytes_held(raw) <= raw.str.len_bytes().sum()
-    assert _text_bytes_held(df["payload"]) > 4_000_000  # the source did share big buffers
+    assert text_bytes_held(raw) <= raw.str.len_bytes().sum()
+    assert text_bytes_held(df["payload"]) > 4_000_000  # the source did share big buffers

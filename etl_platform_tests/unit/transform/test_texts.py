@@ -3,21 +3,16 @@
 import polars as pl
 
 from etl_platform.transform.texts import copied_texts, with_copied_texts
-
-
-def _text_bytes_held(texts: pl.Series) -> int:
-    chunks = texts.to_arrow(compat_level=pl.CompatLevel.newest())
-    chunks = getattr(chunks, "chunks", [chunks])
-    return sum(b.size for c in chunks for b in c.buffers()[2:] if b is not None)
+from etl_platform_tests.conftest import text_bytes_held
 
 
 def test_a_few_gathered_texts_no_longer_hold_their_source() -> None:
     source = pl.Series("t", [f"{i:0>100}" for i in range(10_000)])
     few = source.gather([3, 5000])
-    assert _text_bytes_held(few) >= 1_000_000  # views into the source's buffers
+    assert text_bytes_held(few) >= 1_000_000  # views into the source's buffers
     copied = copied_texts(few)
     assert copied.to_list() == few.to_list() and copied.name == "t"
-    assert _text_bytes_held(copied) == 200
+    assert text_bytes_held(copied) == 200
 
 
 def test_nulls_and_empty_series_are_kept() -> None:
