@@ -10,10 +10,14 @@ import pyarrow as pa
 from etl_platform.load.lake import Dataset, DayStats
 from etl_platform.transform.conform import conform
 
-#: Rows (or bytes) of finished shards held before they are written as a row group: small shards
-#: share a row group (Athena reads few large ones best), a large shard is written on its own.
+#: Rows (or Arrow bytes) of finished shards held before they are written as a row group: small
+#: shards share a row group, a shard of this size or more is written on its own. The bytes bound
+#: is what a day in flight holds here, so it is kept at about one shard-day of a wide view:
+#: at 32 MiB a large day held three shards' rows, and the bench's 4X view peaked ~40 MiB higher
+#: than at 8 MiB, at the same speed (bench/RESULTS.md, twentieth session). Athena does not read
+#: these files: its destination writes its own, with row groups of up to 500k rows.
 ROW_GROUP_ROWS = 64_000
-ROW_GROUP_BYTES = 32 * 2**20
+ROW_GROUP_BYTES = 8 * 2**20
 
 
 class ViewDayWriter:

@@ -11,7 +11,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from etl_platform.load.lake import Lake
-from etl_platform.load.view_day import ViewDayWriter
+from etl_platform.load.view_day import ROW_GROUP_BYTES, ViewDayWriter
 
 DAY = dt.date(2024, 3, 1)
 
@@ -40,6 +40,29 @@ def test_shards_are_written_as_they_come_small_ones_sharing_a_row_group(tmp_path
     _, file = _write(tmp_path / "large", shards, row_group_rows=2)
     assert pq.ParquetFile(file).metadata.num_row_groups == 3
     assert_frame_equal(pl.read_parquet(file), pl.concat(shards))
+
+
+def test_by_default_a_wide_shard_day_is_written_when_it_comes_not_held_for_the_next(
+    tmp_path: Path,
+) -> None:
+    """What a day in flight holds is bounded by about one shard-day of a wide view: a
+    20k-row shard with ~500 bytes a row (the bench's orders_enriched, 4X) does not wait."""
+    text = "x" * 500
+    shards = [
+        _shard(f"s{i}", list(range(i * 20_000, (i + 1) * 20_000)), items=[text] * 20_000)
+        for i in range(3)
+    ]
+    assert all(s.to_arrow().nbytes >= ROW_GROUP_BYTES for s in shards)
+    _, file = _write(tmp_path, shards)
+    groups = pq.ParquetFile(file).metadata
+    assert [groups.row_group(i).num_rows for i in range(groups.num_row_groups)] == [20_000] * 3
+    # Small shards still share one.
+    small = [
+        _shard(f"s{i}", list(range(i * 1_000, (i + 1) * 1_000)), items=[text] * 1_000)
+        for i in range(4)
+    ]
+    _, file = _write(tmp_path / "small", small)
+    assert pq.ParquetFile(file).metadata.num_row_groups == 1
 
 
 def test_a_shard_that_widens_the_schema_rewrites_the_day_as_one_concat(tmp_path: Path) -> None:
