@@ -166,8 +166,10 @@ class _LazyStates(Mapping[str, Mapping[str, pl.DataFrame]]):
 #: Rows of a day read and shaped at a time, across shards: at most this many, a shard's rows
 #: being cut where a slice fills. A slice, not the day, is what a day in flight holds of the
 #: raw JSON text, and what its JSON pass holds follows its rows; a slice can span shards, so
-#: small shards still share one JSON pass.
-SLICE_ROWS = 25_000
+#: small shards still share one JSON pass. At 16k rather than 25k the bench's 4X peak was
+#: 540-558 MiB against 570-584 (X's stayed 482-487), for ~2% of A's time: each JSON pass has a
+#: fixed cost of ~22 ms (bench/RESULTS.md, twentieth session).
+SLICE_ROWS = 16_000
 #: Rows of a shard's raw files read at a time (whole row groups up to about this many; one of
 #: more than twice this in batches). A frame cut where a slice fills stays whole in memory for
 #: as long as either part is held (the parts are views of it), so a slice holds its rows plus
