@@ -186,8 +186,8 @@ def raw_slices(
     every shard present at least once (a shard's empty day still brings its schema).
 
     A frame that would overfill a slice is cut: slices that only stopped once full held up
-    to two shards' days (44k rows on the bench's largest days, for 25k), and the JSON pass's
-    memory follows a slice's rows (bench/RESULTS.md, eighteenth session).
+    to two shards' days (44k rows on the bench's largest days, for a bound of 25k then), and
+    the JSON pass's memory follows a slice's rows (bench/RESULTS.md, eighteenth session).
     """
     if rows < 1:
         raise ValueError(f"rows: {rows}; a slice needs at least one row")
