@@ -7,6 +7,7 @@ import math
 import os
 import statistics
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.common import BenchConfig, Measurement
@@ -76,6 +77,57 @@ def _step_table(by: dict[str, list[Measurement]]) -> list[str]:
         "| --- | --- | --- |",
     ]
     lines += [f"| {step} | {cell(step, 'A')} | {cell(step, 'A_quarter')} |" for step in rows]
+    return lines
+
+
+#: The issue's speed targets: (variant, what A's wall may be at most, given that variant's).
+SPEED_TARGETS = (
+    ("B", "≥10x faster than B", lambda wall: wall / 10),
+    ("C", "within 2x of C", lambda wall: wall * 2),
+    ("D", "≥3x faster than D", lambda wall: wall / 3),
+)
+
+
+def cpu_budget(by: dict[str, list[Measurement]], cores: int) -> list[str]:
+    """Each speed target against A's floor: the fastest A can be on these cores with its CPU.
+
+    A's fixed cost (A_dagster: imports, definitions, Dagster's run) runs on one core; the rest of
+    its CPU, the server's included (it shares the cores), can at best keep every core busy. A
+    target below that floor cannot be met by overlapping work, only by doing less of it or on
+    more cores (bench/RESULTS.md, twenty-first session).
+    """
+    if "A" not in by or "A_dagster" not in by:
+        return []
+
+    def median(name: str, value: Callable[[Measurement], float]) -> float:
+        return statistics.median(value(r) for r in by[name])
+
+    wall = median("A", lambda r: r.wall_seconds)
+    cpu = median("A", lambda r: r.cpu_seconds + r.server_cpu_seconds)
+    fixed_wall = median("A_dagster", lambda r: r.wall_seconds)
+    fixed_cpu = median("A_dagster", lambda r: r.cpu_seconds + r.server_cpu_seconds)
+    floor = fixed_wall + max(0.0, cpu - fixed_cpu) / cores
+    lines = [
+        "",
+        f"A's CPU budget on {cores} cores: {cpu:.1f} CPU s (its tree's and the server's) in "
+        f"{wall:.2f} s, {cpu / wall:.2f} cores busy on average. Its floor, with the fixed cost "
+        f"({fixed_wall:.2f} s) on one core and the rest on every core all the time: "
+        f"{floor:.2f} s.",
+        "",
+        "| target | A must take at most | A's floor | A now | reachable by overlap alone? |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, label, allowed in SPEED_TARGETS:
+        if name not in by:
+            continue
+        limit = allowed(median(name, lambda r: r.wall_seconds))
+        if limit >= floor:
+            busy = (cpu - fixed_cpu) / (limit - fixed_wall)
+            verdict = f"yes, with {busy:.2f} cores busy after the fixed cost"
+        else:
+            most = max(0.0, limit - fixed_wall) * cores + fixed_cpu
+            verdict = f"no: only at {most:.1f} CPU s or less ({most / cpu - 1:+.1%})"
+        lines.append(f"| {label} | {limit:.2f} s | {floor:.2f} s | {wall:.2f} s | {verdict} |")
     return lines
 
 
@@ -149,6 +201,7 @@ def write_report(
             f" s, the rest the interpreter, the other imports and the definitions. A above it: "
             f"{above:.2f} s{versus_c}.",
         ]
+    lines += cpu_budget(by, cores=os.cpu_count() or 1)
     lines += _step_table(by)
     inc = extra.get("incremental")
     if isinstance(inc, dict):
