@@ -122,7 +122,7 @@ def cpu_budget(by: dict[str, list[Measurement]], cores: int) -> list[str]:
             continue
         limit = allowed(median(name, lambda r: r.wall_seconds))
         if limit >= floor:
-            busy = (cpu - fixed_cpu) / (limit - fixed_wall)
+            busy = (cpu - fixed_cpu) / max(limit - fixed_wall, 1e-9)
             verdict = f"yes, with {busy:.2f} cores busy after the fixed cost"
         else:
             most = max(0.0, limit - fixed_wall) * cores + fixed_cpu
