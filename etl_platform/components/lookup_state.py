@@ -20,8 +20,8 @@ from etl_platform.components.mysql_sources import raw_asset_key
 from etl_platform.components.partition_metadata import add_daily_metadata, day_row_counts
 from etl_platform.components.source_metadata import table_schema
 from etl_platform.load.lake import Dataset, Lake
-from etl_platform.memory import release_free_memory
-from etl_platform.parallel import default_threads, ordered_map
+from etl_platform.runtime.memory import release_free_memory
+from etl_platform.runtime.parallel import default_threads, ordered_map
 from etl_platform.partitions import (
     DERIVED_REFRESH,
     SNAPSHOT_DAYS,

@@ -33,8 +33,8 @@ from etl_platform.components.view_metadata import (
 from etl_platform.load.duckdb_catalog import register_view
 from etl_platform.load.lake import Lake, files_rows
 from etl_platform.load.view_day import ViewDayWriter
-from etl_platform.memory import release_free_memory
-from etl_platform.parallel import default_threads, ordered_map
+from etl_platform.runtime.memory import release_free_memory
+from etl_platform.runtime.parallel import default_threads, ordered_map
 from etl_platform.partitions import (
     DERIVED_REFRESH,
     allow_beta_backfill_policy,

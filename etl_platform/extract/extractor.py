@@ -16,8 +16,8 @@ from etl_platform.extract.introspect import TablePlan, explain, plan_table
 from etl_platform.extract.query import WindowQuery, build_window_query, cursor_bounds
 from etl_platform.extract.types import ConversionStats, arrow_schema
 from etl_platform.load.lake import DayStats, Lake
-from etl_platform.memory import release_free_memory
-from etl_platform.parallel import prefetched
+from etl_platform.runtime.memory import release_free_memory
+from etl_platform.runtime.parallel import prefetched
 
 # Errors the server returns when it cannot be reached or refuses us (CR_* / ER_ACCESS_DENIED).
 _CONNECT_ERRNOS = {1044, 1045, 1698, 2002, 2003, 2005, 2006, 2013}

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from etl_platform.load.atomic_swap import recover, swap_in
-from etl_platform.parallel import default_threads, ordered_map
+from etl_platform.runtime.parallel import default_threads, ordered_map
 
 PARTITION_COLUMN = "updated_at"
 _STALE_STAGING_SECONDS = 24 * 3600

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from etl_platform import arrow_pool, glibc_malloc, jemalloc, memory
+from etl_platform.runtime import arrow_pool, glibc_malloc, jemalloc, memory
 
 
 def _rss_bytes() -> int:
@@ -36,8 +36,9 @@ def test_free_pages_between_live_blocks_go_back_to_the_system() -> None:
 
 _ARROW_FREES = """
 import sys, time
-import etl_platform, pyarrow as pa
-from etl_platform import memory
+from etl_platform.runtime import configure_process, memory
+configure_process()
+import pyarrow as pa
 def rss():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * 4096
@@ -93,9 +94,11 @@ def test_release_is_a_no_op_without_malloc_trim(monkeypatch: pytest.MonkeyPatch)
 @pytest.mark.skipif(platform.system() != "Linux", reason="polars' Linux wheels carry jemalloc")
 def test_polars_allocator_returns_pages_without_the_lazy_stage() -> None:
     # jemalloc prints the options it runs with at exit (stats_print): the proof that the
-    # setting reached polars' allocator, i.e. that importing etl_platform set it first.
+    # setting reached polars' allocator, i.e. that `configure_process` set it first.
     script = (
-        "import os, etl_platform\n"
+        "import os\n"
+        "from etl_platform.runtime import configure_process\n"
+        "configure_process()\n"
         "os.environ['_RJEM_MALLOC_CONF'] += ',stats_print:true,stats_print_opts:mdablxe'\n"
         "import polars as pl\n"
         "pl.DataFrame({'a': [1, 2]}).sum()\n"
@@ -108,7 +111,10 @@ def test_polars_allocator_returns_pages_without_the_lazy_stage() -> None:
 
 
 def test_an_operators_allocator_setting_is_kept() -> None:
-    script = "import os, etl_platform; print(os.environ['_RJEM_MALLOC_CONF'])"
+    script = (
+        "import os; from etl_platform.runtime import configure_process; configure_process(); "
+        "print(os.environ['_RJEM_MALLOC_CONF'])"
+    )
     env = {**os.environ, jemalloc.ENV: "dirty_decay_ms:2000"}
     done = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
@@ -117,7 +123,10 @@ def test_an_operators_allocator_setting_is_kept() -> None:
 
 
 def _arrow_backend(env: dict[str, str]) -> str:
-    script = "import etl_platform, pyarrow as pa; print(pa.default_memory_pool().backend_name)"
+    script = (
+        "from etl_platform.runtime import configure_process; configure_process(); "
+        "import pyarrow as pa; print(pa.default_memory_pool().backend_name)"
+    )
     done = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
     )
@@ -138,7 +147,8 @@ def test_an_operators_arrow_pool_is_kept() -> None:
 _MMAPPED_AFTER_A_FREE = """
 import ctypes, sys
 if sys.argv[1] == "platform":
-    import etl_platform  # noqa: F401
+    from etl_platform.runtime import configure_process
+    configure_process()
 libc = ctypes.CDLL(None)
 libc.malloc.restype = ctypes.c_void_p
 libc.free.argtypes = [ctypes.c_void_p]
@@ -187,3 +197,43 @@ def test_the_threshold_is_a_no_op_without_mallopt(monkeypatch: pytest.MonkeyPatc
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
     monkeypatch.setattr(glibc_malloc, "libc_function", lambda name: None)
     assert glibc_malloc.fix_mmap_threshold() is False
+
+
+_IMPORT_EVERYTHING = """
+import os, pkgutil, importlib
+import etl_platform
+before = dict(os.environ)
+for info in pkgutil.walk_packages(etl_platform.__path__, "etl_platform."):
+    if info.name != "etl_platform.cli.__main__":
+        importlib.import_module(info.name)
+print(sorted(k for k in os.environ if os.environ.get(k) != before.get(k)))
+"""
+
+
+def test_importing_the_platform_changes_nothing_in_the_process() -> None:
+    """Settings are the entry points' to apply (`configure_process`), not an import's."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in (jemalloc.ENV, arrow_pool.ENV, glibc_malloc.ENV)
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORT_EVERYTHING],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]"
+    assert _arrow_backend_plain(env) != "jemalloc"
+
+
+def _arrow_backend_plain(env: dict[str, str]) -> str:
+    script = (
+        "import etl_platform.load.lake, pyarrow as pa; "
+        "print(pa.default_memory_pool().backend_name)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from etl_platform.parallel import default_threads, ordered_map, prefetched
+from etl_platform.runtime.parallel import default_threads, ordered_map, prefetched
 
 
 def test_ordered_map_keeps_input_order_whatever_finishes_first() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from etl_platform.components.lookup_state import fold_days, read_frame
 from etl_platform.load.lake import Dataset, Lake
-from etl_platform.parallel import ENV_THREADS
+from etl_platform.runtime.parallel import ENV_THREADS
 
 FIRST = dt.date(2026, 11, 1)
 DAYS = [FIRST + dt.timedelta(days=i) for i in range(6)]

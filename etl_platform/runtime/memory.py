@@ -1,10 +1,7 @@
 """Give the heap's free pages back to the system after a large piece of work.
 
-Every step of a run shares one process. glibc keeps what C and Rust code freed (the MySQL
-drivers, connectorx's buffers, Python objects) in its arenas rather than returning it, so
-without this a run's peak is close to the sum of what its steps held, and grows with the data:
-on the bench, 4 extracts of 500k orders left ~100 MiB more resident than 4 of 125k, which the
-view then stacked its own memory on (bench/RESULTS.md, "fifth slice").
+Every step of a run shares one process, and glibc keeps what C and Rust code freed in its
+arenas: without this a run's peak is close to the sum of what its steps held.
 """
 
 from __future__ import annotations
@@ -14,7 +11,7 @@ from collections.abc import Callable
 
 import pyarrow as pa
 
-from etl_platform.glibc_malloc import libc_function
+from etl_platform.runtime.glibc_malloc import libc_function
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -28,8 +25,7 @@ def _malloc_trim() -> Callable[[int], int] | None:
 def release_free_memory() -> None:
     """Return free heap pages to the system (a few milliseconds; safe with other threads).
 
-    Arrow's own pool (`arrow_pool`) keeps freed pages too, outside glibc: after the bench's 4
-    extracts mimalloc held ~100 MiB with no buffer allocated.
+    Arrow's own pool keeps freed pages too, outside glibc's reach.
     """
     pa.default_memory_pool().release_unused()
     trim = _malloc_trim()
