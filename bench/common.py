@@ -144,11 +144,11 @@ def _cpu(proc: psutil.Process | None) -> float:
     return 0.0
 
 
-#: Allocator settings that importing `etl_platform` puts in its own process's environment
-#: (`arrow_pool`, `jemalloc`). The bench's parent imports it to seed; its children must not
-#: inherit them: the baselines run as their users run them, and A sets its own.
+#: Allocator settings that `etl_platform.runtime.configure_process()` puts in its process's
+#: environment. The baselines must not inherit them from the bench's parent: they run as their
+#: users run them, and A applies its own.
 _PLATFORM_SET_ENV = ("ARROW_DEFAULT_MEMORY_POOL", "_RJEM_MALLOC_CONF")
-#: What the user had set of them before anything here imported `etl_platform`.
+#: What the user had set of them before anything here configured the process.
 _USER_ENV = {k: os.environ[k] for k in _PLATFORM_SET_ENV if k in os.environ}
 
 

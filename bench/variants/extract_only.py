@@ -33,6 +33,9 @@ def main() -> None:
     args = parser.parse_args()
     config = BenchConfig.load(args.config)
 
+    from etl_platform.runtime import configure_process
+
+    configure_process()  # as the platform's entry points do, before pyarrow is imported
     import pyarrow as pa
 
     from etl_platform.extract.backends import get_batch_reader, resolve_backend, streaming_reader

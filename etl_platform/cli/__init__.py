@@ -14,6 +14,7 @@ from etl_platform.cli.config import (
 )
 from etl_platform.cli.demo import cmd_demo_down, cmd_demo_run, cmd_demo_seed, cmd_demo_up
 from etl_platform.cli.runs import cmd_redshift_to_athena, cmd_run
+from etl_platform.runtime import configure_process
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,5 +83,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    configure_process()
     args = build_parser().parse_args(argv)
     return int(args.func(args))
