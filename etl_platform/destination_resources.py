@@ -1,17 +1,29 @@
-"""Destination resources: S3 + Glue for Athena, and Redshift. Disabled until configured, so the
-local default stays the folder lake + DuckDB; prod configures both from the environment."""
+"""Destination resources: S3 + Glue for Athena, and Redshift, configured from the environment.
+
+Destination assets exist in every environment; a resource that is not configured fails its
+asset with the setting to give. Locally the Redshift destination lands in the PostgreSQL
+stand-in on 127.0.0.1:5432 unless `ETL_PLATFORM_REDSHIFT_DSN` names another server.
+"""
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
+from etl_platform.env import (
+    LOCAL_REDSHIFT_STAND_IN,
+    REDSHIFT_DSN_ENV,
+    athena_settings,
+    redshift_settings,
+    secret,
+)
 from etl_platform.load.athena_lake import AthenaTarget
 
 
-class NotConfiguredError(RuntimeError):
-    pass
+class NotConfiguredError(dg.Failure):
+    """A destination asset ran where its destination is not configured."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(description=message, allow_retries=False)
 
 
 class AthenaResource(dg.ConfigurableResource):
@@ -37,39 +49,54 @@ class AthenaResource(dg.ConfigurableResource):
 
 
 class RedshiftResource(dg.ConfigurableResource):
-    """Where views land for Redshift. The DSN is a secret: only the variable's name is config."""
+    """Where views land for Redshift. The DSN is a secret: only the variable's name is config;
+    `stand_in_dsn` (local only, no secret) is used when the variable is unset."""
 
-    dsn_env: str = "ETL_PLATFORM_REDSHIFT_DSN"
+    dsn_env: str = REDSHIFT_DSN_ENV
+    stand_in_dsn: str | None = None
     schema_name: str = "etl_platform"
     redshift: bool = False  # True on real Redshift (DIST/SORT keys, COPY from S3)
     iam_role_arn: str | None = None
 
     @property
     def enabled(self) -> bool:
-        return bool(os.environ.get(self.dsn_env))
+        return bool(secret(self.dsn_env) or self.stand_in_dsn)
 
     def dsn(self) -> str:
-        dsn = os.environ.get(self.dsn_env)
+        dsn = secret(self.dsn_env) or self.stand_in_dsn
         if not dsn:
             raise NotConfiguredError(
                 f"the redshift destination is not configured here: set {self.dsn_env}"
             )
         return dsn
 
+    def reachable(self, timeout_seconds: float = 2.0) -> bool:
+        """Whether the server answers now (checked at run time, never at load)."""
+        import psycopg
+
+        try:
+            with psycopg.connect(self.dsn(), connect_timeout=max(1, int(timeout_seconds))):
+                return True
+        except (psycopg.Error, dg.Failure):
+            return False
+
 
 def athena_from_env() -> AthenaResource:
+    settings = athena_settings()
     return AthenaResource(
-        bucket=os.environ.get("ETL_PLATFORM_S3_BUCKET", ""),
-        prefix=os.environ.get("ETL_PLATFORM_S3_PREFIX", "views"),
-        database=os.environ.get("ETL_PLATFORM_GLUE_DATABASE", "etl_platform"),
-        region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-        endpoint_url=os.environ.get("ETL_PLATFORM_AWS_ENDPOINT_URL") or None,
+        bucket=settings["bucket"] or "",
+        prefix=settings["prefix"] or "views",
+        database=settings["database"] or "etl_platform",
+        region=settings["region"] or "us-east-1",
+        endpoint_url=settings["endpoint_url"],
     )
 
 
-def redshift_from_env(*, redshift: bool) -> RedshiftResource:
+def redshift_from_env(*, redshift: bool, local_stand_in: bool = False) -> RedshiftResource:
+    settings = redshift_settings()
     return RedshiftResource(
-        schema_name=os.environ.get("ETL_PLATFORM_REDSHIFT_SCHEMA", "etl_platform"),
+        schema_name=settings["schema_name"] or "etl_platform",
         redshift=redshift,
-        iam_role_arn=os.environ.get("ETL_PLATFORM_REDSHIFT_IAM_ROLE") or None,
+        iam_role_arn=settings["iam_role_arn"],
+        stand_in_dsn=LOCAL_REDSHIFT_STAND_IN if local_stand_in else None,
     )

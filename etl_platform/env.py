@@ -1,4 +1,4 @@
-"""The one place that decides which environment we run in and where local files live."""
+"""Every `ETL_PLATFORM_*` variable is read here: the environment, local paths and settings."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
 LOCAL_DIR = Path(os.environ.get("ETL_PLATFORM_LOCAL_DIR") or PROJECT_ROOT / ".local")
+
+#: Days a view shapes at once inside one step; also read by `runtime.parallel`.
+THREADS_ENV = "ETL_PLATFORM_THREADS"
 
 
 class Environment(StrEnum):
@@ -37,6 +40,70 @@ def views_dir() -> Path:
     return Path(os.environ.get("ETL_PLATFORM_VIEWS_DIR") or DEFAULTS_DIR / "views")
 
 
-def lake_root() -> str:
-    """`ETL_PLATFORM_LAKE` (a folder or an `s3://bucket/prefix` URI), else `.local/lake`."""
-    return os.environ.get("ETL_PLATFORM_LAKE") or str(LOCAL_DIR / "lake")
+def lake_root(env: Environment | None = None) -> str:
+    """`ETL_PLATFORM_LAKE`, else `.local/lake` (the test environment: a fresh temporary folder)."""
+    configured = os.environ.get("ETL_PLATFORM_LAKE")
+    if configured:
+        return configured
+    if env is Environment.TEST:
+        import tempfile
+
+        return tempfile.mkdtemp(prefix="etl_platform_lake_")
+    return str(LOCAL_DIR / "lake")
+
+
+def duckdb_file(env: Environment, lake: str) -> str:
+    """`ETL_PLATFORM_DUCKDB`, else `lake.duckdb` beside the lake folder (prod: in memory, since
+    queries go to Athena there)."""
+    configured = os.environ.get("ETL_PLATFORM_DUCKDB")
+    if configured:
+        return configured
+    if env is Environment.PROD or "://" in lake:
+        return ":memory:"
+    if env is Environment.TEST:
+        return str(Path(lake) / "lake.duckdb")
+    return str(Path(lake).resolve().parent / "lake.duckdb")
+
+
+def extract_backend() -> str | None:
+    """`ETL_PLATFORM_EXTRACT_BACKEND` (auto, mysqlclient, pymysql, connectorx), if set."""
+    return os.environ.get("ETL_PLATFORM_EXTRACT_BACKEND") or None
+
+
+def threads() -> str | None:
+    """`ETL_PLATFORM_THREADS` as given (validated where it is used)."""
+    return os.environ.get(THREADS_ENV) or None
+
+
+def athena_settings() -> dict[str, str | None]:
+    """Where views land for Athena; no bucket means the destination is not configured."""
+    return {
+        "bucket": os.environ.get("ETL_PLATFORM_S3_BUCKET", ""),
+        "prefix": os.environ.get("ETL_PLATFORM_S3_PREFIX", "views"),
+        "database": os.environ.get("ETL_PLATFORM_GLUE_DATABASE", "etl_platform"),
+        "region": os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or "us-east-1",
+        "endpoint_url": os.environ.get("ETL_PLATFORM_AWS_ENDPOINT_URL") or None,
+    }
+
+
+#: The variable that holds Redshift's DSN (a secret: only its name is config).
+REDSHIFT_DSN_ENV = "ETL_PLATFORM_REDSHIFT_DSN"
+
+
+#: Locally, the Redshift destination lands in this PostgreSQL (the wire-compatible stand-in)
+#: unless `ETL_PLATFORM_REDSHIFT_DSN` names another.
+LOCAL_REDSHIFT_STAND_IN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def redshift_settings() -> dict[str, str | None]:
+    return {
+        "schema_name": os.environ.get("ETL_PLATFORM_REDSHIFT_SCHEMA", "etl_platform"),
+        "iam_role_arn": os.environ.get("ETL_PLATFORM_REDSHIFT_IAM_ROLE") or None,
+    }
+
+
+def secret(name: str) -> str | None:
+    """A secret's value from the environment, read at run time only."""
+    return os.environ.get(name) or None

@@ -1,4 +1,4 @@
-"""The daily partitions shared by every asset, and the one helper that turns a window into days."""
+"""The daily partitions every asset shares, and the one helper that turns a window into days."""
 
 from __future__ import annotations
 
@@ -9,7 +9,12 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from etl_platform.layout import partition_key
+from etl_platform.specs.sources import SourcesSpec
+
 PARTITION_TIMEZONE = "UTC"
+
+__all__ = ["partition_key"]
 
 
 def daily_partitions(start: dt.date) -> dg.DailyPartitionsDefinition:
@@ -19,9 +24,12 @@ def daily_partitions(start: dt.date) -> dg.DailyPartitionsDefinition:
     )
 
 
-def partition_key(day: dt.date) -> str:
-    """The key of `day`'s partition in `daily_partitions` (Dagster's default format: ISO dates)."""
-    return day.isoformat()
+def platform_partitions(sources: SourcesSpec) -> dg.DailyPartitionsDefinition:
+    """One partitions definition for every asset, so any selection can run as one job: from the
+    earliest `start` of sources.yaml. A table with a later `start` of its own has its earlier
+    days written empty, unread."""
+    starts = [sources.start, *(t.start for t in sources.tables.values() if t.start)]
+    return daily_partitions(min(starts))
 
 
 #: Definition metadata of an asset whose every day holds the whole table as of that day (lookup
@@ -48,9 +56,3 @@ def allow_beta_backfill_policy() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Parameter `backfill_policy`", dg.BetaWarning)
         yield
-
-
-#: Raw extracts refresh today's partition on this cadence once the automation sensor is on.
-RAW_REFRESH = dg.AutomationCondition.on_cron("*/15 * * * *")
-#: Everything derived (state, views, destinations) follows its inputs, day by day.
-DERIVED_REFRESH = dg.AutomationCondition.eager()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import dagster as dg
@@ -11,9 +9,9 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field, field_validator
 
 from etl_platform.destination_resources import athena_from_env, redshift_from_env
-from etl_platform.env import LOCAL_DIR, Environment, lake_root
+from etl_platform.env import Environment, duckdb_file, extract_backend, lake_root
 from etl_platform.extract.backends import AUTO, resolve_backend
-from etl_platform.extract.connection import MySqlEndpoint
+from etl_platform.extract.connection import MySqlEndpoint, endpoint_for
 from etl_platform.load.lake import Lake
 from etl_platform.specs.sources import ShardSpec
 
@@ -38,7 +36,7 @@ class MySqlShardsResource(dg.ConfigurableResource):
         return resolve_backend(name)
 
     def endpoint(self, shard: str, spec: ShardSpec) -> MySqlEndpoint:
-        return spec.endpoint(shard)
+        return endpoint_for(shard, spec)
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -55,25 +53,15 @@ class LakeResource(dg.ConfigurableResource):
         return Lake(Path(self.root))
 
 
-def _test_lake() -> str:
-    return os.environ.get("ETL_PLATFORM_LAKE") or tempfile.mkdtemp(prefix="etl_platform_lake_")
-
-
 def build_resources(env: Environment) -> dict[str, dg.ConfigurableResource]:
     """Every environment returns the same keys; only the values differ."""
-    root = _test_lake() if env is Environment.TEST else lake_root()
-    if env is Environment.TEST:
-        duckdb_file = str(Path(root) / "lake.duckdb")
-    elif env is Environment.LOCAL:
-        duckdb_file = os.environ.get("ETL_PLATFORM_DUCKDB") or str(LOCAL_DIR / "lake.duckdb")
-    else:  # prod queries go to Athena; the DuckDB catalog is a throwaway there
-        duckdb_file = ":memory:"
+    root = lake_root(env)
     return {
         "athena": athena_from_env(),
-        "redshift": redshift_from_env(redshift=env is Environment.PROD),
-        "duckdb": DuckDBResource(database=duckdb_file),
-        "mysql_shards": MySqlShardsResource(
-            backend=os.environ.get("ETL_PLATFORM_EXTRACT_BACKEND") or AUTO
+        "redshift": redshift_from_env(
+            redshift=env is Environment.PROD, local_stand_in=env is Environment.LOCAL
         ),
+        "duckdb": DuckDBResource(database=duckdb_file(env, root)),
+        "mysql_shards": MySqlShardsResource(backend=extract_backend() or AUTO),
         "lake": LakeResource(root=root),
     }

@@ -36,6 +36,32 @@ def last_days(n: int, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
     return today - dt.timedelta(days=n - 1), today
 
 
+def destinations_out_of_reach(defs: dg.Definitions, job_name: str) -> dict[dg.AssetKey, str]:
+    """The job's destination assets that cannot land here, with why: a destination that is not
+    configured (athena without a bucket) or not answering (redshift's server). Checked at run
+    time, so the graph is the same everywhere and a local run leaves them out instead of
+    failing on them."""
+    from etl_platform.destination_resources import AthenaResource, RedshiftResource
+
+    resources = defs.resources or {}
+    athena, redshift = resources.get("athena"), resources.get("redshift")
+    reasons: dict[str, str | None] = {
+        "athena": None
+        if isinstance(athena, AthenaResource) and athena.enabled
+        else "not configured (set ETL_PLATFORM_S3_BUCKET)",
+        "redshift": None
+        if isinstance(redshift, RedshiftResource) and redshift.enabled and redshift.reachable()
+        else "not configured or not reachable (set ETL_PLATFORM_REDSHIFT_DSN)",
+    }
+    reasons["athena_from_redshift"] = reasons["redshift"] or reasons["athena"]
+    keys = defs.resolve_job_def(job_name).asset_layer.executable_asset_keys
+    return {
+        key: reason
+        for key in keys
+        if key.path[0] in reasons and (reason := reasons[key.path[0]]) is not None
+    }
+
+
 def run_range(
     defs: dg.Definitions,
     job_name: str,

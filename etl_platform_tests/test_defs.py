@@ -6,7 +6,7 @@ import dagster as dg
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
-from etl_platform.components.mysql_sources import shard_pool
+from etl_platform.asset_keys import shard_pool
 from etl_platform.env import Environment
 from etl_platform.partitions import SNAPSHOT_DAYS
 from etl_platform.resources import build_resources
@@ -64,8 +64,28 @@ def test_source_assets_are_partitioned_pooled_and_bounded(defs: dg.Definitions) 
 def test_the_job_and_resources_load(defs: dg.Definitions) -> None:
     job = defs.resolve_job_def("extract_raw")
     assert len(job.asset_layer.executable_asset_keys) == 48
-    assert len(defs.resolve_job_def("etl_all").asset_layer.executable_asset_keys) == 48 + 24 + 8
+    # raw, lookup state, four views with their rejects, six destinations
+    assert len(defs.resolve_job_def("etl_all").asset_layer.executable_asset_keys) == 48 + 24 + 8 + 6
     defs.resolve_all_job_defs()
+
+
+def test_the_graph_is_the_same_in_every_environment_and_configuration(
+    defs: dg.Definitions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Destinations exist whether or not they are configured: the snapshot covers them."""
+    from etl_platform.definitions import build_definitions
+
+    def graph(d: dg.Definitions) -> set[dg.AssetKey]:
+        return set(d.resolve_asset_graph().get_all_asset_keys())
+
+    for name in ("ETL_PLATFORM_S3_BUCKET", "ETL_PLATFORM_REDSHIFT_DSN"):
+        monkeypatch.delenv(name, raising=False)
+    bare = {env: graph(build_definitions(env)) for env in Environment}
+    monkeypatch.setenv("ETL_PLATFORM_S3_BUCKET", "a-bucket")
+    monkeypatch.setenv("ETL_PLATFORM_REDSHIFT_DSN", "postgresql://u:p@h:5439/db")
+    configured = graph(build_definitions(Environment.PROD))
+    assert all(keys == graph(defs) for keys in bare.values())
+    assert configured == graph(defs)
 
 
 def test_every_environment_has_the_same_resource_keys() -> None:
@@ -79,5 +99,5 @@ def test_automation_sensors_cover_raw_and_derived_assets(defs: dg.Definitions) -
     raw = sensors["raw_extract_automation"].asset_selection.resolve(graph)
     derived = sensors["derived_assets_automation"].asset_selection.resolve(graph)
     assert raw == set(_raw_keys(defs))
-    assert {k.path[0] for k in derived} == {"state", "views"}
+    assert {k.path[0] for k in derived} == {"state", "views", "athena", "redshift"}
     assert all(s.default_status == dg.DefaultSensorStatus.STOPPED for s in sensors.values())

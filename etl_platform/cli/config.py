@@ -10,12 +10,19 @@ from etl_platform.env import sources_path
 
 
 def cmd_sources_validate(args: argparse.Namespace) -> int:
+    from etl_platform.extract.schema_snapshot import unreadable_columns
     from etl_platform.specs.errors import SpecError
-    from etl_platform.specs.loader import load_sources
+    from etl_platform.specs.loader import load_source_schema, load_sources
+    from etl_platform.specs.source_schema import schema_path_for
 
     path = Path(args.path) if args.path else sources_path()
     try:
         spec = load_sources(path)
+        snapshot = schema_path_for(path)
+        if snapshot.is_file():
+            problems = unreadable_columns(spec, load_source_schema(snapshot))
+            if problems:
+                raise SpecError(path, problems)
     except SpecError as e:
         print(e, file=sys.stderr)
         return 1
@@ -41,9 +48,16 @@ def cmd_views_validate(args: argparse.Namespace) -> int:
     from etl_platform.specs.errors import SpecError, SpecErrors
     from etl_platform.specs.loader import load_source_schema, load_sources
     from etl_platform.specs.source_schema import schema_path_for
-    from etl_platform.specs.view_loader import load_views
+    from etl_platform.specs.view_loader import load_views, view_files
 
     directory = Path(args.dir) if args.dir else views_dir()
+    if not view_files(directory):
+        print(
+            f"etl-platform: found no view spec in {directory} "
+            f"(specs live at {directory}/<view>/defs.yaml)",
+            file=sys.stderr,
+        )
+        return 1
     try:
         sources = load_sources(sources_path())
         views = load_views(directory, sources, load_source_schema(schema_path_for(sources_path())))
@@ -56,6 +70,7 @@ def cmd_views_validate(args: argparse.Namespace) -> int:
 
 def cmd_views_new(args: argparse.Namespace) -> int:
     from etl_platform.env import views_dir
+    from etl_platform.extract.connection import endpoint_for
     from etl_platform.extract.introspect import plan_table, sample_json
     from etl_platform.extract.types import arrow_schema
     from etl_platform.identifiers import validate_identifier
@@ -73,7 +88,7 @@ def cmd_views_new(args: argparse.Namespace) -> int:
         return 1
     table = sources.tables[args.source]
     shard = sources.shards_for(args.source)[0]
-    conn = sources.shards[shard].endpoint(shard).connect()
+    conn = endpoint_for(shard, sources.shards[shard]).connect()
     try:
         plan = plan_table(
             conn,
@@ -111,6 +126,7 @@ def cmd_views_new(args: argparse.Namespace) -> int:
 def cmd_athena_ddl(args: argparse.Namespace) -> int:
     from etl_platform.destination_resources import athena_from_env
     from etl_platform.env import views_dir
+    from etl_platform.extract.schema_snapshot import snapshot_arrow_schema
     from etl_platform.load.athena_ddl import create_table_ddl, table_location
     from etl_platform.specs.loader import load_source_schema, load_sources
     from etl_platform.specs.source_schema import schema_path_for
@@ -125,7 +141,7 @@ def cmd_athena_ddl(args: argparse.Namespace) -> int:
         return 1
     spec = views[args.view]
     lookup_types = {
-        out: snapshot.arrow_schema(lk.table).field(col).type
+        out: snapshot_arrow_schema(snapshot, lk.table).field(col).type
         for lk in spec.lookups
         for col, out in lk.columns.items()
     }

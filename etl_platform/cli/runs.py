@@ -17,7 +17,7 @@ def cmd_run(args: argparse.Namespace, defs: dg.Definitions | None = None) -> int
     import dagster as dg
 
     from etl_platform.definitions import build_definitions
-    from etl_platform.runner import last_days, run_range
+    from etl_platform.runner import destinations_out_of_reach, last_days, run_range
 
     if args.start:
         first = dt.date.fromisoformat(args.start)
@@ -25,8 +25,15 @@ def cmd_run(args: argparse.Namespace, defs: dg.Definitions | None = None) -> int
     else:
         first, last = last_days(args.days)
     defs = defs or build_definitions()
+    skipped = destinations_out_of_reach(defs, args.job)
+    selection = None
+    if skipped:
+        keys = defs.resolve_job_def(args.job).asset_layer.executable_asset_keys
+        selection = sorted(set(keys) - set(skipped))
+        for key, reason in sorted(skipped.items()):
+            print(f"  skipping {key.to_user_string()}: destination {reason}")
     with dg.DagsterInstance.get() as instance:
-        run = run_range(defs, args.job, first, last, instance=instance)
+        run = run_range(defs, args.job, first, last, instance=instance, asset_selection=selection)
     total = 0
     print(f"\nrun {run.run_id}: {args.job} for {first} .. {last}")
     for outcome in sorted(run.outcomes, key=lambda o: o.key):
@@ -71,17 +78,24 @@ def _print_sample_query(day: dt.date) -> None:
 def cmd_redshift_to_athena(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from etl_platform.components.destinations import compat_asset_key
+    from etl_platform.asset_keys import compat_asset_key
     from etl_platform.definitions import build_definitions
-    from etl_platform.runner import run_range
+    from etl_platform.runner import destinations_out_of_reach, run_range
 
     defs = build_definitions()
     key = compat_asset_key(args.view)
     if key not in defs.resolve_asset_graph().get_all_asset_keys():
         print(
-            f"etl-platform: no {key.to_user_string()} here: the view must list redshift in its "
-            "destinations, and both ETL_PLATFORM_REDSHIFT_DSN and ETL_PLATFORM_S3_BUCKET must be "
-            "set",
+            f"etl-platform: no {key.to_user_string()}: view {args.view!r} does not list redshift "
+            "in its destinations",
+            file=sys.stderr,
+        )
+        return 1
+    reason = destinations_out_of_reach(defs, "copy_redshift_to_athena").get(key)
+    if reason:
+        print(
+            f"etl-platform: {key.to_user_string()} cannot run here: {reason}; it needs both "
+            "ETL_PLATFORM_REDSHIFT_DSN and ETL_PLATFORM_S3_BUCKET",
             file=sys.stderr,
         )
         return 1

@@ -1,5 +1,8 @@
-"""Factories and component types that turn the YAML config into Dagster definitions."""
+"""Component types that turn the YAML config into Dagster definitions; they only wire."""
 
+from etl_platform.components.automation_component import AutomationComponent
+from etl_platform.components.sources_component import MySqlSourcesComponent
 from etl_platform.components.view_component import ViewComponent
+from etl_platform.components.views_component import ViewsComponent
 
-__all__ = ["ViewComponent"]
+__all__ = ["AutomationComponent", "MySqlSourcesComponent", "ViewComponent", "ViewsComponent"]

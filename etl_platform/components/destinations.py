@@ -4,7 +4,8 @@ For a view `V` with `destinations: [athena, redshift]` this produces `athena/V` 
 Glue) and `redshift/V`, group `destinations`, each daily-partitioned and reading partition D of
 `views/V` from the lake. They are separate assets so that when one destination fails, the run
 names it and a retry re-runs only that one; each replaces its partition, so nothing duplicates.
-Built only for destinations configured in this environment (see `destination_resources.py`).
+They exist in every environment; one whose destination is not configured fails with the
+setting to give (see `destination_resources.py`).
 """
 
 import datetime as dt
@@ -13,26 +14,28 @@ import uuid
 import dagster as dg
 import pyarrow as pa
 
+from etl_platform.asset_keys import (
+    REDSHIFT_POOL,
+    compat_asset_key,
+    destination_asset_key,
+    view_asset_key,
+)
+from etl_platform.automation.conditions import DERIVED_REFRESH
 from etl_platform.components.partition_metadata import add_daily_metadata
-from etl_platform.components.views import view_asset_key
 from etl_platform.destination_resources import AthenaResource, RedshiftResource
+from etl_platform.layout import partition_key
 from etl_platform.load.athena_lake import land_partition
 from etl_platform.load.redshift_loader import RedshiftTarget, load_partition
 from etl_platform.load.redshift_reader import read_day
 from etl_platform.partitions import (
-    DERIVED_REFRESH,
     allow_beta_backfill_policy,
     bounded_backfill,
-    daily_partitions,
+    platform_partitions,
     window_days,
 )
 from etl_platform.resources import LakeResource
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.specs.views import ViewSpec
-
-
-def destination_asset_key(destination: str, view: str) -> dg.AssetKey:
-    return dg.AssetKey([destination, view])
 
 
 def _day_metadata(details: dict, rows: int) -> dict:
@@ -57,7 +60,7 @@ def _build_athena_asset(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefini
         group_name="destinations",
         description=f"{spec.name} on S3 as Parquet, registered in Glue for Athena.",
         automation_condition=DERIVED_REFRESH,
-        partitions_def=daily_partitions(sources.table_start(spec.source)),
+        partitions_def=platform_partitions(sources),
         backfill_policy=bounded_backfill(sources.extract.max_days_per_run),
         kinds={"s3", "athena", "parquet"},
         tags={"view": spec.name, "destination": "athena"},
@@ -90,10 +93,10 @@ def _build_redshift_asset(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefi
         group_name="destinations",
         description=f"{spec.name} in Redshift: one table, each day replaced in one transaction.",
         automation_condition=DERIVED_REFRESH,
-        partitions_def=daily_partitions(sources.table_start(spec.source)),
+        partitions_def=platform_partitions(sources),
         backfill_policy=bounded_backfill(sources.extract.max_days_per_run),
         kinds={"redshift"},
-        pool="redshift",
+        pool=REDSHIFT_POOL,
         tags={"view": spec.name, "destination": "redshift"},
     )
     def _redshift(
@@ -146,13 +149,9 @@ def _athena_location(athena: AthenaResource, view: str, day: dt.date) -> str:
     target = athena.target()
     glue = target._client("glue")
     part = glue.get_partition(
-        DatabaseName=target.database, TableName=view, PartitionValues=[day.isoformat()]
+        DatabaseName=target.database, TableName=view, PartitionValues=[partition_key(day)]
     )
     return part["Partition"]["StorageDescriptor"]["Location"]
-
-
-def compat_asset_key(view: str) -> dg.AssetKey:
-    return dg.AssetKey(["athena_from_redshift", view])
 
 
 def _build_compat_asset(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefinition:
@@ -163,9 +162,9 @@ def _build_compat_asset(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefini
         key=compat_asset_key(spec.name),
         group_name="backward_compat",
         description=f"Days of Redshift's {spec.name} copied to S3 + Glue (the Athena layout).",
-        partitions_def=daily_partitions(sources.table_start(spec.source)),
+        partitions_def=platform_partitions(sources),
         kinds={"redshift", "s3", "athena"},
-        pool="redshift",
+        pool=REDSHIFT_POOL,
         tags={"view": spec.name},
     )
     def _compat(
@@ -186,15 +185,14 @@ def _build_compat_asset(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefini
     return _compat
 
 
-def build_destination_assets(
-    spec: ViewSpec, sources: SourcesSpec, *, athena: AthenaResource, redshift: RedshiftResource
-) -> list[dg.AssetsDefinition]:
+def build_destination_assets(spec: ViewSpec, sources: SourcesSpec) -> list[dg.AssetsDefinition]:
+    """The spec's destinations, whatever this environment configures: the graph is the same
+    everywhere, and an unconfigured destination fails its own asset with what to set."""
     assets = []
     with allow_beta_backfill_policy():
-        if "athena" in spec.destinations and athena.enabled:
+        if "athena" in spec.destinations:
             assets.append(_build_athena_asset(spec, sources))
-        if "redshift" in spec.destinations and redshift.enabled:
+        if "redshift" in spec.destinations:
             assets.append(_build_redshift_asset(spec, sources))
-            if athena.enabled:
-                assets.append(_build_compat_asset(spec, sources))
+            assets.append(_build_compat_asset(spec, sources))
     return assets

@@ -5,9 +5,8 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
+from etl_platform.steps.view_days import PREVIEW_ROWS
 from etl_platform.transform.view_shape import ShardStats
-
-PREVIEW_ROWS = 10
 
 
 def markdown_preview(df: pl.DataFrame, rows: int = PREVIEW_ROWS, width: int = 40) -> str:

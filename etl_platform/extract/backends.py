@@ -1,10 +1,8 @@
-"""Extractor backends behind one interface, so the driver is chosen by measurement.
-
-Measured in `bench/DRIVERS.md` (same window, same Arrow types, same files):
+"""Extractor backends behind one interface: same window, same Arrow types, same files.
 
 * `pymysql`: pure Python, the portable default that is always installed.
-* `mysqlclient`: the same statement, session and streaming, parsed in C by libmariadb; about
-  twice pymysql's speed end to end. Built from source (libmariadb-dev, pkg-config).
+* `mysqlclient`: the same statement, session and streaming, parsed in C by libmariadb, so
+  faster than pymysql. Built from source (libmariadb-dev, pkg-config).
 * `connectorx`: the fastest (Rust, a binary wheel: the `fast` extra). It cannot bind values
   (the bounds are rendered as checked literals) and reads a statement ahead of its consumer
   without a limit, so a window the server scans whole is read in primary-key pages of
@@ -78,7 +76,7 @@ _DRIVERS = {
     "connectorx": ("connectorx", "the `fast` extra: pip install 'etl_platform[fast]'"),
     "mysqlclient": ("MySQLdb._mysql", "mysqlclient, built against libmariadb-dev + pkg-config"),
 }
-#: Every backend, fastest first (bench/DRIVERS.md).
+#: Every backend, fastest first.
 KNOWN = ("connectorx", "mysqlclient", "pymysql")
 #: What `auto` may pick, best first. Each keeps memory bounded: connectorx pages the windows
 #: it reads and hands any other window to a streaming reader.

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import ssl
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 import pymysql
 import pymysql.converters
+
+if TYPE_CHECKING:
+    from etl_platform.specs.sources import ShardSpec
 
 #: Encoders only: values are bound by pymysql, but results come back as the server's text
 #: (str, or bytes for binary columns) and are typed in Arrow, column at a time.
@@ -31,10 +36,9 @@ class _Connection(pymysql.connections.Connection):
     """pymysql's connection with its default TLS context shared by every connection.
 
     Given no TLS option, pymysql (1.2) tries TLS where the server offers it, with a context
-    that verifies nothing (no CA), and builds that context again on every connect: loading the
-    system's CA store took 19 ms of a 21 ms connect to a local MariaDB (bench/RESULTS.md). The
-    context is the same each time, so one per process does; explicit TLS options (`ssl_*`)
-    still get their own.
+    that verifies nothing (no CA), and builds that context again on every connect, loading the
+    system's CA store each time: most of a local connect's cost. The context is the same each
+    time, so one per process does; explicit TLS options (`ssl_*`) still get their own.
     """
 
     def _create_ssl_ctx(self, sslp: object) -> ssl.SSLContext:
@@ -112,3 +116,32 @@ class MySqlEndpoint:
             local_infile=local_infile,
             **kwargs,
         )
+
+
+def endpoint_for(shard: str, spec: ShardSpec) -> MySqlEndpoint:
+    """Resolve a shard's endpoint from the environment; errors name the shard and the variable."""
+    if spec.url_env:
+        url = os.environ.get(spec.url_env)
+        if not url:
+            raise LookupError(
+                f"shard {shard}: environment variable {spec.url_env} (url_env) is not set"
+            )
+        try:
+            return MySqlEndpoint.from_url(url, database=spec.database)
+        except ValueError as e:
+            raise ValueError(f"shard {shard}: {spec.url_env}: {e}") from None
+    password = ""
+    if spec.password_env:
+        if spec.password_env not in os.environ:
+            raise LookupError(
+                f"shard {shard}: environment variable {spec.password_env} (password_env) is not set"
+            )
+        password = os.environ[spec.password_env]
+    assert spec.host and spec.user
+    return MySqlEndpoint(
+        host=spec.host,
+        port=spec.port,
+        user=spec.user,
+        password=password,
+        database=spec.database,
+    )

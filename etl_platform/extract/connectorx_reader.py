@@ -1,8 +1,7 @@
 """The fastest reader: connectorx (Rust) hands the window over as Arrow batches.
 
 Same contract and the same values as `pymysql_reader.read_batches` (the type tests run on every
-backend), with these differences; `auto` picks it first when the `fast` extra is installed
-(`bench/DRIVERS.md`, `bench/RESULTS.md`):
+backend), with these differences; `auto` picks it first when the `fast` extra is installed:
 
 * **No bound parameters.** connectorx cannot bind values. The window query's only values are
   its two bounds, which our own code renders from datetimes (`query.cursor_bounds`); they are
@@ -23,15 +22,14 @@ backend), with these differences; `auto` picks it first when the `fast` extra is
   otherwise switch a loopback connection to the unix socket, i.e. to another MySQL account.
 * **Memory is bounded by pages.** `return_type="arrow_stream"` yields batches of `batch_rows`,
   but connectorx 0.4.6 reads a statement ahead into an unbounded channel: when the consumer
-  (conversion and Parquet) is slower than the wire, the unread rest piles up in memory (the
-  read-ahead probe of `bench/DRIVERS.md`: +396 MiB for a 400,000-row window). So connectorx only
-  reads windows it can page (`page_key`): the server scans the table for them anyway (EXPLAIN
-  `ALL`: a full extract, a long backfill) and the table's PRIMARY index is the one integer
-  primary key. They are read as `... FORCE INDEX (PRIMARY) WHERE <window> AND pk > last ORDER
-  BY pk LIMIT n` with n = `PAGE_ROWS`: the same scan in key order, at most a page ahead of the
-  consumer. Any other window (one the cursor's index serves, a composite or non-integer key) is
-  read by the streaming reader (`backends.streaming_reader`: mysqlclient, else pymysql), with
-  bound values and one consistent snapshot.
+  (conversion and Parquet) is slower than the wire, the unread rest piles up in memory. So
+  connectorx only reads windows it can page (`page_key`): the server scans the table for them
+  anyway (EXPLAIN `ALL`: a full extract, a long backfill) and the table's PRIMARY index is the
+  one integer primary key. They are read as `... FORCE INDEX (PRIMARY) WHERE <window> AND
+  pk > last ORDER BY pk LIMIT n` with n = `PAGE_ROWS`: the same scan in key order, at most a
+  page ahead of the consumer. Any other window (one the cursor's index serves, a composite or
+  non-integer key) is read by the streaming reader (`backends.streaming_reader`: mysqlclient,
+  else pymysql), with bound values and one consistent snapshot.
 * **Consistency.** Each page is one consistent read in InnoDB, but pages are separate
   statements. Every key is in exactly one page. A row changed while the window is read is seen
   in its old or its new version; if its new cursor has left the window, its new version is in

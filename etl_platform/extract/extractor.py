@@ -37,11 +37,19 @@ class ExtractRequest:
     backend: str = "auto"  # see extract.backends
     connect_timeout: float = 10
     read_timeout: float | None = 3600
+    #: The table's own first day (`tables.<t>.start`): earlier days are written empty, unread.
+    first_day: dt.date | None = None
+
+    @property
+    def read_days(self) -> list[dt.date]:
+        """The days that are read: those from the table's own first day on."""
+        return [d for d in self.days if self.first_day is None or d >= self.first_day]
 
     @property
     def window(self) -> tuple[dt.datetime, dt.datetime]:
-        start = dt.datetime.combine(min(self.days), dt.time(), tzinfo=dt.UTC)
-        end = dt.datetime.combine(max(self.days) + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        days = self.read_days
+        start = dt.datetime.combine(min(days), dt.time(), tzinfo=dt.UTC)
+        end = dt.datetime.combine(max(days) + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
         return start, end
 
 
@@ -93,10 +101,11 @@ def extract_window(req: ExtractRequest, lake: Lake) -> ExtractResult:
             exclude=req.exclude_columns,
             shard=req.shard,
         )
-        start, end = req.window
+        # Days before the table's own start are written empty: the window reads from there.
+        start, end = req.window if req.read_days else _before_start(req)
         bounds = cursor_bounds(start, end, cursor_kind=plan.cursor_plan.kind, timezone=req.timezone)
         query = build_window_query(req.table, plan.plans, req.cursor, bounds)
-        plan_explained = explain(conn, query.sql, query.params)
+        plan_explained = explain(conn, query.sql, query.params) if req.read_days else {}
         query = dataclasses.replace(query, access=plan_explained.get("type"))
     finally:
         conn.close()
@@ -107,15 +116,19 @@ def extract_window(req: ExtractRequest, lake: Lake) -> ExtractResult:
     lo = hi = None
     reader = get_batch_reader(req.backend)
     try:
-        batches = reader(
-            req.endpoint,
-            plan,
-            query,
-            timezone=req.timezone,
-            batch_rows=req.batch_rows,
-            stats=stats,
-            connect_timeout=req.connect_timeout,
-            read_timeout=req.read_timeout,
+        batches = (
+            reader(
+                req.endpoint,
+                plan,
+                query,
+                timezone=req.timezone,
+                batch_rows=req.batch_rows,
+                stats=stats,
+                connect_timeout=req.connect_timeout,
+                read_timeout=req.read_timeout,
+            )
+            if req.read_days
+            else iter(())
         )
         # The next batch is fetched and converted while this one is encoded to Parquet.
         for batch in prefetched(batches, depth=1):
@@ -144,6 +157,13 @@ def extract_window(req: ExtractRequest, lake: Lake) -> ExtractResult:
         max_cursor=hi,
         zero_dates=dict(stats.zero_dates),
     )
+
+
+def _before_start(req: ExtractRequest) -> tuple[dt.datetime, dt.datetime]:
+    """A window of the table's first day alone: the query built (and shown), never run."""
+    assert req.first_day is not None
+    start = dt.datetime.combine(req.first_day, dt.time(), tzinfo=dt.UTC)
+    return start, start + dt.timedelta(days=1)
 
 
 def _cursor_day(values: pa.Array) -> pa.Array:

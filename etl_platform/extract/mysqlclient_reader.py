@@ -38,7 +38,7 @@ def _columns(rows: tuple[tuple[bytes | None, ...], ...], width: int) -> list[pa.
     """The rows' values as one Arrow array per column, without a transpose in Python.
 
     All values go into one binary array in a single conversion (row-major), then each column
-    is gathered with a strided index: half the cost of `zip(*rows)` + one `pa.array` a column.
+    is gathered with a strided index, so no per-row Python transpose (`zip(*rows)`) is needed.
     """
     flat = pa.array(itertools.chain.from_iterable(rows), pa.large_binary(), size=len(rows) * width)
     size = len(rows) * width

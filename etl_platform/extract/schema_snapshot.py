@@ -1,10 +1,19 @@
-"""Read the tables' columns from the shards into a `SourceSchema` snapshot."""
+"""The `SourceSchema` snapshot on the extractor's side: read from the shards, and read as the
+extractor would (its Arrow types, the columns it cannot read)."""
 
 from __future__ import annotations
 
+import re
+
+import pyarrow as pa
+
+from etl_platform.extract.connection import endpoint_for
 from etl_platform.extract.introspect import read_columns
+from etl_platform.extract.types import ColumnInfo, UnsupportedTypeError, plan_column
 from etl_platform.specs.source_schema import SourceSchema
 from etl_platform.specs.sources import SourcesSpec
+
+_DECIMAL = re.compile(r"^(?:decimal|numeric)\((\d+)(?:,(\d+))?\)")
 
 
 def snapshot_schema(sources: SourcesSpec, shard: str | None = None) -> SourceSchema:
@@ -12,7 +21,7 @@ def snapshot_schema(sources: SourcesSpec, shard: str | None = None) -> SourceSch
     tables: dict[str, dict[str, str]] = {}
     for table in sources.tables:
         name = shard or sources.shards_for(table)[0]
-        endpoint = sources.shards[name].endpoint(name)
+        endpoint = endpoint_for(name, sources.shards[name])
         conn = endpoint.connect(connect_timeout=sources.extract.connect_timeout_seconds)
         try:
             columns = read_columns(conn, table)
@@ -24,3 +33,58 @@ def snapshot_schema(sources: SourcesSpec, shard: str | None = None) -> SourceSch
             )
         tables[table] = {c.name: c.column_type for c in columns}
     return SourceSchema(tables=tables)
+
+
+def column_info(name: str, column_type: str) -> ColumnInfo:
+    """Rebuild what information_schema said from the COLUMN_TYPE text alone."""
+    text = column_type.strip().lower()
+    data_type = re.split(r"[\s(]", text, maxsplit=1)[0]
+    precision = scale = None
+    if m := _DECIMAL.match(text):
+        precision, scale = int(m.group(1)), int(m.group(2) or 0)
+    return ColumnInfo(
+        name=name,
+        data_type=data_type,
+        column_type=column_type,
+        numeric_precision=precision,
+        numeric_scale=scale,
+    )
+
+
+def column_infos(schema: SourceSchema, table: str) -> list[ColumnInfo]:
+    """A table's snapshot columns, in table order (none for a table not in the snapshot)."""
+    return [column_info(name, ctype) for name, ctype in schema.tables.get(table, {}).items()]
+
+
+def snapshot_arrow_schema(
+    schema: SourceSchema, table: str, *, exclude: tuple[str, ...] = ()
+) -> pa.Schema:
+    """The Arrow schema the extractor writes for this table."""
+    return pa.schema(
+        [
+            pa.field(c.name, plan_column(c, table=table).arrow_type)
+            for c in column_infos(schema, table)
+            if c.name not in exclude
+        ]
+    )
+
+
+def unreadable_columns(sources: SourcesSpec, schema: SourceSchema) -> list[tuple[str, str]]:
+    """(field, reason) for each snapshot column the extractor has no type for and that
+    `exclude_columns` does not leave out, tables in sources.yaml order."""
+    problems = []
+    for table, spec in sources.tables.items():
+        for column in column_infos(schema, table):
+            if column.name in spec.exclude_columns:
+                continue
+            try:
+                plan_column(column, table=table)
+            except UnsupportedTypeError:
+                problems.append(
+                    (
+                        f"tables.{table}",
+                        f"column {column.name} has type {column.column_type} that cannot be "
+                        "read; add it to exclude_columns",
+                    )
+                )
+    return problems

@@ -31,8 +31,8 @@ _STALE_STAGING_SECONDS = 24 * 3600
 
 
 #: Codec per zone. Raw and state files are written and read back once per run by the platform
-#: itself: lz4 costs a third of zstd's CPU for ~1.7x the bytes. Views are what people and
-#: Athena read: zstd (level 1: most of the ratio, half the CPU of the default level 3).
+#: itself: lz4, cheap in CPU for somewhat larger files. Views are what people and Athena read:
+#: zstd at level 1, most of its ratio for less CPU than its default level.
 CODECS = {"raw": ("lz4", None), "state": ("lz4", None), "views": ("zstd", 1)}
 
 
@@ -57,8 +57,8 @@ def dictionary_columns(table: pa.Table) -> list[str]:
     """Columns worth a dictionary: at most one distinct value in ten in a sample.
 
     pyarrow's default encodes every column with a dictionary and falls back after a megabyte
-    of distinct values, so unique ids, e-mails and JSON are hashed for nothing: writing a view
-    day took 1.4x the time, a state day 2x, and the files came out larger (bench/RESULTS.md).
+    of distinct values, so unique ids, e-mails and JSON would be hashed for nothing, making
+    writes slower and files larger.
     """
     sample = table.slice(0, DICTIONARY_SAMPLE_ROWS)
     chosen = []
@@ -168,9 +168,7 @@ class DayStats:
 
 #: What a window writer holds before writing row groups (all days together).
 BUFFER_BYTES = 64 * 2**20
-#: Threads that encode one flush's days (at most `parallel.default_threads()`): on the bench
-#: an extract of 500k orders took 7.5% less with two, of 2 M 8.7% (bench/RESULTS.md,
-#: sixteenth session).
+#: Threads that encode one flush's days (at most `parallel.default_threads()`).
 FLUSH_THREADS = 2
 
 
@@ -183,8 +181,8 @@ def _split_by_day(
     batch: pa.RecordBatch, day_of_row: pa.Array
 ) -> Iterator[tuple[dt.date, pa.RecordBatch]]:
     """The batch's rows of each day, in their order. One sort and one gather, then slices: a
-    batch read in key order spans every day of the window, and a filter per day cost the
-    extract a fifth of its time. A batch of one day (a view's day) is not copied."""
+    batch read in key order spans every day of the window, and a filter per day would scan it
+    once per day. A batch of one day (a view's day) is not copied."""
     runs = pc.run_end_encode(day_of_row)
     if len(runs.values) == 1:
         yield runs.values[0].as_py(), batch
@@ -244,8 +242,8 @@ class WindowWriter:
             for day, parts in self._buffers.items()
         }
         if self._dictionary is None and tables:
-            # Chosen once a window, from its largest day of the first flush: chosen per day,
-            # the distinct counts cost a 30-day window of 125k customers 46 of its 390 ms.
+            # Chosen once a window, from its largest day of the first flush, so distinct values
+            # are counted once rather than for every day of a long window.
             self._dictionary = dictionary_columns(max(tables.values(), key=len))
         jobs = [(self._writer_for(day), table) for day, table in tables.items()]
         # Days are separate files: their row groups are encoded on two threads (pyarrow

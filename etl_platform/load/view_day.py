@@ -12,10 +12,8 @@ from etl_platform.transform.conform import conform
 
 #: Rows (or Arrow bytes) of finished shards held before they are written as a row group: small
 #: shards share a row group, a shard of this size or more is written on its own. The bytes bound
-#: is what a day in flight holds here, so it is kept at about one shard-day of a wide view:
-#: at 32 MiB a large day held three shards' rows, and the bench's 4X view peaked ~40 MiB higher
-#: than at 8 MiB, at the same speed (bench/RESULTS.md, twentieth session). Athena does not read
-#: these files: its destination writes its own, with row groups of up to 500k rows.
+#: is what a day in flight holds here, so it is kept at about one shard-day of a wide view.
+#: Athena does not read these files: its destination writes its own, with larger row groups.
 ROW_GROUP_ROWS = 64_000
 ROW_GROUP_BYTES = 8 * 2**20
 
@@ -31,8 +29,8 @@ class ViewDayWriter:
 
     What is held is Arrow, converted as each shard comes (its polars frame is then let go): a
     row group is the held tables' chunks written as they are. Holding polars frames and
-    concatenating them at the flush made two more copies of up to a row group's rows, the
-    view's peak (bench/RESULTS.md, twelfth session).
+    concatenating them at the flush would copy up to a row group's rows twice more, at the
+    view's peak memory.
     """
 
     def __init__(

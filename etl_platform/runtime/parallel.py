@@ -12,16 +12,18 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
+from etl_platform.env import THREADS_ENV, threads
+
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: Threads for per-day work inside one step: the machine's cores, at most 4 (each day in flight
-#: holds its rows in memory). `ETL_PLATFORM_THREADS=1` runs everything on the calling thread.
-ENV_THREADS = "ETL_PLATFORM_THREADS"
+ENV_THREADS = THREADS_ENV
 
 
 def default_threads() -> int:
-    configured = os.environ.get(ENV_THREADS)
+    """Threads for per-day work inside one step: the machine's cores, at most 4 (each day in
+    flight holds its rows). `ETL_PLATFORM_THREADS=1` runs everything on the calling thread."""
+    configured = threads()
     if configured:
         try:
             value = int(configured)

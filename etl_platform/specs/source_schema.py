@@ -2,20 +2,15 @@
 
 View specs are validated against this snapshot when definitions load, so loading never touches a
 shard. `etl-platform sources schema` writes it from the live server; the extractor reads the
-live columns each run anyway, so a stale snapshot only affects validation.
+live columns each run anyway, so a stale snapshot only affects validation. Reading it as the
+extractor would (Arrow types, unreadable columns) is `extract.schema_snapshot`'s.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
-
-from etl_platform.extract.types import ColumnInfo, plan_column
-
-_DECIMAL = re.compile(r"^(?:decimal|numeric)\((\d+)(?:,(\d+))?\)")
 
 
 class SourceSchema(BaseModel):
@@ -24,35 +19,6 @@ class SourceSchema(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     tables: dict[str, dict[str, str]]
-
-    def column_infos(self, table: str) -> list[ColumnInfo]:
-        return [column_info(name, ctype) for name, ctype in self.tables.get(table, {}).items()]
-
-    def arrow_schema(self, table: str, *, exclude: tuple[str, ...] = ()) -> pa.Schema:
-        """The Arrow schema the extractor writes for this table."""
-        return pa.schema(
-            [
-                pa.field(c.name, plan_column(c, table=table).arrow_type)
-                for c in self.column_infos(table)
-                if c.name not in exclude
-            ]
-        )
-
-
-def column_info(name: str, column_type: str) -> ColumnInfo:
-    """Rebuild what information_schema said from the COLUMN_TYPE text alone."""
-    text = column_type.strip().lower()
-    data_type = re.split(r"[\s(]", text, maxsplit=1)[0]
-    precision = scale = None
-    if m := _DECIMAL.match(text):
-        precision, scale = int(m.group(1)), int(m.group(2) or 0)
-    return ColumnInfo(
-        name=name,
-        data_type=data_type,
-        column_type=column_type,
-        numeric_precision=precision,
-        numeric_scale=scale,
-    )
 
 
 def schema_path_for(sources_file: Path) -> Path:

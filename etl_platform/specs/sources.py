@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import zoneinfo
 from typing import Annotated
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from etl_platform.extract.connection import MySqlEndpoint
 from etl_platform.identifiers import IdentifierError, validate_identifier
 
 
@@ -41,7 +39,8 @@ class _Strict(BaseModel):
 
 class ShardSpec(_Strict):
     """One shard. Either `url_env` (a `mysql://user:pass@host:port/db` URL in the environment)
-    or `host`/`port`/`user` with the password in `password_env`; `database` overrides the URL's."""
+    or `host`/`port`/`user` with the password in `password_env`; `database` overrides the URL's.
+    `extract.connection.endpoint_for` resolves it at run time."""
 
     url_env: str | None = None
     host: str | None = None
@@ -58,35 +57,6 @@ class ShardSpec(_Strict):
         if self.host and not self.user:
             raise ValueError("host needs user")
         return self
-
-    def endpoint(self, shard: str) -> MySqlEndpoint:
-        """Resolve the endpoint from the environment; errors name the shard and the variable."""
-        if self.url_env:
-            url = os.environ.get(self.url_env)
-            if not url:
-                raise LookupError(
-                    f"shard {shard}: environment variable {self.url_env} (url_env) is not set"
-                )
-            try:
-                return MySqlEndpoint.from_url(url, database=self.database)
-            except ValueError as e:
-                raise ValueError(f"shard {shard}: {self.url_env}: {e}") from None
-        password = ""
-        if self.password_env:
-            if self.password_env not in os.environ:
-                raise LookupError(
-                    f"shard {shard}: environment variable {self.password_env} "
-                    "(password_env) is not set"
-                )
-            password = os.environ[self.password_env]
-        assert self.host and self.user
-        return MySqlEndpoint(
-            host=self.host,
-            port=self.port,
-            user=self.user,
-            password=password,
-            database=self.database,
-        )
 
 
 class TableSpec(_Strict):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 
 from etl_platform.specs.source_schema import SourceSchema
 from etl_platform.specs.sources import SourcesSpec
-from etl_platform.specs.views import PARTITION_COLUMN, ViewSpec
+from etl_platform.specs.types import parse_type_name
+from etl_platform.specs.views import PARTITION_COLUMN, LookupSpec, ViewSpec, parse_duration
 
 _CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
+_PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 Problem = tuple[str, str]
 
@@ -25,7 +28,53 @@ def output_names(spec: ViewSpec) -> list[str]:
 
 
 def validate_view(spec: ViewSpec, sources: SourcesSpec, schema: SourceSchema) -> list[Problem]:
-    problems: list[Problem] = []
+    """Every problem of the spec, section by section; an unknown source stops at that."""
+    problems = _source_problems(spec, sources, schema)
+    if problems:
+        return problems
+    source = _driving_table(spec, sources, schema)
+    names = output_names(spec)
+    return [
+        *_column_problems(spec, source),
+        *_lookup_problems(spec, sources, schema, source),
+        *_flatten_explode_problems(spec, source),
+        *_output_name_problems(names),
+        *_key_problems(spec, names),
+        *_schedule_problems(spec),
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class _DrivingTable:
+    """The view's source table as the snapshot has it, its excluded columns left out."""
+
+    name: str
+    columns: frozenset[str]
+    json_columns: frozenset[str]
+
+    def json_problems(self, field: str, column: str) -> list[Problem]:
+        if column not in self.columns:
+            return [(field, f"unknown column {column!r} of table {self.name!r}")]
+        if column not in self.json_columns:
+            return [
+                (
+                    field,
+                    f"column {column!r} is not listed in tables.{self.name}.json of sources.yaml",
+                )
+            ]
+        return []
+
+
+def _driving_table(spec: ViewSpec, sources: SourcesSpec, schema: SourceSchema) -> _DrivingTable:
+    table = sources.tables[spec.source]
+    return _DrivingTable(
+        name=spec.source,
+        columns=frozenset(schema.tables[spec.source]) - set(table.exclude_columns),
+        json_columns=frozenset(table.json_columns),
+    )
+
+
+def _source_problems(spec: ViewSpec, sources: SourcesSpec, schema: SourceSchema) -> list[Problem]:
     if spec.source not in sources.tables:
         return [
             ("source", f"unknown table {spec.source!r} (sources.yaml has {sorted(sources.tables)})")
@@ -38,85 +87,96 @@ def validate_view(spec: ViewSpec, sources: SourcesSpec, schema: SourceSchema) ->
                 "`etl-platform sources schema`",
             )
         ]
-    table = sources.tables[spec.source]
-    source_columns = set(schema.tables[spec.source]) - set(table.exclude_columns)
-    json_columns = set(table.json_columns)
+    return []
 
-    def check_json(field: str, column: str) -> None:
-        if column not in source_columns:
-            problems.append((field, f"unknown column {column!r} of table {spec.source!r}"))
-        elif column not in json_columns:
-            problems.append(
-                (
-                    field,
-                    f"column {column!r} is not listed in tables.{spec.source}.json of sources.yaml",
-                )
-            )
 
+def _column_problems(spec: ViewSpec, source: _DrivingTable) -> list[Problem]:
+    problems: list[Problem] = []
     for name, col in spec.columns.items():
         where = f"columns.{name}"
         problems.extend(_type_problem(f"{where}.type", col.type))
-        if col.from_ and col.from_ not in source_columns:
+        if col.from_ and col.from_ not in source.columns:
             problems.append(
-                (f"{where}.from", f"unknown column {col.from_!r} of table {spec.source!r}")
+                (f"{where}.from", f"unknown column {col.from_!r} of table {source.name!r}")
             )
         if col.json_column:
-            check_json(f"{where}.json", col.json_column)
+            problems.extend(source.json_problems(f"{where}.json", col.json_column))
         if col.item and not spec.explode:
             problems.append((f"{where}.item", "item columns need an explode section"))
+    return problems
 
+
+def _lookup_problems(
+    spec: ViewSpec, sources: SourcesSpec, schema: SourceSchema, source: _DrivingTable
+) -> list[Problem]:
+    problems: list[Problem] = []
     for i, lookup in enumerate(spec.lookups):
-        where = f"lookups.{i}"
-        if lookup.table not in sources.tables or lookup.table not in schema.tables:
-            problems.append((f"{where}.table", f"unknown table {lookup.table!r}"))
-            continue
-        related = set(schema.tables[lookup.table]) - set(
-            sources.tables[lookup.table].exclude_columns
+        problems.extend(_one_lookup_problems(f"lookups.{i}", lookup, spec, sources, schema, source))
+    return problems
+
+
+def _one_lookup_problems(
+    where: str,
+    lookup: LookupSpec,
+    spec: ViewSpec,
+    sources: SourcesSpec,
+    schema: SourceSchema,
+    source: _DrivingTable,
+) -> list[Problem]:
+    if lookup.table not in sources.tables or lookup.table not in schema.tables:
+        return [(f"{where}.table", f"unknown table {lookup.table!r}")]
+    problems: list[Problem] = []
+    related = set(schema.tables[lookup.table]) - set(sources.tables[lookup.table].exclude_columns)
+    missing_shards = set(sources.shards_for(spec.source)) - set(sources.shards_for(lookup.table))
+    if missing_shards:
+        problems.append(
+            (
+                f"{where}.table",
+                f"table {lookup.table!r} is not extracted from "
+                f"shard(s) {sorted(missing_shards)} that carry {spec.source!r}",
+            )
         )
-        missing_shards = set(sources.shards_for(spec.source)) - set(
-            sources.shards_for(lookup.table)
-        )
-        if missing_shards:
+    for left, right in lookup.on.items():
+        if left not in source.columns and left not in spec.columns:
             problems.append(
                 (
-                    f"{where}.table",
-                    f"table {lookup.table!r} is not extracted from "
-                    f"shard(s) {sorted(missing_shards)} that carry {spec.source!r}",
+                    f"{where}.on.{left}",
+                    f"{left!r} is neither a column of table "
+                    f"{spec.source!r} nor a declared output column",
                 )
             )
-        for left, right in lookup.on.items():
-            if left not in source_columns and left not in spec.columns:
-                problems.append(
-                    (
-                        f"{where}.on.{left}",
-                        f"{left!r} is neither a column of table "
-                        f"{spec.source!r} nor a declared output column",
-                    )
+        if right not in related:
+            problems.append(
+                (f"{where}.on.{left}", f"unknown column {right!r} of table {lookup.table!r}")
+            )
+    for column in lookup.columns:
+        if column not in related:
+            problems.append(
+                (
+                    f"{where}.columns.{column}",
+                    f"unknown column {column!r} of table {lookup.table!r}",
                 )
-            if right not in related:
-                problems.append(
-                    (f"{where}.on.{left}", f"unknown column {right!r} of table {lookup.table!r}")
-                )
-        for column in lookup.columns:
-            if column not in related:
-                problems.append(
-                    (
-                        f"{where}.columns.{column}",
-                        f"unknown column {column!r} of table {lookup.table!r}",
-                    )
-                )
+            )
+    return problems
 
+
+def _flatten_explode_problems(spec: ViewSpec, source: _DrivingTable) -> list[Problem]:
+    problems: list[Problem] = []
     for i, flat in enumerate(spec.flatten):
-        check_json(f"flatten.{i}.json", flat.json_column)
-        if flat.prefix and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", flat.prefix):
+        problems.extend(source.json_problems(f"flatten.{i}.json", flat.json_column))
+        if flat.prefix and not _PLAIN_NAME.match(flat.prefix):
             problems.append((f"flatten.{i}.prefix", f"prefix {flat.prefix!r} is not a plain name"))
     if spec.explode:
-        check_json("explode.json", spec.explode.json_column)
+        problems.extend(source.json_problems("explode.json", spec.explode.json_column))
+    return problems
 
-    names = output_names(spec)
-    for name, count in Counter(names).items():
-        if count > 1:
-            problems.append(("columns", f"output column {name!r} is declared {count} times"))
+
+def _output_name_problems(names: list[str]) -> list[Problem]:
+    problems: list[Problem] = [
+        ("columns", f"output column {name!r} is declared {count} times")
+        for name, count in Counter(names).items()
+        if count > 1
+    ]
     for name in names:
         if name == PARTITION_COLUMN or name.startswith("_"):
             problems.append(
@@ -126,27 +186,38 @@ def validate_view(spec: ViewSpec, sources: SourcesSpec, schema: SourceSchema) ->
                     "the partition column and `_` names are the platform's",
                 )
             )
+    return problems
+
+
+def _key_problems(spec: ViewSpec, names: list[str]) -> list[Problem]:
     keyable = set(spec.columns) | ({spec.explode.index_column} if spec.explode else set())
-    for key in spec.unique_key:
-        if key not in keyable:
-            problems.append(("unique_key", f"{key!r} is not a declared column"))
+    problems: list[Problem] = [
+        ("unique_key", f"{key!r} is not a declared column")
+        for key in spec.unique_key
+        if key not in keyable
+    ]
     if spec.dist_key and spec.dist_key not in names:
         problems.append(("dist_key", f"{spec.dist_key!r} is not an output column"))
+    return problems
+
+
+def _schedule_problems(spec: ViewSpec) -> list[Problem]:
+    problems: list[Problem] = []
     if spec.schedule and not _valid_cron(spec.schedule):
         problems.append(("schedule", f"{spec.schedule!r} is not a cron expression"))
-    if spec.freshness and spec.freshness.warn_after is not None:
-        from etl_platform.specs.views import parse_duration
-
-        if parse_duration(spec.freshness.warn_after) >= parse_duration(spec.freshness.fail_after):
-            problems.append(("freshness.warn_after", "must be shorter than fail_after"))
+    freshness = spec.freshness
+    if (
+        freshness
+        and freshness.warn_after is not None
+        and parse_duration(freshness.warn_after) >= parse_duration(freshness.fail_after)
+    ):
+        problems.append(("freshness.warn_after", "must be shorter than fail_after"))
     return problems
 
 
 def _type_problem(field: str, text: str) -> list[Problem]:
-    from etl_platform.transform.dtypes import parse_type
-
     try:
-        parse_type(text)
+        parse_type_name(text)
     except ValueError as e:
         return [(field, str(e))]
     return []

@@ -36,8 +36,8 @@ def build_rejects(
     `rows` are the rejected input rows and `details` has one row per rejected row with
     columns `column`, `raw_value` and `reason`; kept apart so no input column name clashes.
     The texts are copied: a raw value selected from a slice's JSON column points into that
-    column's buffers, and a day's rejects are kept until the day is written, so 2% of rows
-    rejected kept every slice's JSON text alive (bench/RESULTS.md, nineteenth session).
+    column's buffers, and a day's rejects are kept until the day is written, so a few rejects
+    would keep every slice's JSON text alive.
     """
     shard = pl.col("_shard") if "_shard" in rows.columns else pl.repeat(None, pl.len())
     head = rows.select(shard.cast(pl.String).alias("_shard"), key_json(key_columns).alias("key"))

@@ -1,4 +1,5 @@
-"""The view spec's type names, and casting JSON path text to them with a wrong-type mask.
+"""The view spec's types as polars dtypes, and casting JSON path text to them with a wrong-type
+mask. The names' grammar is `specs.types`, so spec validation needs no dataframe library.
 
 JSON readers (`json_read.read_paths`, polars' `str.json_path_match`) hand back every JSON
 value as text (numbers and booleans as their literal, strings unquoted, objects/arrays as
@@ -9,10 +10,11 @@ those rows instead of silently storing nulls.
 
 from __future__ import annotations
 
-import re
 from typing import Final, overload
 
 import polars as pl
+
+from etl_platform.specs.types import SUPPORTED_TYPES, parse_type_name
 
 JSON: Final = pl.Extension("etl_platform.json", pl.String())
 """Marker dtype for the spec type `json`: the column holds JSON text (stored as pl.String).
@@ -38,10 +40,6 @@ _SIMPLE: Final[dict[str, pl.DataType]] = {
     "timestamp": pl.Datetime("us", "UTC"),
     "json": JSON,
 }
-SUPPORTED_TYPES: Final = ", ".join([*_SIMPLE, "decimal(p,s) with 1<=p<=38, 0<=s<=p"])
-"""Valid spec type names, for docs and error messages."""
-
-_DECIMAL = re.compile(r"decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)")
 
 
 def parse_type(text: str) -> pl.DataType:
@@ -50,18 +48,10 @@ def parse_type(text: str) -> pl.DataType:
     Raises:
         ValueError: unknown name or decimal precision/scale out of range; names the type.
     """
-    name = text.strip().lower()
-    if name in _SIMPLE:
-        return _SIMPLE[name]
-    match = _DECIMAL.fullmatch(name)
-    if match:
-        precision, scale = int(match[1]), int(match[2])
-        if 1 <= precision <= 38 and 0 <= scale <= precision:
-            return pl.Decimal(precision, scale)
-        raise ValueError(
-            f"type `{text}`: decimal needs 1 <= precision <= 38 and 0 <= scale <= precision"
-        )
-    raise ValueError(f"unknown type `{text}`; valid types: {SUPPORTED_TYPES}")
+    parsed = parse_type_name(text)
+    if parsed.name == "decimal":
+        return pl.Decimal(parsed.precision, parsed.scale)
+    return _SIMPLE[parsed.name]
 
 
 def type_name(dtype: pl.DataType) -> str:
@@ -149,7 +139,7 @@ def _cast_decimal(text: pl.Expr, dtype: pl.Decimal) -> tuple[pl.Expr, pl.Expr]:
 
     Nearly every value is plain (`39.80`, `39.8`, `39`): one regex settles those, and the
     parsing of exponents and trailing digits runs on the rest alone (null elsewhere, so the
-    regexes skip those rows), a third of the cost on the bench's totals.
+    regexes skip those rows), which keeps the common case cheap.
     """
     scale = dtype.scale or 0
     fraction = rf"\.\d{{1,{scale}}}0*" if scale else r"\.0+"

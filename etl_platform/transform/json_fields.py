@@ -136,8 +136,8 @@ def extract_json_fields(
         reasons.append((f.json_column, pl.coalesce(pl.col(f"parent{j}"), wrong)))
 
     problem = aux.select(pl.any_horizontal(flags)).to_series()  # messages for these rows only
-    # Each reason is worked out once, as a column, and then referred to: written inline three
-    # times, the plan was large enough that building it cost ~5 ms a call whatever the rows.
+    # Each reason is worked out once, as a column, and then referred to: inlined three times it
+    # makes a plan costly to build on every call, however few the rows.
     said = [pl.col(f"r{k}") for k in range(len(reasons))]
     details = (
         aux.filter(problem)

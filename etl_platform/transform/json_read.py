@@ -1,9 +1,8 @@
 """Read many paths of a JSON text column with one parse per document (DuckDB's JSON reader).
 
-polars' `str.json_path_match` parses a document again for every path it reads: with ~1 KB
-order payloads and eight declared paths that was nine tenths of a view's time. DuckDB reads
+polars' `str.json_path_match` parses a document again for every path it reads. DuckDB reads
 all the paths of a document in one pass (yyjson, on every core) straight from the Arrow
-memory, so a view costs about three parses per document whatever the number of paths.
+memory, so the parses per document do not grow with the number of paths.
 
 DuckDB's reader is lenient where MariaDB's JSON_VALID is not (trailing commas, NaN and
 Infinity): the few documents that could be relying on that are checked again strictly, so a
@@ -29,13 +28,13 @@ OBJECT, ARRAY, STRING, NULL = "OBJECT", "ARRAY", "VARCHAR", "NULL"
 #: (any case) where a value starts. Strings may match too; those documents are just re-read.
 _TRAILING_COMMA = r",\s*[\]}]"
 #: A closing bracket after a comma or whitespace: every trailing comma has one. The regex
-#: engine finds these two-byte pairs with SIMD (~5x faster than `_TRAILING_COMMA`, which stops
-#: at every comma), and compact documents, `", "`-separated ones included, have none but the
-#: trailing commas themselves: only the documents that do are searched with the exact pattern.
+#: engine finds these two-byte pairs with SIMD (`_TRAILING_COMMA` stops at every comma), and
+#: compact documents, `", "`-separated ones included, have none but the trailing commas
+#: themselves: only the documents that do are searched with the exact pattern.
 _CLOSER_AFTER_COMMA_OR_SPACE = r"[, \t\n\r][\]}]"
 #: NaN or infinity inside an object or array (JSON whitespace only, as the parser takes no
-#: other): the regex engine looks for the letters first, 18x faster than one pattern that also
-#: allows the document's start (an alternation with `^` defeats that search).
+#: other). Kept apart from the document's start: the regex engine looks for the letters first,
+#: and an alternation with `^` defeats that search.
 _NAN_OR_INF_INSIDE = r"[:,\[][ \t\n\r]*[-+]?(?i:nan|inf)"
 #: ... or as the whole document: looked for only in documents that do not start with `{`.
 _NAN_OR_INF_AT_START = r"^[ \t\n\r]*[-+]?(?i:nan|inf)"
@@ -53,7 +52,7 @@ _database_lock = threading.Lock()
 
 def _connection() -> duckdb.DuckDBPyConnection:
     """A connection per thread to one in-memory DuckDB per process: days shaped on threads
-    share its worker threads and memory (a database per thread held ~250 MiB more with two)."""
+    share its worker threads and memory instead of each holding its own."""
     global _database
     con = getattr(_local, "con", None)
     if con is None:
@@ -68,9 +67,8 @@ def _connection() -> duckdb.DuckDBPyConnection:
 def share_cores(readers: int) -> None:
     """Give DuckDB the machine's cores divided among `readers` threads that query it at once.
 
-    Two days shaped at once, each with DuckDB on every core, oversubscribe the machine: on the
-    bench (2 cores, 2 day-threads) one DuckDB thread each shaped the view in 15.3 s instead of
-    17.6 s (medians of 3); a run of a single day still gets every core.
+    Two days shaped at once, each with DuckDB on every core, would oversubscribe the machine;
+    a run of a single day still gets every core.
     """
     threads = max(1, (os.cpu_count() or 1) // max(1, readers))
     _connection().execute(f"SET threads = {int(threads)}")
@@ -99,10 +97,8 @@ def _query(con: duckdb.DuckDBPyConnection, sql: str, **tables: pa.Table) -> pl.D
 def _source_table(texts: pl.Series) -> pa.Table:
     """The texts as an Arrow table in batches of about `_BATCH_BYTES` of text.
 
-    DuckDB's scan holds far more per batch than the batch's text: on a 25,000-row slice of
-    ~1.1 KB orders, batches of 3,125 rows (8 a slice) left the query 62-67 MiB above where it
-    started, batches of ~470 rows (512 KiB) 20-22 MiB, in the same or less time
-    (bench/RESULTS.md, thirteenth session). Batches are also what DuckDB's threads share.
+    DuckDB's scan holds far more per batch than the batch's text, so batches are kept small
+    to bound the query's memory. Batches are also what DuckDB's threads share.
     """
     texts = texts.cast(pl.String)
     # String views straight from polars' memory: no copy into a contiguous string array.
@@ -221,7 +217,7 @@ def _paths_sql(paths: Sequence[Path], parents: Sequence[Path]) -> str:
 
     Only the values' JSON text comes back: what each is (from its first character) and a
     string's text are worked out by polars, since each expression here costs DuckDB time to
-    bind on every call (a small slice paid ~18 ms for the SQL alone) and to evaluate.
+    bind on every call, however small the slice, and to evaluate.
     """
     values_sql = _sql_list([pointer(p) for p in paths])
     # The parents' types are read (one more parse) only where a nested value is missing, or
@@ -328,7 +324,7 @@ def _or_matching(flags: pl.Series, texts: pl.Series, rows: pl.Series, pattern: s
 
 def _strictly_json(text: str) -> bool:
     """JSON as RFC 8259 has it: Python's reader (no trailing commas) without its NaN and
-    Infinity, nested as deep as the interpreter allows (polars' reader stopped at 127)."""
+    Infinity, nested as deep as the interpreter allows (polars' reader stops at 127)."""
     try:
         json.loads(text, parse_constant=_refuse_constant)
     except (ValueError, RecursionError):

@@ -35,8 +35,8 @@ def fold_latest(
     """`latest_per_key(latest + rows)` when `latest` is already one row per key.
 
     Only the keys `rows` touch are compacted again; the rest of `latest` is carried over.
-    Lookup state folds a day of a few thousand rows into a hundred thousand each day: this is
-    2-3x faster than compacting the whole union (bench/RESULTS.md), and gives the same frame.
+    Lookup state folds a small day into a large state, so this is much cheaper than compacting
+    the whole union, and gives the same frame.
     """
     key = list(key)
     if not rows.height:

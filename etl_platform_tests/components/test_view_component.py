@@ -1,9 +1,10 @@
-"""The view component as Dagster's tools load it: from a defs.yaml, and through `dg`."""
+"""The component tree as Dagster's tools load it: `dg`, `dagster dev` and tests see one graph."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,46 +12,73 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from etl_platform.components import ViewComponent
-from etl_platform.env import PROJECT_ROOT, Environment
-from etl_platform.resources import build_resources
-from etl_platform.specs.errors import SpecError
+from etl_platform.components import (
+    AutomationComponent,
+    MySqlSourcesComponent,
+    ViewComponent,
+    ViewsComponent,
+)
+from etl_platform.env import DEFAULTS_DIR, PROJECT_ROOT, Environment
+from etl_platform.specs.errors import SpecErrors
 from etl_platform.specs.views import ViewSpec
 
 DG = str(Path(sys.executable).with_name("dg"))
 
 
-def test_a_defs_yaml_loads_as_the_component_and_builds_the_view() -> None:
+def _keys(defs: dg.Definitions) -> set[str]:
+    """Asset keys without resolving the graph (the tree alone carries no resources)."""
+    return {k.to_user_string() for a in defs.assets or [] for k in a.keys}  # type: ignore[union-attr]
+
+
+def test_the_defs_tree_holds_the_three_components() -> None:
     tree = dg.ComponentTree.for_project(PROJECT_ROOT)
-    component = tree.load_component(Path("orders_enriched"))
-    assert isinstance(component, ViewComponent)
-    assert component.spec.lookups[0].on == {"customer_id": "id"}  # YAML 1.1 reads `on` as True
-    defs = dg.Definitions.merge(
-        tree.build_defs_at_path(Path("orders_enriched")),
-        dg.Definitions(resources=build_resources(Environment.TEST)),
-    )
-    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys >= {"views/orders_enriched", "views/orders_enriched__rejects"}
-    checks = {k.name for k in defs.resolve_asset_graph().asset_check_keys}
-    assert checks == {"unique_key_unique", "unique_key_not_null", "rows_balance", "reject_ratio"}
-    assert (
-        defs.resolve_schedule_def("refresh_orders_enriched_schedule").cron_schedule
-        == "*/15 * * * *"
-    )
+    assert isinstance(tree.load_component(Path("sources")), MySqlSourcesComponent)
+    assert isinstance(tree.load_component(Path("views")), ViewsComponent)
+    assert isinstance(tree.load_component(Path("automation")), AutomationComponent)
 
 
-def test_the_component_refuses_a_bad_spec_with_the_field() -> None:
+def test_the_tree_is_the_definitions_graph() -> None:
+    """`definitions.py` adds the resources to the tree and nothing else."""
+    from etl_platform.definitions import build_definitions
+
+    tree = dg.ComponentTree.for_project(PROJECT_ROOT).build_defs()
+    full = build_definitions(Environment.TEST)
+    assert _keys(tree) == _keys(full)
+    views = dg.ComponentTree.for_project(PROJECT_ROOT).build_defs_at_path(Path("views"))
+    keys = _keys(views)
+    # The views component defines the state its views read: nothing dangles.
+    parents = {
+        p.to_user_string()
+        for k in full.resolve_asset_graph().get_all_asset_keys()
+        for p in full.resolve_asset_graph().get(k).parent_keys
+    }
+    assert parents <= _keys(full)
+    assert {"views/orders_enriched", "state/shard_00/customers", "redshift/orders_enriched"} <= keys
+
+
+def test_the_views_component_refuses_a_bad_spec_with_file_and_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "views" / "orders_enriched"
+    shutil.copytree(DEFAULTS_DIR / "views" / "orders_enriched", folder)
+    spec = folder / "defs.yaml"
+    spec.write_text(spec.read_text().replace("from: id", "from: nope", 1))
+    component = ViewsComponent(views_dir=str(tmp_path / "views"))
+    with pytest.raises(SpecErrors, match=r"defs\.yaml: attributes\.columns\.order_id\.from"):
+        component.build_defs(dg.ComponentTree.for_test().load_context)
+
+
+def test_a_view_file_does_not_build_alone() -> None:
     spec = ViewSpec.model_validate(
         {
-            "name": "bad_view",
+            "name": "v",
             "source": "orders",
             "unique_key": ["x"],
-            "columns": {"x": {"from": "nope", "type": "string"}},
+            "columns": {"x": {"from": "id", "type": "int64"}},
         }
     )
-    tree = dg.ComponentTree.for_project(PROJECT_ROOT)
-    with pytest.raises(SpecError, match=r"attributes\.columns\.x\.from: unknown column 'nope'"):
-        ViewComponent(spec).build_defs(tree.load_context)
+    with pytest.raises(TypeError, match=r"loaded with its folder by .*ViewsComponent"):
+        ViewComponent(spec).build_defs(dg.ComponentTree.for_test().load_context)
 
 
 def _dg(*args: str) -> subprocess.CompletedProcess[str]:
@@ -66,15 +94,12 @@ def _dg(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_dg_lists_the_views_and_checks_their_yaml() -> None:
+def test_dg_lists_the_same_graph_and_checks_the_yaml() -> None:
+    from etl_platform.definitions import build_definitions
+
     listed = _dg("list", "defs", "--json")
     assert listed.returncode == 0, listed.stderr[-2000:]
     assets = {a["asset_key"] for a in json.loads(listed.stdout)["assets"]}
-    assert {
-        "views/orders_enriched",
-        "views/order_items",
-        "views/customer_profiles",
-        "views/order_status_history",
-    } <= assets
+    assert assets == _keys(build_definitions(Environment.TEST))
     checked = _dg("check", "yaml")
     assert checked.returncode == 0, checked.stdout[-2000:] + checked.stderr[-2000:]

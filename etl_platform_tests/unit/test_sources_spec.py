@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from etl_platform.env import DEFAULTS_DIR
-from etl_platform.extract.connection import MySqlEndpoint
+from etl_platform.extract.connection import MySqlEndpoint, endpoint_for
 from etl_platform.specs.errors import SpecError
 from etl_platform.specs.loader import load_sources
 
@@ -92,11 +92,11 @@ tables: {t: {primary_key: [id]}}
     )
     spec = load_sources(path)
     with pytest.raises(LookupError, match="shard s0: environment variable S0_URL"):
-        spec.shards["s0"].endpoint("s0")
+        endpoint_for("s0", spec.shards["s0"])
     monkeypatch.setenv("S0_URL", "mysql://reader:s3cr%40t@10.0.0.5:3306/ignored")
     monkeypatch.setenv("S1_PASSWORD", "hunter2")
-    e0 = spec.shards["s0"].endpoint("s0")
-    e1 = spec.shards["s1"].endpoint("s1")
+    e0 = endpoint_for("s0", spec.shards["s0"])
+    e1 = endpoint_for("s1", spec.shards["s1"])
     assert (e0.host, e0.port, e0.user, e0.password, e0.database) == (
         "10.0.0.5",
         3306,
@@ -113,3 +113,27 @@ tables: {t: {primary_key: [id]}}
 def test_url_scheme_is_checked() -> None:
     with pytest.raises(ValueError, match="must start with mysql://"):
         MySqlEndpoint.from_url("postgres://x@h/db")
+
+
+def test_endpoint_errors_name_the_shard_and_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _write(
+        tmp_path,
+        """
+start: 2024-01-01
+shards:
+  s0: {url_env: S0_URL}
+  s1: {host: db1.internal, user: reader, password_env: S1_PASSWORD}
+tables: {t: {primary_key: [id]}}
+""",
+    )
+    spec = load_sources(path)
+    monkeypatch.setenv("S0_URL", "postgres://x@h/db")
+    monkeypatch.delenv("S1_PASSWORD", raising=False)
+    with pytest.raises(ValueError, match="shard s0: S0_URL: MySQL URL must start with mysql://"):
+        endpoint_for("s0", spec.shards["s0"])
+    with pytest.raises(
+        LookupError, match=r"shard s1: environment variable S1_PASSWORD \(password_env\) is not set"
+    ):
+        endpoint_for("s1", spec.shards["s1"])

@@ -8,9 +8,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from etl_platform.components.lookup_state import fold_days, read_frame
 from etl_platform.load.lake import Dataset, Lake
+from etl_platform.load.lake_reads import read_frame
 from etl_platform.runtime.parallel import ENV_THREADS
+from etl_platform.steps.state_days import fold_days
 
 FIRST = dt.date(2026, 11, 1)
 DAYS = [FIRST + dt.timedelta(days=i) for i in range(6)]

@@ -6,9 +6,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from etl_platform.components.lookup_state import read_frame, read_slices
-from etl_platform.components.views import raw_slices
 from etl_platform.load.lake import Lake
+from etl_platform.load.lake_reads import read_frame, read_slices
+from etl_platform.steps.view_days import raw_slices
 
 DAY = dt.date(2026, 11, 2)
 

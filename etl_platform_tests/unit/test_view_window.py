@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import polars as pl
 
-from etl_platform.components import views
+from etl_platform.steps import view_days as views
 
 
 def test_drift_samples_of_a_run_stay_bounded(monkeypatch) -> None:
     monkeypatch.setattr(views, "DRIFT_RUN_ROWS", 1_000)
-    window = views._Window()
+    window = views.ViewWindow()
     for day in range(40):
         window.add_drift_sample("payload", pl.Series("payload", [f'{{"d": {day}}}'] * 100))
     kept = window.drift_samples["payload"]
@@ -24,7 +24,7 @@ def test_lookup_state_is_read_only_for_the_shard_asked() -> None:
         read.append(shard)
         return {"customers": pl.DataFrame({"id": [1]})}
 
-    states = views._LazyStates(["s0", "s1"], load)
+    states = views.LazyStates(["s0", "s1"], load)
     assert list(states) == ["s0", "s1"] and len(states) == 2
     assert read == []
     assert states["s1"]["customers"].height == 1
@@ -35,7 +35,7 @@ def test_thinned_drift_samples_let_go_of_the_rows_they_drop(monkeypatch) -> None
     """Thinning copies the kept texts: a gathered String Series would keep every dropped
     row's text too (string views into the same buffers), so the bound would hold rows only."""
     monkeypatch.setattr(views, "DRIFT_RUN_ROWS", 1_000)
-    window = views._Window()
+    window = views.ViewWindow()
     document = '{"pad": "' + "x" * 1_000 + '"}'
     for _ in range(40):
         window.add_drift_sample("payload", pl.Series("payload", [document] * 100))

@@ -9,6 +9,7 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
+from etl_platform.specs.types import SIMPLE_TYPES, TypeName, parse_type_name
 from etl_platform.transform.dtypes import (
     JSON,
     SUPPORTED_TYPES,
@@ -89,6 +90,18 @@ def test_supported_types_lists_every_name_and_json_is_stored_as_string() -> None
         "json",
         "timestamp",
     ]
+
+
+def test_every_spec_type_name_has_a_dtype_and_the_grammar_lives_in_specs() -> None:
+    for name in SIMPLE_TYPES:
+        assert parse_type_name(name) == TypeName(name)
+        assert type_name(parse_type(name)) == name
+    assert parse_type_name(" Decimal( 12 , 2 ) ") == TypeName("decimal", 12, 2)
+    for bad in ("integer", "decimal(39,2)", "decimal(5,6)"):
+        with pytest.raises(ValueError) as spec_error:
+            parse_type_name(bad)
+        with pytest.raises(ValueError, match=re.escape(str(spec_error.value))):
+            parse_type(bad)
 
 
 def _cast(values: list[str | None], dtype: pl.DataType) -> tuple[list, list[bool]]:

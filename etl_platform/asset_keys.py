@@ -1,0 +1,41 @@
+"""Every asset key and pool name the platform makes, built in one place.
+
+Components import their keys from here, not from each other: a view depends on `raw/*` and
+`state/*` by key, whichever component defines them.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+#: Loads into Redshift share one pool (the cluster's commit queue is the bottleneck).
+REDSHIFT_POOL = "redshift"
+
+
+def raw_asset_key(shard: str, table: str) -> dg.AssetKey:
+    return dg.AssetKey(["raw", shard, table])
+
+
+def state_asset_key(shard: str, table: str) -> dg.AssetKey:
+    return dg.AssetKey(["state", shard, table])
+
+
+def view_asset_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["views", name])
+
+
+def rejects_asset_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["views", f"{name}__rejects"])
+
+
+def destination_asset_key(destination: str, view: str) -> dg.AssetKey:
+    return dg.AssetKey([destination, view])
+
+
+def compat_asset_key(view: str) -> dg.AssetKey:
+    return dg.AssetKey(["athena_from_redshift", view])
+
+
+def shard_pool(shard: str) -> str:
+    """One Dagster pool per shard caps the queries that hit one replica at a time."""
+    return f"mysql_{shard}"

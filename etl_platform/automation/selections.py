@@ -1,0 +1,10 @@
+"""The asset selections jobs and sensors share."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+RAW_ASSETS = dg.AssetSelection.key_prefixes(["raw"])
+VIEW_ASSETS = dg.AssetSelection.key_prefixes(["state"]) | dg.AssetSelection.key_prefixes(["views"])
+DESTINATION_ASSETS = dg.AssetSelection.groups("destinations")
+BACKWARD_COMPAT_ASSETS = dg.AssetSelection.groups("backward_compat")

@@ -1,0 +1,20 @@
+"""Sensors that evaluate the assets' automation conditions; they start stopped."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from etl_platform.automation.selections import DESTINATION_ASSETS, VIEW_ASSETS
+
+AUTOMATION_SENSORS = [
+    dg.AutomationConditionSensorDefinition(
+        "raw_extract_automation",
+        target=dg.AssetSelection.kind("mysql"),
+        description="Re-extract today's partition of every shard x table every 15 minutes.",
+    ),
+    dg.AutomationConditionSensorDefinition(
+        "derived_assets_automation",
+        target=VIEW_ASSETS | DESTINATION_ASSETS,
+        description="Rebuild a day's lookup state, views and destinations when its inputs change.",
+    ),
+]

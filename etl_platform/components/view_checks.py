@@ -1,0 +1,67 @@
+"""The four blocking checks that guard a view, and their results from a run's summary."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import dagster as dg
+
+from etl_platform.asset_keys import view_asset_key
+from etl_platform.specs.views import ViewSpec
+from etl_platform.steps.view_days import ViewWindow
+
+CHECKS = ("unique_key_unique", "unique_key_not_null", "rows_balance", "reject_ratio")
+
+
+def view_check_specs(spec: ViewSpec) -> list[dg.AssetCheckSpec]:
+    key = view_asset_key(spec.name)
+    what = {
+        "unique_key_unique": f"One row per _shard + {', '.join(spec.unique_key)}.",
+        "unique_key_not_null": "No row has a null in its unique key.",
+        "rows_balance": "Per shard: rows in = rows out + rejects + duplicates removed.",
+        "reject_ratio": f"Rejected rows are at most {spec.max_reject_ratio:.2%} of rows in.",
+    }
+    return [
+        dg.AssetCheckSpec(name, asset=key, description=what[name], blocking=True) for name in CHECKS
+    ]
+
+
+def view_check_results(spec: ViewSpec, window: ViewWindow) -> list[dg.AssetCheckResult]:
+    key = view_asset_key(spec.name)
+    ratio = window.rejected / window.rows_in if window.rows_in else 0.0
+    unbalanced = {
+        shard: dataclasses.asdict(s)
+        for shard, s in window.stats.items()
+        if not s.balanced(bool(spec.explode))
+    }
+    return [
+        dg.AssetCheckResult(
+            asset_key=key,
+            check_name="unique_key_unique",
+            passed=window.duplicate_keys == 0,
+            metadata={"duplicate_rows": window.duplicate_keys, "key": ["_shard", *spec.unique_key]},
+        ),
+        dg.AssetCheckResult(
+            asset_key=key,
+            check_name="unique_key_not_null",
+            passed=window.null_keys == 0,
+            metadata={"rows_with_null_key": window.null_keys},
+        ),
+        dg.AssetCheckResult(
+            asset_key=key,
+            check_name="rows_balance",
+            passed=not unbalanced,
+            metadata={"unbalanced_shards": dg.MetadataValue.json(unbalanced)},
+        ),
+        dg.AssetCheckResult(
+            asset_key=key,
+            check_name="reject_ratio",
+            passed=ratio <= spec.max_reject_ratio,
+            metadata={
+                "rejected": window.rejected,
+                "rows_in": window.rows_in,
+                "ratio": ratio,
+                "max_reject_ratio": spec.max_reject_ratio,
+            },
+        ),
+    ]

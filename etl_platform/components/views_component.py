@@ -1,0 +1,51 @@
+"""The views component: the views folder → lookup state, views, destinations, refresh jobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from etl_platform.automation.jobs import view_refresh
+from etl_platform.components.destinations import build_destination_assets
+from etl_platform.components.lookup_state import build_state_assets
+from etl_platform.components.views import build_view_assets
+from etl_platform.env import sources_path, views_dir
+from etl_platform.specs.loader import load_source_schema, load_sources
+from etl_platform.specs.source_schema import schema_path_for
+from etl_platform.specs.view_loader import load_views, view_files
+
+
+class ViewsComponent(dg.Component, dg.Model, dg.Resolvable):
+    """Every view spec in a folder (`<dir>/<view>/defs.yaml`; default `ETL_PLATFORM_VIEWS_DIR`,
+    else the demo's), validated against `sources.yaml` and its schema snapshot, all problems
+    of all files at once.
+
+    Produces, per view `V`: `views/V` and `views/V__rejects` with four blocking checks;
+    `athena/V`, `redshift/V` and `athena_from_redshift/V` for its `destinations`; a
+    `refresh_V` job and schedule when it has a `schedule`. Per shard `S` x looked-up table
+    `L` of any view: `state/S/L`, keeping the columns every view's lookups read.
+    """
+
+    views_dir: str | None = None
+    sources_file: str | None = None
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        folder = Path(self.views_dir) if self.views_dir else views_dir()
+        if not view_files(folder):
+            return dg.Definitions()
+        path = Path(self.sources_file) if self.sources_file else sources_path()
+        sources = load_sources(path)
+        views = [
+            v.spec for v in load_views(folder, sources, load_source_schema(schema_path_for(path)))
+        ]
+        assets: list[dg.AssetsDefinition] = list(build_state_assets(sources, views))
+        jobs, schedules = [], []
+        for view in views:
+            assets.append(build_view_assets(view, sources))
+            assets.extend(build_destination_assets(view, sources))
+            if view.schedule:
+                job, schedule = view_refresh(view.name, view.schedule)
+                jobs.append(job)
+                schedules.append(schedule)
+        return dg.Definitions(assets=assets, jobs=jobs, schedules=schedules)

@@ -1,0 +1,1 @@
+"""The component instances of the platform: `dg` and `definitions.py` load this tree."""

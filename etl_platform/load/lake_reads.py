@@ -1,0 +1,86 @@
+"""Reading the lake's day partitions back: whole (small frames) or in slices (a view's raw rows).
+
+No Hive inference anywhere: the raw files carry the cursor under the folder key's name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from etl_platform.errors import PartitionMissing
+from etl_platform.layout import PARTITION_FOLDER_GLOB, folder_day
+from etl_platform.load.lake import Dataset
+
+
+def read_frame(dataset: Dataset, day: dt.date, columns: list[str]) -> pl.DataFrame | None:
+    """The day's rows as polars reads them (faster than pyarrow + `from_arrow`, one copy of
+    the text), or None when the day has no partition."""
+    files = dataset.partition_files(day)
+    if not files:
+        return None
+    frames = [pl.read_parquet(f, columns=columns, hive_partitioning=False) for f in files]
+    return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+
+
+def read_slices(files: Sequence[Path], columns: list[str], rows: int) -> Iterator[pl.DataFrame]:
+    """A day's rows (its `files`) in slices of about `rows`, so a reader holds a slice, not
+    the day.
+
+    Row groups are read whole by polars (only those a slice covers), several to a slice; one
+    much larger than a slice is streamed in batches instead. Files that hold no rows give one
+    empty frame (their schema); no files give nothing.
+    """
+    for path in files:
+        file = pq.ParquetFile(path)
+        meta = file.metadata
+        sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] or [0]
+        frame = pl.scan_parquet(path, hive_partitioning=False).select(columns)
+        start = taken = 0
+        for i, size in enumerate(sizes):
+            if size > 2 * rows:
+                if taken:
+                    yield frame.slice(start, taken).collect()
+                    start, taken = start + taken, 0
+                for batch in file.iter_batches(batch_size=rows, row_groups=[i], columns=columns):
+                    yield pl.DataFrame(pl.from_arrow(batch))
+                start += size
+                continue
+            taken += size
+            if taken >= rows or i == len(sizes) - 1:
+                yield frame.slice(start, taken).collect()
+                start, taken = start + taken, 0
+
+
+def partition_days(dataset: Dataset) -> list[dt.date]:
+    """The days a dataset has a folder for, in order."""
+    if not dataset.dir.is_dir():
+        return []
+    days = (folder_day(p.name) for p in dataset.dir.glob(PARTITION_FOLDER_GLOB))
+    return sorted(d for d in days if d is not None)
+
+
+def days_before(dataset: Dataset, day: dt.date) -> list[dt.date]:
+    return [d for d in partition_days(dataset) if d < day]
+
+
+def partition_schema(dataset: Dataset, days: Sequence[dt.date], columns: list[str]) -> pa.Schema:
+    """The schema of the first of `days` that has files, restricted to `columns`."""
+    for day in days:
+        files = dataset.partition_files(day)
+        if files:
+            full = pq.read_schema(files[0])
+            missing = [c for c in columns if c not in full.names]
+            if missing:
+                raise PartitionMissing(
+                    f"{dataset.name} has no column(s) {missing} that lookups need"
+                )
+            return pa.schema([full.field(c) for c in columns])
+    raise PartitionMissing(
+        f"{dataset.name} has no partition in {days[0]}..{days[-1]}; extract it first"
+    )

@@ -1,0 +1,306 @@
+"""A view's days: read each day's raw rows in slices, shape them, write the day atomically.
+
+`build_view_days` is what the view asset runs; it knows the lake and the specs, not Dagster.
+A day in flight holds one slice of raw rows, one shard's typed rows and one shard's view rows,
+whatever the day's size; days run on threads (polars, DuckDB and Parquet release the GIL) and
+hand back only small summaries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+import polars as pl
+
+from etl_platform.errors import PartitionMissing
+from etl_platform.load.lake import Lake, files_rows
+from etl_platform.load.lake_reads import read_frame, read_slices
+from etl_platform.load.view_day import ViewDayWriter
+from etl_platform.runtime.memory import release_free_memory
+from etl_platform.runtime.parallel import default_threads, ordered_map
+from etl_platform.specs.sources import SourcesSpec
+from etl_platform.specs.views import ViewSpec
+from etl_platform.steps.state_days import state_columns
+from etl_platform.transform.json_read import share_cores
+from etl_platform.transform.texts import copied_texts
+from etl_platform.transform.view_shape import SHARD, ShardStats, finish_shards, type_slices
+
+#: Rows of a day read and shaped at a time, across shards: the JSON pass's memory follows a
+#: slice's rows, and small shards still share one pass.
+SLICE_ROWS = 16_000
+#: Rows of a shard's raw files read at a time: a frame cut where a slice fills stays whole in
+#: memory while either part is held, so frames of a quarter slice keep that rest small.
+READ_ROWS = SLICE_ROWS // 4
+#: Drift samples a run keeps at most per JSON column.
+DRIFT_RUN_ROWS = 10_000
+#: Rows of each day kept for the materialization's preview.
+PREVIEW_ROWS = 10
+
+
+def source_columns_needed(spec: ViewSpec, sources: SourcesSpec) -> list[str]:
+    """Only the driving table's columns the view reads: long unused text stays on disk."""
+    table = sources.tables[spec.source]
+    cols = [*table.primary_key, table.cursor]
+    for c in spec.columns.values():
+        cols.extend(x for x in (c.from_, c.json_column) if x)
+    cols.extend(f.json_column for f in spec.flatten)
+    if spec.explode:
+        cols.append(spec.explode.json_column)
+    declared = set(spec.columns)
+    for lookup in spec.lookups:
+        cols.extend(left for left in lookup.on if left not in declared)
+    return list(dict.fromkeys(cols))
+
+
+def lookup_tables(spec: ViewSpec) -> list[str]:
+    return sorted({lookup.table for lookup in spec.lookups})
+
+
+@dataclasses.dataclass
+class DayResult:
+    """What one day hands back once its partitions are written."""
+
+    day: dt.date
+    stats: dict[str, ShardStats] = dataclasses.field(default_factory=dict)
+    drift_samples: list[tuple[str, pl.Series]] = dataclasses.field(default_factory=list)
+    duplicate_keys: int = 0
+    null_keys: int = 0
+    preview: pl.DataFrame | None = None
+
+    @property
+    def rejected(self) -> int:
+        return sum(s.rejected for s in self.stats.values())
+
+
+@dataclasses.dataclass
+class ViewWindow:
+    """A run's days: what the checks need summed over them, and each day's own summary."""
+
+    stats: dict[str, ShardStats] = dataclasses.field(default_factory=dict)
+    drift_samples: dict[str, list[pl.Series]] = dataclasses.field(default_factory=dict)
+    duplicate_keys: int = 0
+    null_keys: int = 0
+    days: dict[dt.date, DayResult] = dataclasses.field(default_factory=dict)
+
+    def add_day(self, day: DayResult) -> None:
+        for shard, stats in day.stats.items():
+            self.add(shard, stats)
+        for column, sample in day.drift_samples:
+            self.add_drift_sample(column, sample)
+        self.duplicate_keys += day.duplicate_keys
+        self.null_keys += day.null_keys
+        self.days[day.day] = dataclasses.replace(day, drift_samples=[])
+
+    def add_drift_sample(self, column: str, sample: pl.Series) -> None:
+        """Keep a run's drift samples bounded: past DRIFT_RUN_ROWS, every other row is kept
+        (copied: the thinned rows would otherwise keep all of their texts' buffers)."""
+        samples = self.drift_samples.setdefault(column, [])
+        samples.append(sample)
+        if sum(s.len() for s in samples) > DRIFT_RUN_ROWS:
+            samples[:] = [copied_texts(s.gather_every(2)) for s in samples]
+
+    def add(self, shard: str, s: ShardStats) -> None:
+        total = self.stats.setdefault(shard, ShardStats())
+        total.rows_in += s.rows_in
+        total.rejected += s.rejected
+        total.duplicates += s.duplicates
+        total.rows_out += s.rows_out
+        total.elements += s.elements
+        for table, n in s.orphans.items():
+            total.orphans[table] = total.orphans.get(table, 0) + n
+
+    @property
+    def rows_in(self) -> int:
+        return sum(s.rows_in for s in self.stats.values())
+
+    @property
+    def rejected(self) -> int:
+        return sum(s.rejected for s in self.stats.values())
+
+
+class LazyStates(Mapping[str, Mapping[str, pl.DataFrame]]):
+    """A day's lookup state, read shard by shard when `finish_shards` gets to that shard, so
+    one shard's state is in memory at a time however many shards share a group."""
+
+    def __init__(
+        self, shards: Iterable[str], load: Callable[[str], Mapping[str, pl.DataFrame]]
+    ) -> None:
+        self._shards = list(shards)
+        self._load = load
+
+    def __getitem__(self, shard: str) -> Mapping[str, pl.DataFrame]:
+        if shard not in self._shards:
+            raise KeyError(shard)
+        return self._load(shard)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._shards)
+
+    def __len__(self) -> int:
+        return len(self._shards)
+
+
+def raw_slices(
+    shards: Sequence[str], read: Callable[[str], Iterator[pl.DataFrame]], rows: int = SLICE_ROWS
+) -> Iterator[dict[str, pl.DataFrame]]:
+    """The shards' raw rows of one day in slices of at most `rows`, {shard: its next rows},
+    every shard present at least once (a shard's empty day still brings its schema).
+
+    A frame that would overfill a slice is cut, so a slice never spans more than `rows`.
+    """
+    if rows < 1:
+        raise ValueError(f"rows: {rows}; a slice needs at least one row")
+    pending: dict[str, list[pl.DataFrame]] = {}
+    held = 0
+    for shard in shards:
+        for frame in read(shard):
+            rest: pl.DataFrame | None = frame
+            del frame
+            while rest is not None:
+                room = rows - held
+                part, rest = (
+                    (rest, None) if rest.height <= room else (rest.slice(0, room), rest.slice(room))
+                )
+                pending.setdefault(shard, []).append(part)
+                held += part.height
+                del part  # held by `pending` alone: let go with it
+                if held == rows:
+                    out = _concat_pending(pending)
+                    pending, held = {}, 0
+                    yield out
+                    del out  # the consumer is done with it: do not hold it while reading on
+    if pending:
+        yield _concat_pending(pending)
+
+
+def _concat_pending(pending: dict[str, list[pl.DataFrame]]) -> dict[str, pl.DataFrame]:
+    return {
+        shard: frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+        for shard, frames in pending.items()
+    }
+
+
+def _copied_head(rows: pl.DataFrame, n: int) -> pl.DataFrame:
+    """The first rows as a copy: a head() shares its parent's buffers and would keep a whole
+    shard's rows alive for as long as the preview is."""
+    head = rows.head(n)
+    return pl.from_dicts(head.to_dicts(), schema=head.schema)
+
+
+@dataclasses.dataclass(frozen=True)
+class ViewInputs:
+    """What every day of one view reads: resolved once per run."""
+
+    spec: ViewSpec
+    sources: SourcesSpec
+    lake: Lake
+    run_id: str
+
+    @functools.cached_property
+    def shards(self) -> list[str]:
+        return self.sources.shards_for(self.spec.source)
+
+    @functools.cached_property
+    def state_columns(self) -> dict[str, list[str]]:
+        return {t: state_columns(t, [self.spec], self.sources) for t in lookup_tables(self.spec)}
+
+    def raw_files(self, day: dt.date, shard: str) -> list[Path]:
+        files = self.lake.raw(shard, self.spec.source).partition_files(day)
+        if not files:
+            raise PartitionMissing(
+                f"view {self.spec.name}: raw/{shard}/{self.spec.source} has no partition {day}; "
+                "extract it first"
+            )
+        return files
+
+    def states(self, day: dt.date, shard: str) -> dict[str, pl.DataFrame]:
+        out = {}
+        for table, columns in self.state_columns.items():
+            frame = read_frame(self.lake.state(shard, table), day, columns)
+            if frame is None:
+                raise PartitionMissing(
+                    f"view {self.spec.name}: state/{shard}/{table} has no partition {day}; "
+                    "materialize it first"
+                )
+            out[table] = frame
+        return out
+
+
+def build_view_day(inputs: ViewInputs, day: dt.date) -> DayResult:
+    """Shape and write one day of the view and its rejects; a summary back."""
+    spec, sources, lake = inputs.spec, inputs.sources, inputs.lake
+    table = sources.tables[spec.source]
+    result = DayResult(day)
+    raw_files = {s: inputs.raw_files(day, s) for s in inputs.shards}
+    needed = source_columns_needed(spec, sources)
+    # Shards are finished as their last slice is typed, and written as they are finished.
+    shaped_shards = finish_shards(
+        spec,
+        type_slices(
+            spec,
+            raw_slices(inputs.shards, lambda s: read_slices(raw_files[s], needed, READ_ROWS)),
+            primary_key=table.primary_key,
+            cursor=table.cursor,
+            day_rows={s: files_rows(files) for s, files in raw_files.items()},
+        ),
+        primary_key=table.primary_key,
+        related=LazyStates(inputs.shards, functools.partial(inputs.states, day)),
+        related_cursors={t: sources.tables[t].cursor for t in lookup_tables(spec)},
+        run_id=inputs.run_id,
+    )
+    writer = ViewDayWriter(lake.view(spec.name), day)
+    rejects: list[pl.DataFrame] = []
+    preview: list[pl.DataFrame] = []
+    try:
+        for shard, shaped in shaped_shards:
+            result.stats[shard] = shaped.stats
+            result.drift_samples.extend(shaped.drift_sample.items())
+            rejects.append(shaped.rejects)
+            # The key holds the shard: duplicates and nulls are counted per shard.
+            keys = shaped.rows.select([SHARD, *spec.unique_key])
+            result.duplicate_keys += int(keys.is_duplicated().sum())
+            result.null_keys += int(
+                keys.select(pl.any_horizontal(pl.all().is_null())).to_series().sum()
+            )
+            if sum(p.height for p in preview) < PREVIEW_ROWS:
+                preview.append(_copied_head(shaped.rows, PREVIEW_ROWS))
+            writer.add(shaped.rows)
+            del shaped, keys
+        day_schema = writer.schema
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    day_rejects = pl.concat(rejects, how="vertical_relaxed").with_columns(
+        pl.lit(inputs.run_id).alias("_run_id")
+    )
+    reject_rows = day_rejects.to_arrow()
+    lake.rejects(spec.name).write_partitions({day: reject_rows}, reject_rows.schema)
+    # In the day's final schema: a later shard may have added columns or widened types.
+    assert day_schema is not None
+    result.preview = pl.concat(
+        [pl.DataFrame(schema=day_schema), *preview], how="diagonal_relaxed"
+    ).head(PREVIEW_ROWS)
+    del rejects, day_rejects, reject_rows, preview
+    release_free_memory()
+    return result
+
+
+def build_view_days(inputs: ViewInputs, days: Sequence[dt.date]) -> ViewWindow:
+    """Every day of a run, on threads; days finished out of order wait for the consumer while
+    their worker goes on to the next day."""
+    window = ViewWindow()
+    workers = min(len(days), default_threads())
+    share_cores(workers)
+    try:
+        for day_result in ordered_map(
+            functools.partial(build_view_day, inputs), days, workers=workers, ahead=workers
+        ):
+            window.add_day(day_result)
+    finally:
+        share_cores(1)  # the setting is the process's: give later readers every core
+    return window
