@@ -104,6 +104,15 @@ def redshift_settings() -> dict[str, str | None]:
     }
 
 
+#: The demo's shards: an existing server's URL, else `make run` starts a private one (and the
+#: demo's sources.yaml reads its URL from this variable).
+DEMO_URL_ENV = "ETL_PLATFORM_DEMO_MYSQL_URL"
+
+
+def demo_mysql_url() -> str | None:
+    return os.environ.get(DEMO_URL_ENV) or None
+
+
 def secret(name: str) -> str | None:
     """A secret's value from the environment, read at run time only."""
     return os.environ.get(name) or None

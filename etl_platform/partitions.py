@@ -9,12 +9,9 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from etl_platform.layout import partition_key
 from etl_platform.specs.sources import SourcesSpec
 
 PARTITION_TIMEZONE = "UTC"
-
-__all__ = ["partition_key"]
 
 
 def daily_partitions(start: dt.date) -> dg.DailyPartitionsDefinition:

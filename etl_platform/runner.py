@@ -88,7 +88,10 @@ def run_range(
         mat = event.step_materialization_data.materialization
         key = mat.asset_key.to_user_string()
         rows = mat.metadata.get("dagster/row_count")
-        path = mat.metadata.get("path")
+        # Where the rows went: a lake folder, or a destination's table.
+        path = next(
+            (mat.metadata[k] for k in ("path", "table", "glue_table") if k in mat.metadata), None
+        )
         counts.setdefault(key, {})[mat.partition] = int(rows.value) if rows is not None else None
         paths[key] = path.value if path is not None else None
     snapshots = {

@@ -13,6 +13,7 @@ from etl_platform.automation.selections import (
     RAW_ASSETS,
     VIEW_ASSETS,
 )
+from etl_platform.layout import partition_key
 
 PLATFORM_JOBS = [
     dg.define_asset_job(
@@ -65,6 +66,6 @@ def view_refresh(
     )
     def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         tick = context.scheduled_execution_time.astimezone(dt.UTC)
-        return dg.RunRequest(partition_key=tick.date().isoformat(), run_key=tick.isoformat())
+        return dg.RunRequest(partition_key=partition_key(tick.date()), run_key=tick.isoformat())
 
     return job, _schedule

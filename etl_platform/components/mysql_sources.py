@@ -59,8 +59,7 @@ def build_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.Asset
                     f"(EXPLAIN: {result.explain}). Add an index on `{table_spec.cursor}`."
                 )
             context.log.info(
-                f"{shard}.{table}: {result.rows} rows over {len(days)} day(s), "
-                f"{result.bytes} bytes"
+                f"{shard}.{table}: {result.rows} rows over {len(days)} day(s), {result.bytes} bytes"
             )
             add_daily_metadata(context, extract_day_metadata(result))
             return dg.MaterializeResult(

@@ -15,7 +15,7 @@ from typing import Any
 
 import dagster as dg
 
-from etl_platform.partitions import partition_key
+from etl_platform.layout import partition_key
 
 
 def add_daily_metadata(

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 
 import pymysql
 
 from etl_platform.demo.mariadb_server import start_server
+from etl_platform.env import DEMO_URL_ENV, demo_mysql_url
 from etl_platform.extract.connection import MySqlEndpoint
-
-DEMO_URL_ENV = "ETL_PLATFORM_DEMO_MYSQL_URL"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,7 +23,7 @@ class DemoParams:
 
 def demo_server(local_dir: Path) -> tuple[MySqlEndpoint, bool]:
     """The server the demo uses: `ETL_PLATFORM_DEMO_MYSQL_URL` if set, else a private one."""
-    url = os.environ.get(DEMO_URL_ENV)
+    url = demo_mysql_url()
     if url:
         return MySqlEndpoint.from_url(url).with_database(None), False
     return start_server(local_dir / "mariadb").endpoint, True

@@ -11,9 +11,8 @@ from __future__ import annotations
 import pyarrow as pa
 
 from etl_platform.identifiers import quote_hive, validate_identifier
+from etl_platform.layout import PARTITION_COLUMN
 from etl_platform.load.athena_types import athena_type
-
-PARTITION_COLUMN = "updated_at"
 
 
 def _literal(text: str) -> str:

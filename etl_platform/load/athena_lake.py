@@ -18,7 +18,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from etl_platform.identifiers import validate_identifier
-from etl_platform.load.athena_ddl import PARTITION_COLUMN, table_location
+from etl_platform.layout import PARTITION_COLUMN, partition_folder, partition_key
+from etl_platform.load.athena_ddl import table_location
 from etl_platform.load.athena_types import athena_type, to_storable
 
 #: One file per partition up to this many rows; row groups of ROW_GROUP_ROWS (see README).
@@ -124,7 +125,7 @@ def ensure_table(target: AthenaTarget, view: str, schema: pa.Schema) -> list[str
 def _partition_location(glue: Any, target: AthenaTarget, view: str, day: dt.date) -> str | None:
     try:
         part = glue.get_partition(
-            DatabaseName=target.database, TableName=view, PartitionValues=[day.isoformat()]
+            DatabaseName=target.database, TableName=view, PartitionValues=[partition_key(day)]
         )
     except glue.exceptions.EntityNotFoundException:
         return None
@@ -159,13 +160,13 @@ def land_partition(
     glue = target._client("glue")
     fs = target.filesystem()
     day_prefix = table_location(target.bucket, target.prefix, view).removeprefix("s3://")
-    day_prefix += f"{PARTITION_COLUMN}={day.isoformat()}/"
+    day_prefix += f"{partition_folder(day)}/"
     new_base = f"{day_prefix}{write_id}/"
     files, size = _write_files(fs, new_base, rows)
     new_location = f"s3://{new_base}"
     old_location = _partition_location(glue, target, view, day)
     partition_input = {
-        "Values": [day.isoformat()],
+        "Values": [partition_key(day)],
         "StorageDescriptor": {
             "Columns": _columns(rows.schema),
             "Location": new_location,
@@ -180,7 +181,7 @@ def land_partition(
         glue.update_partition(
             DatabaseName=target.database,
             TableName=view,
-            PartitionValueList=[day.isoformat()],
+            PartitionValueList=[partition_key(day)],
             PartitionInput=partition_input,
         )
     removed = _remove_other_versions(fs, day_prefix, keep=new_base)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import duckdb
 
 from etl_platform.identifiers import quote_ansi
-from etl_platform.load.lake import PARTITION_COLUMN, Dataset
+from etl_platform.layout import PARTITION_COLUMN, PARTITION_FOLDER_GLOB
+from etl_platform.load.lake import Dataset
 
 
 def _literal(text: str) -> str:
@@ -18,7 +19,7 @@ def _literal(text: str) -> str:
 
 
 def view_sql(name: str, dataset: Dataset) -> str:
-    glob = str(dataset.dir / f"{PARTITION_COLUMN}=*" / "*.parquet")
+    glob = str(dataset.dir / PARTITION_FOLDER_GLOB / "*.parquet")
     return (
         f"CREATE OR REPLACE VIEW {quote_ansi(name)} AS SELECT * FROM read_parquet("
         f"{_literal(glob)}, hive_partitioning = true, union_by_name = true, "
@@ -28,7 +29,7 @@ def view_sql(name: str, dataset: Dataset) -> str:
 
 def register_view(conn: duckdb.DuckDBPyConnection, name: str, dataset: Dataset) -> bool:
     """(Re)create the view when the dataset has at least one file; says whether it did."""
-    if not any(dataset.dir.glob(f"{PARTITION_COLUMN}=*/*.parquet")):
+    if not any(dataset.dir.glob(f"{PARTITION_FOLDER_GLOB}/*.parquet")):
         return False
     conn.execute(view_sql(name, dataset))
     return True

@@ -23,10 +23,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from etl_platform.layout import partition_folder
 from etl_platform.load.atomic_swap import recover, swap_in
 from etl_platform.runtime.parallel import default_threads, ordered_map
 
-PARTITION_COLUMN = "updated_at"
 _STALE_STAGING_SECONDS = 24 * 3600
 
 
@@ -118,7 +118,7 @@ class Dataset:
         return self.root.joinpath(*self.parts)
 
     def partition_dir(self, day: dt.date) -> Path:
-        return self.dir / f"{PARTITION_COLUMN}={day.isoformat()}"
+        return self.dir / partition_folder(day)
 
     def partition_files(self, day: dt.date) -> list[Path]:
         folder = self.partition_dir(day)
@@ -216,7 +216,7 @@ class WindowWriter:
         _remove_stale_staging(self.staging.parent)
 
     def _staged_dir(self, day: dt.date) -> Path:
-        return self.staging / f"{PARTITION_COLUMN}={day.isoformat()}"
+        return self.staging / partition_folder(day)
 
     def write(self, batch: pa.RecordBatch, day_of_row: pa.Array) -> None:
         """Add a batch; `day_of_row` gives each row's cursor day (date32)."""
@@ -320,7 +320,7 @@ class DayWriter:
 
     @property
     def _file(self) -> Path:
-        return self.staging / f"{PARTITION_COLUMN}={self.day.isoformat()}" / "part-00000.parquet"
+        return self.staging / partition_folder(self.day) / "part-00000.parquet"
 
     def write(self, table: pa.Table) -> None:
         """Append `table` (cast to the file's schema once the first part has set it)."""

@@ -7,9 +7,9 @@ import datetime as dt
 import pyarrow as pa
 
 from etl_platform.identifiers import quote_ansi, validate_identifier
+from etl_platform.layout import PARTITION_COLUMN
 from etl_platform.load.redshift_loader import RedshiftTarget
 
-PARTITION_COLUMN = "updated_at"
 BATCH_ROWS = 50_000
 
 _COLUMNS_SQL = """

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 import pyarrow as pa
 
 from etl_platform.identifiers import quote_ansi, validate_identifier
-from etl_platform.load.lake import PARTITION_COLUMN
+from etl_platform.layout import PARTITION_COLUMN
 
 STAGE_TABLE = "_etl_stage"
 """The temporary stage table: one per session, so a fixed name is enough."""

@@ -8,8 +8,8 @@ from collections.abc import Iterable, Sequence
 import pyarrow as pa
 import yaml
 
+from etl_platform.layout import PARTITION_COLUMN
 from etl_platform.specs.view_loader import VIEW_COMPONENT_TYPE
-from etl_platform.specs.views import PARTITION_COLUMN
 
 
 def spec_type(arrow: pa.DataType) -> str | None:

@@ -6,10 +6,11 @@ import dataclasses
 import re
 from collections import Counter
 
+from etl_platform.layout import PARTITION_COLUMN
 from etl_platform.specs.source_schema import SourceSchema
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.specs.types import parse_type_name
-from etl_platform.specs.views import PARTITION_COLUMN, LookupSpec, ViewSpec, parse_duration
+from etl_platform.specs.views import LookupSpec, ViewSpec, parse_duration
 
 _CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
 _PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -22,8 +22,6 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 #: Columns every view row carries; names starting with `_` are the platform's.
 SYSTEM_COLUMNS = ("_shard", "_updated_at", "_run_id")
-#: The partition column: a folder key (Hive) holding the source cursor's UTC day.
-PARTITION_COLUMN = "updated_at"
 
 
 def _json_path(value: str) -> str:

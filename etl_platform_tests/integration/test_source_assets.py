@@ -25,7 +25,7 @@ FIRST = SEED_END - dt.timedelta(days=9)
 SECRET = "hunter2-do-not-log"
 
 
-def _sources_yaml(extra_shards: str = "") -> str:
+def _sources_yaml(extra_shards: str = "", orders: str = "") -> str:
     return f"""
 timezone: UTC
 start: 2024-01-01
@@ -38,7 +38,7 @@ shards:
 tables:
   customers:    {{primary_key: [id], json: [profile]}}
   products:     {{primary_key: [id], json: [attributes]}}
-  orders:       {{primary_key: [id], json: [payload]}}
+  orders:       {{primary_key: [id], json: [payload]{orders}}}
   order_events: {{primary_key: [id], json: [event_data]}}
 """
 
@@ -49,9 +49,9 @@ def platform(
 ) -> Callable[..., tuple[dg.Definitions, Path]]:
     """Build the real Definitions over a sources.yaml written for the test."""
 
-    def build(extra_shards: str = "") -> tuple[dg.Definitions, Path]:
+    def build(extra_shards: str = "", orders: str = "") -> tuple[dg.Definitions, Path]:
         path = tmp_path / "sources.yaml"
-        path.write_text(_sources_yaml(extra_shards))
+        path.write_text(_sources_yaml(extra_shards, orders))
         lake = tmp_path / "lake"
         monkeypatch.setenv("ETL_PLATFORM_SOURCES", str(path))
         monkeypatch.setenv("ETL_PLATFORM_LAKE", str(lake))
@@ -138,6 +138,36 @@ def test_a_range_run_reads_each_table_once_and_writes_a_folder_per_day(
     }
     folder = lake / "raw" / "shard_01" / "orders" / f"updated_at={day}"
     assert set(pq.read_table(folder).column("id").to_pylist()) == server_ids
+
+
+def test_a_table_with_its_own_start_runs_in_every_job_and_reads_from_its_start(
+    platform, instance, query_log
+) -> None:
+    """Every asset shares the platform's partitions (a table's own `start` once made every
+    job fail to load); the table's days before its start are written empty, unread."""
+    start = FIRST + dt.timedelta(days=4)
+    defs, lake = platform(orders=f", start: {start}")
+    for job in ("extract_raw", "build_views", "etl_all"):
+        defs.resolve_job_def(job)
+    graph = defs.resolve_asset_graph()
+    starts = {graph.get(k).partitions_def.start.date() for k in graph.get_all_asset_keys()}
+    assert starts == {dt.date(2024, 1, 1)}
+
+    run = run_range(defs, "extract_raw", FIRST, FIRST + dt.timedelta(days=1), instance=instance)
+    assert run.success, [o.error for o in run.outcomes if o.error]
+    assert not [q for q in query_log if q[0].endswith(".orders")]  # before its start: unread
+    assert _day_counts(lake, "shard_00", "orders") == {FIRST: 0, FIRST + dt.timedelta(days=1): 0}
+
+    query_log.clear()
+    run = run_range(defs, "extract_raw", FIRST, SEED_END, instance=instance)
+    assert run.success, [o.error for o in run.outcomes if o.error]
+    orders_reads = [bounds for table, bounds in query_log if table.endswith(".orders")]
+    assert orders_reads and all(b[0] == f"{start} 00:00:00.000000" for b in orders_reads)
+    got = _day_counts(lake, "shard_01", "orders")
+    assert set(got) == {FIRST + dt.timedelta(days=i) for i in range(10)}
+    assert all(n == 0 for d, n in got.items() if d < start)
+    expected = _sql_counts(f"{SEED_PREFIX}01", "orders", start, SEED_END)
+    assert {d: n for d, n in got.items() if n} == expected
 
 
 def test_materialization_metadata_describes_the_read(platform, instance) -> None:

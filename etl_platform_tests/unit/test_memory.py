@@ -238,8 +238,7 @@ def test_importing_the_platform_changes_nothing_in_the_process() -> None:
 
 def _arrow_backend_plain(env: dict[str, str]) -> str:
     script = (
-        "import etl_platform.load.lake, pyarrow as pa; "
-        "print(pa.default_memory_pool().backend_name)"
+        "import etl_platform.load.lake, pyarrow as pa; print(pa.default_memory_pool().backend_name)"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
