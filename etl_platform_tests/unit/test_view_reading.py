@@ -8,7 +8,7 @@ import pytest
 
 from etl_platform.load.lake import Lake
 from etl_platform.load.lake_reads import read_frame, read_slices
-from etl_platform.steps.view_days import raw_slices
+from etl_platform.steps.view_slices import raw_slices
 
 DAY = dt.date(2026, 11, 2)
 
