@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import dagster as dg
 
 #: Raw extracts refresh today's partition on this cadence once the automation sensor is on.
 RAW_REFRESH = dg.AutomationCondition.on_cron("*/15 * * * *")
-#: Everything derived (state, views, destinations) follows its inputs, day by day.
+#: Lookup state and destinations follow their inputs, day by day.
 DERIVED_REFRESH = dg.AutomationCondition.eager()
+#: Views build from the shards whose inputs are there (a shard that is down leaves its part
+#: out, named in a warning check) and rebuild when its day lands, today's and yesterday's:
+#: eager, without waiting for every input.
+VIEW_REFRESH = (
+    dg.AutomationCondition.in_latest_time_window(lookback_delta=dt.timedelta(days=2))
+    & (
+        dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated()
+    ).since_last_handled()
+    & ~dg.AutomationCondition.all_deps_match(dg.AutomationCondition.missing())
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("eager, from the shards that are there")

@@ -11,6 +11,8 @@ from etl_platform.specs.views import ViewSpec
 from etl_platform.steps.view_days import ViewWindow
 
 CHECKS = ("unique_key_unique", "unique_key_not_null", "rows_balance", "reject_ratio")
+#: Warns (does not block) when a day was built without some shards' inputs.
+SHARDS_CHECK = "all_shards_present"
 
 
 def view_check_specs(spec: ViewSpec) -> list[dg.AssetCheckSpec]:
@@ -22,7 +24,16 @@ def view_check_specs(spec: ViewSpec) -> list[dg.AssetCheckSpec]:
         "reject_ratio": f"Rejected rows are at most {spec.max_reject_ratio:.2%} of rows in.",
     }
     return [
-        dg.AssetCheckSpec(name, asset=key, description=what[name], blocking=True) for name in CHECKS
+        *(
+            dg.AssetCheckSpec(name, asset=key, description=what[name], blocking=True)
+            for name in CHECKS
+        ),
+        dg.AssetCheckSpec(
+            SHARDS_CHECK,
+            asset=key,
+            description="Every shard's inputs were there; a day built without some is rebuilt "
+            "when they land.",
+        ),
     ]
 
 
@@ -63,5 +74,12 @@ def view_check_results(spec: ViewSpec, window: ViewWindow) -> list[dg.AssetCheck
                 "ratio": ratio,
                 "max_reject_ratio": spec.max_reject_ratio,
             },
+        ),
+        dg.AssetCheckResult(
+            asset_key=key,
+            check_name=SHARDS_CHECK,
+            passed=not window.missing,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"missing": dg.MetadataValue.json(window.missing)},
         ),
     ]

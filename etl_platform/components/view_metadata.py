@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
-from etl_platform.steps.view_days import PREVIEW_ROWS
+from etl_platform.steps.view_days import PREVIEW_ROWS, DayResult
 from etl_platform.transform.view_shape import ShardStats
 
 
@@ -31,9 +31,13 @@ def polars_table_schema(df: pl.DataFrame) -> dg.TableSchema:
     )
 
 
-def view_day_metadata(rows: pl.DataFrame, stats: dict[str, ShardStats]) -> dict:
-    """One day's event: its rows (a preview, in the day's schema), and its balance per shard."""
+def view_day_metadata(day: DayResult) -> dict:
+    """One day's event: its rows (a preview, in the day's schema), its balance per shard, and
+    the shards left out for lack of inputs."""
+    assert day.preview is not None
+    rows, stats = day.preview, day.stats
     return {
+        "missing_shards": dg.MetadataValue.json(day.missing),
         "dagster/row_count": dg.MetadataValue.int(sum(s.rows_out for s in stats.values())),
         "dagster/column_schema": polars_table_schema(rows),
         "rows_per_shard": dg.MetadataValue.json(

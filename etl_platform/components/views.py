@@ -18,7 +18,7 @@ from etl_platform.asset_keys import (
     state_asset_key,
     view_asset_key,
 )
-from etl_platform.automation.conditions import DERIVED_REFRESH
+from etl_platform.automation.conditions import VIEW_REFRESH
 from etl_platform.components.failures import step_failures
 from etl_platform.components.partition_metadata import add_daily_metadata, day_row_counts
 from etl_platform.components.view_checks import view_check_results, view_check_specs
@@ -56,7 +56,7 @@ def _asset_specs(spec: ViewSpec, sources: SourcesSpec) -> list[dg.AssetSpec]:
     shared = {
         "group_name": "views",
         "kinds": {"polars", "parquet", "duckdb"},
-        "automation_condition": DERIVED_REFRESH,
+        "automation_condition": VIEW_REFRESH,
         "tags": {"view": spec.name},
     }
     return [
@@ -100,7 +100,7 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
                 register_view(conn, f"{spec.name}__rejects", rejects)
             add_daily_metadata(
                 context,
-                {d: view_day_metadata(r.preview, r.stats) for d, r in window.days.items()},
+                {d: view_day_metadata(r) for d, r in window.days.items()},
                 asset_key=view_asset_key(spec.name),
             )
             add_daily_metadata(

@@ -65,6 +65,8 @@ class DayResult:
     duplicate_keys: int = 0
     null_keys: int = 0
     preview: pl.DataFrame | None = None
+    #: Shards left out of the day, with the inputs they lacked.
+    missing: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
     @property
     def rejected(self) -> int:
@@ -111,6 +113,11 @@ class ViewWindow:
     @property
     def rows_in(self) -> int:
         return sum(s.rows_in for s in self.stats.values())
+
+    @property
+    def missing(self) -> dict[str, dict[str, list[str]]]:
+        """{day: {shard: inputs it lacked}} for the days that left shards out."""
+        return {str(d): r.missing for d, r in sorted(self.days.items()) if r.missing}
 
     @property
     def rejected(self) -> int:
@@ -163,14 +170,18 @@ class ViewInputs:
     def state_columns(self) -> dict[str, list[str]]:
         return {t: state_columns(t, [self.spec], self.sources) for t in lookup_tables(self.spec)}
 
+    def missing_inputs(self, day: dt.date, shard: str) -> list[str]:
+        """The shard's inputs of `day` that are not in the lake (its raw day, its states)."""
+        missing = []
+        if not self.lake.raw(shard, self.spec.source).partition_files(day):
+            missing.append(f"raw/{shard}/{self.spec.source}")
+        for table in self.state_columns:
+            if not self.lake.state(shard, table).partition_files(day):
+                missing.append(f"state/{shard}/{table}")
+        return missing
+
     def raw_files(self, day: dt.date, shard: str) -> list[Path]:
-        files = self.lake.raw(shard, self.spec.source).partition_files(day)
-        if not files:
-            raise PartitionMissing(
-                f"view {self.spec.name}: raw/{shard}/{self.spec.source} has no partition {day}; "
-                "extract it first"
-            )
-        return files
+        return self.lake.raw(shard, self.spec.source).partition_files(day)
 
     def states(self, day: dt.date, shard: str) -> dict[str, pl.DataFrame]:
         out = {}
@@ -190,20 +201,32 @@ def build_view_day(inputs: ViewInputs, day: dt.date) -> DayResult:
     spec, sources, lake = inputs.spec, inputs.sources, inputs.lake
     table = sources.tables[spec.source]
     result = DayResult(day)
-    raw_files = {s: inputs.raw_files(day, s) for s in inputs.shards}
+    # A shard whose inputs are not in the lake (its extract failed) is left out and named;
+    # the day is rebuilt when they land.
+    for shard in inputs.shards:
+        if missing := inputs.missing_inputs(day, shard):
+            result.missing[shard] = missing
+    shards = [s for s in inputs.shards if s not in result.missing]
+    if not shards:
+        what = ", ".join(m for ms in result.missing.values() for m in ms)
+        raise PartitionMissing(
+            f"view {spec.name}: no shard has its inputs for {day} ({what} missing); "
+            "extract them first"
+        )
+    raw_files = {s: inputs.raw_files(day, s) for s in shards}
     needed = source_columns_needed(spec, sources)
     # Shards are finished as their last slice is typed, and written as they are finished.
     shaped_shards = finish_shards(
         spec,
         type_slices(
             spec,
-            raw_slices(inputs.shards, lambda s: read_slices(raw_files[s], needed, READ_ROWS)),
+            raw_slices(shards, lambda s: read_slices(raw_files[s], needed, READ_ROWS)),
             primary_key=table.primary_key,
             cursor=table.cursor,
             day_rows={s: files_rows(files) for s, files in raw_files.items()},
         ),
         primary_key=table.primary_key,
-        related=LazyStates(inputs.shards, functools.partial(inputs.states, day)),
+        related=LazyStates(shards, functools.partial(inputs.states, day)),
         related_cursors={t: sources.tables[t].cursor for t in lookup_tables(spec)},
         run_id=inputs.run_id,
     )
