@@ -20,6 +20,10 @@ def state_asset_key(shard: str, table: str) -> dg.AssetKey:
     return dg.AssetKey(["state", shard, table])
 
 
+def reconcile_asset_key(shard: str, table: str) -> dg.AssetKey:
+    return dg.AssetKey(["reconcile", shard, table])
+
+
 def view_asset_key(name: str) -> dg.AssetKey:
     return dg.AssetKey(["views", name])
 

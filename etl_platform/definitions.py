@@ -11,11 +11,13 @@ import importlib
 import dagster as dg
 
 from etl_platform.env import PROJECT_ROOT, Environment, get_environment
+from etl_platform.redaction import install_log_redaction
 from etl_platform.runtime import configure_process
 
 
 def build_definitions(env: Environment | None = None) -> dg.Definitions:
     configure_process()  # before polars and pyarrow load (the components import them)
+    install_log_redaction()
     from etl_platform.resources import build_resources
 
     tree = dg.ComponentTree.from_module(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import uuid
 
 import dagster as dg
 
 from etl_platform.partitions import SNAPSHOT_DAYS
+from etl_platform.run_guard import guarded_run, process_tags
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -28,6 +30,10 @@ class RangeRun:
     run_id: str
     success: bool
     outcomes: list[AssetOutcome]
+    #: Asset keys the run materialized, and those whose blocking check failed.
+    materialized: frozenset[dg.AssetKey] = frozenset()
+    blocked: frozenset[dg.AssetKey] = frozenset()
+    failed_steps: frozenset[str] = frozenset()
 
 
 def last_days(n: int, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
@@ -72,15 +78,27 @@ def run_range(
     log_level: str = "WARNING",
     asset_selection: list[dg.AssetKey] | None = None,
 ) -> RangeRun:
-    """One run over [first, last]: each asset reads its whole range at once (one query)."""
+    """One run over [first, last]: each asset reads its whole range at once (one query).
+
+    Guarded (`run_guard`): dead runs' pool slots are freed first, a wait for a pool is reported,
+    and Ctrl-C or SIGTERM stop the run (RunInterrupted).
+    """
     job = defs.resolve_job_def(job_name)
-    result = job.execute_in_process(
-        instance=instance,
-        tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()},
-        raise_on_error=False,
-        asset_selection=asset_selection,
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-    )
+    run_id = str(uuid.uuid4())
+    pools = sorted({op.pool for op in job.graph.iterate_op_defs() if op.pool})
+    with guarded_run(instance, run_id, job_name, pools):
+        result = job.execute_in_process(
+            instance=instance,
+            run_id=run_id,
+            tags={
+                RANGE_START_TAG: first.isoformat(),
+                RANGE_END_TAG: last.isoformat(),
+                **process_tags(),
+            },
+            raise_on_error=False,
+            asset_selection=asset_selection,
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        )
     counts: dict[str, dict[str | None, int | None]] = {}
     paths: dict[str, str | None] = {}
     for event in result.get_asset_materialization_events():
@@ -117,7 +135,72 @@ def run_range(
                 error = error.cause  # the user's exception, not Dagster's wrapper
             message = error.message.strip() if error else "failed"
             outcomes[key] = AssetOutcome(key=key, rows=None, path=None, error=message)
-    return RangeRun(run_id=result.run_id, success=result.success, outcomes=list(outcomes.values()))
+    blocked = {
+        data.asset_key
+        for event in result.all_events
+        if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        and not (data := event.event_specific_data).passed
+        and data.severity == dg.AssetCheckSeverity.ERROR
+    }
+    return RangeRun(
+        run_id=result.run_id,
+        success=result.success,
+        outcomes=list(outcomes.values()),
+        materialized=frozenset(
+            e.step_materialization_data.materialization.asset_key
+            for e in result.get_asset_materialization_events()
+        ),
+        blocked=frozenset(blocked),
+        failed_steps=frozenset(e.step_key for e in result.all_events if e.is_step_failure),
+    )
+
+
+def run_range_through_failures(
+    defs: dg.Definitions,
+    job_name: str,
+    first: dt.date,
+    last: dt.date,
+    *,
+    instance: dg.DagsterInstance,
+    asset_selection: list[dg.AssetKey] | None = None,
+    max_runs: int = 5,
+) -> list[RangeRun]:
+    """`run_range`, then follow-up runs of what it skipped because a step failed.
+
+    Dagster does not run a step downstream of a failed one; a view reads the shards whose
+    inputs are there, so a shard that is down must not stop the others' views. What a failed
+    blocking check held back stays held back.
+    """
+    graph = defs.resolve_asset_graph()
+    steps = {a.node_def.name: set(a.keys) for a in graph.assets_defs if a.is_executable}
+    wanted = set(
+        asset_selection or defs.resolve_job_def(job_name).asset_layer.executable_asset_keys
+    )
+    runs: list[RangeRun] = []
+    while wanted and len(runs) < max_runs:
+        run = run_range(
+            defs, job_name, first, last, instance=instance, asset_selection=sorted(wanted)
+        )
+        runs.append(run)
+        failed = set().union(*(steps.get(s, set()) for s in run.failed_steps))
+        held = set().union(*(graph.get(k).child_keys for k in run.blocked))
+        held |= {d for k in held for d in _descendants(graph, k)}
+        left = wanted - run.materialized - failed - held
+        if not run.failed_steps or left == wanted:
+            break
+        wanted = left
+    return runs
+
+
+def _descendants(graph: object, key: dg.AssetKey) -> set[dg.AssetKey]:
+    out: set[dg.AssetKey] = set()
+    todo = [key]
+    while todo:
+        for child in graph.get(todo.pop()).child_keys:  # type: ignore[attr-defined]
+            if child not in out:
+                out.add(child)
+                todo.append(child)
+    return out
 
 
 def _rows_written(by_day: dict[str | None, int | None], *, snapshot: bool) -> int | None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dagster as dg
 
-from etl_platform.automation.selections import DESTINATION_ASSETS, VIEW_ASSETS
+from etl_platform.automation.selections import DESTINATION_ASSETS, RAW_ASSETS, VIEW_ASSETS
 
 AUTOMATION_SENSORS = [
     dg.AutomationConditionSensorDefinition(
         "raw_extract_automation",
-        target=dg.AssetSelection.kind("mysql"),
+        target=RAW_ASSETS,
         description="Re-extract today's partition of every shard x table every 15 minutes.",
     ),
     dg.AutomationConditionSensorDefinition(

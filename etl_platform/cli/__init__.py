@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 from collections.abc import Sequence
 
 from etl_platform.cli.config import (
@@ -83,6 +85,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Bad config and a stopped run read as a message, not a traceback."""
+    from etl_platform.run_guard import RunInterrupted, log_runs_to_terminal
+
     configure_process()
+    # Dagster warns about its own preview APIs, which its component loader calls: nothing
+    # the user can act on, and it would bury a config problem's message.
+    warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
+    log_runs_to_terminal()
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except RunInterrupted as e:
+        print(f"etl-platform: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("etl-platform: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        from etl_platform.cli.errors import config_error
+
+        problems = config_error(e)
+        if problems is None:
+            raise
+        print(f"etl-platform: {problems}", file=sys.stderr)
+        return 1

@@ -33,6 +33,7 @@ from etl_platform.partitions import (
     platform_partitions,
     window_days,
 )
+from etl_platform.redaction import redacted_step
 from etl_platform.resources import LakeResource
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.specs.views import ViewSpec
@@ -65,6 +66,7 @@ def _build_athena_asset(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefini
         kinds={"s3", "athena", "parquet"},
         tags={"view": spec.name, "destination": "athena"},
     )
+    @redacted_step
     def _athena(
         context: dg.AssetExecutionContext, lake: LakeResource, athena: AthenaResource
     ) -> dg.MaterializeResult:
@@ -99,6 +101,7 @@ def _build_redshift_asset(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefi
         pool=REDSHIFT_POOL,
         tags={"view": spec.name, "destination": "redshift"},
     )
+    @redacted_step
     def _redshift(
         context: dg.AssetExecutionContext,
         lake: LakeResource,
@@ -167,6 +170,7 @@ def _build_compat_asset(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefini
         pool=REDSHIFT_POOL,
         tags={"view": spec.name},
     )
+    @redacted_step
     def _compat(
         context: dg.AssetExecutionContext, redshift: RedshiftResource, athena: AthenaResource
     ) -> dg.MaterializeResult:

@@ -10,10 +10,29 @@ import dagster as dg
 
 from etl_platform.asset_keys import raw_asset_key, shard_pool
 from etl_platform.automation.conditions import RAW_REFRESH
+from etl_platform.components.null_cursor_check import (
+    null_cursor_check_result,
+    null_cursor_check_spec,
+    previous_null_cursor_rows,
+)
 from etl_platform.components.partition_metadata import add_daily_metadata
-from etl_platform.components.source_metadata import extract_day_metadata, extract_metadata
+from etl_platform.components.source_metadata import (
+    extract_day_metadata,
+    extract_metadata,
+    null_cursor_metadata,
+    schema_drift_metadata,
+)
+from etl_platform.env import sources_path
+from etl_platform.errors import SchemaChanged
 from etl_platform.extract.connection import ShardUnavailableError
 from etl_platform.extract.extractor import ExtractRequest, ExtractResult, extract_window
+from etl_platform.extract.null_cursor import NullCursorRule
+from etl_platform.extract.null_cursor_rows import (
+    NullCursorReport,
+    null_cursor_rejects,
+    survey_null_cursor,
+)
+from etl_platform.extract.schema_snapshot import snapshot_columns
 from etl_platform.load.lake import Lake
 from etl_platform.partitions import (
     allow_beta_backfill_policy,
@@ -21,16 +40,19 @@ from etl_platform.partitions import (
     platform_partitions,
     window_days,
 )
+from etl_platform.redaction import redacted_step
 from etl_platform.resources import LakeResource, MySqlShardsResource
-from etl_platform.specs.sources import SourcesSpec
+from etl_platform.specs.source_schema import schema_path_for
+from etl_platform.specs.sources import SourcesSpec, TableSpec
 
 
 def build_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.AssetsDefinition:
     table_spec = sources.tables[table]
+    key = raw_asset_key(shard, table)
     with allow_beta_backfill_policy():
 
         @dg.asset(
-            key=raw_asset_key(shard, table),
+            key=key,
             group_name=f"raw_{shard}",
             description=(
                 f"Rows of `{table}` on {shard} whose `{table_spec.cursor}` falls in the "
@@ -43,7 +65,9 @@ def build_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.Asset
             kinds={"mysql", "parquet"},
             tags={"shard": shard, "table": table},
             metadata={"partition_expr": table_spec.cursor},
+            check_specs=[null_cursor_check_spec(key)],
         )
+        @redacted_step
         def _extract(
             context: dg.AssetExecutionContext,
             mysql_shards: MySqlShardsResource,
@@ -51,7 +75,16 @@ def build_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.Asset
         ) -> dg.MaterializeResult:
             days = window_days(context.partition_time_window)
             the_lake = lake.lake()
-            result = _extract_or_retry(context, sources, shard, table, mysql_shards, days, the_lake)
+            previous_nulls = previous_null_cursor_rows(context.instance, key)
+            snapshot, unsnapshotted = snapshot_columns(schema_path_for(sources_path()), table)
+            result, nulls = _extract_or_retry(
+                context, sources, shard, table, mysql_shards, days, the_lake, snapshot
+            )
+            if result.schema_drift:
+                context.log.warning(
+                    f"{shard}.{table}: the columns differ from the schema snapshot: "
+                    f"{'; '.join(result.schema_drift.changes())}"
+                )
             if result.plan.cursor_index is None:
                 context.log.warning(
                     f"shard {shard} table `{table}`: no index starts with cursor column "
@@ -61,14 +94,29 @@ def build_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.Asset
             context.log.info(
                 f"{shard}.{table}: {result.rows} rows over {len(days)} day(s), {result.bytes} bytes"
             )
-            add_daily_metadata(context, extract_day_metadata(result))
-            return dg.MaterializeResult(
-                metadata=extract_metadata(
-                    result,
-                    shard=shard,
-                    backend=result.backend,
-                    path=str(the_lake.raw(shard, table).dir),
+            if nulls.rows:
+                context.log.warning(
+                    f"{shard}.{table}: {nulls.rows} row(s) with NULL `{table_spec.cursor}` "
+                    f"(null_cursor: {nulls.rule.describe()})"
                 )
+            add_daily_metadata(context, extract_day_metadata(result))
+            rejects = null_cursor_rejects(the_lake, shard, table)
+            return dg.MaterializeResult(
+                metadata={
+                    **extract_metadata(
+                        result,
+                        shard=shard,
+                        backend=result.backend,
+                        path=str(the_lake.raw(shard, table).dir),
+                    ),
+                    **null_cursor_metadata(nulls, rejects_path=str(rejects.dir)),
+                    "schema_drift": schema_drift_metadata(result.schema_drift, unsnapshotted),
+                },
+                check_results=[
+                    null_cursor_check_result(
+                        key, previous=previous_nulls, current=nulls.rows, rule=nulls.rule.describe()
+                    )
+                ],
             )
 
     return _extract
@@ -82,9 +130,10 @@ def _extract_or_retry(
     mysql_shards: MySqlShardsResource,
     days: list[dt.date],
     lake: Lake,
-) -> ExtractResult:
-    """One window's read; a shard that is down is retried with a doubling delay, then fails
-    its own asset with the reason (other shards go on)."""
+    snapshot: dict[str, str] | None = None,
+) -> tuple[ExtractResult, NullCursorReport]:
+    """One window's read and the table's NULL-cursor count; a shard that is down is retried
+    with a doubling delay, then fails its own asset with the reason (other shards go on)."""
     table_spec = sources.tables[table]
     settings = sources.extract
     try:
@@ -102,8 +151,23 @@ def _extract_or_retry(
             connect_timeout=settings.connect_timeout_seconds,
             read_timeout=settings.read_timeout_seconds,
             first_day=table_spec.start,
+            fallback=table_spec.cursor_fallback,
+            snapshot_columns=snapshot,
+            on_schema_change=table_spec.on_schema_change,
         )
-        return extract_window(request, lake)
+        result = extract_window(request, lake)
+        nulls = survey_null_cursor(
+            request.endpoint,
+            result.plan,
+            null_cursor_rule(table_spec),
+            null_cursor_rejects(lake, shard, table),
+            shard=shard,
+            timezone=request.timezone,
+            batch_rows=settings.batch_rows,
+            connect_timeout=settings.connect_timeout_seconds,
+            read_timeout=settings.read_timeout_seconds,
+        )
+        return result, nulls
     except ShardUnavailableError as e:
         retry = settings.retry
         if context.retry_number < retry.max_retries:
@@ -113,6 +177,19 @@ def _extract_or_retry(
         raise dg.Failure(description=str(e), allow_retries=False) from None
     except LookupError as e:
         raise dg.Failure(description=str(e), allow_retries=False) from None
+    except SchemaChanged as e:
+        raise dg.Failure(
+            description=str(e),
+            metadata={"schema_drift": dg.MetadataValue.json(e.drift)},
+            allow_retries=False,
+        ) from None
+
+
+def null_cursor_rule(spec: TableSpec) -> NullCursorRule:
+    """`tables.<t>.null_cursor` as the extractor's rule."""
+    if spec.cursor_fallback is not None:
+        return NullCursorRule("fallback", spec.cursor_fallback)
+    return NullCursorRule("ignore" if spec.null_cursor == "ignore" else "reject")
 
 
 def build_source_assets(sources: SourcesSpec) -> list[dg.AssetsDefinition]:

@@ -7,7 +7,10 @@ import datetime as dt
 import dagster as dg
 import pyarrow as pa
 
+from etl_platform.components.null_cursor_check import NULL_CURSOR_ROWS
+from etl_platform.extract.drift import SchemaDrift, not_compared
 from etl_platform.extract.extractor import ExtractResult
+from etl_platform.extract.null_cursor_rows import NullCursorReport
 
 
 def table_schema(schema: pa.Schema) -> dg.TableSchema:
@@ -30,6 +33,28 @@ def extract_metadata(result: ExtractResult, *, shard: str, backend: str, path: s
         "explain": dg.MetadataValue.json(result.explain),
         "path": dg.MetadataValue.path(path),
     }
+
+
+def schema_drift_metadata(drift: SchemaDrift | None, why_not: str) -> dg.MetadataValue:
+    """`schema_drift`: the columns read against the schema snapshot (added, dropped, changed
+    with both MySQL types), or why nothing was compared."""
+    return dg.MetadataValue.json(drift.as_json() if drift is not None else not_compared(why_not))
+
+
+def null_cursor_metadata(report: NullCursorReport, *, rejects_path: str) -> dict:
+    """The table's NULL-cursor rows on the shard now (not the window's), and where the ones
+    that land on no day were kept."""
+    metadata: dict = {
+        NULL_CURSOR_ROWS: dg.MetadataValue.int(report.rows),
+        "null_cursor_rule": report.rule.describe(),
+        "null_cursor_query": dg.MetadataValue.md(f"```sql\n{report.query}\n```"),
+    }
+    if report.rule.fallback:
+        metadata["null_cursor_placed_by_fallback"] = dg.MetadataValue.int(report.placed)
+    if report.rejected is not None:
+        metadata["null_cursor_rejected"] = dg.MetadataValue.int(report.rejected)
+        metadata["null_cursor_rejects_path"] = dg.MetadataValue.path(rejects_path)
+    return metadata
 
 
 def extract_day_metadata(result: ExtractResult) -> dict[dt.date, dict]:

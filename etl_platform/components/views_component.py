@@ -7,8 +7,10 @@ from pathlib import Path
 import dagster as dg
 
 from etl_platform.automation.jobs import view_refresh
+from etl_platform.automation.reconcile import reconcile_schedule
 from etl_platform.components.destinations import build_destination_assets
 from etl_platform.components.lookup_state import build_state_assets
+from etl_platform.components.reconcile import build_reconcile_assets
 from etl_platform.components.views import build_view_assets
 from etl_platform.env import sources_path, views_dir
 from etl_platform.specs.loader import load_source_schema, load_sources
@@ -24,7 +26,8 @@ class ViewsComponent(dg.Component, dg.Model, dg.Resolvable):
     Produces, per view `V`: `views/V` and `views/V__rejects` with four blocking checks;
     `athena/V`, `redshift/V` and `athena_from_redshift/V` for its `destinations`; a
     `refresh_V` job and schedule when it has a `schedule`. Per shard `S` x looked-up table
-    `L` of any view: `state/S/L`, keeping the columns every view's lookups read.
+    `L` of any view: `state/S/L`, keeping the columns every view's lookups read; and when `L`
+    sets `reconcile_keys`, `reconcile/S/L` with the `reconcile_keys` job and its schedule.
     """
 
     views_dir: str | None = None
@@ -48,4 +51,11 @@ class ViewsComponent(dg.Component, dg.Model, dg.Resolvable):
                 job, schedule = view_refresh(view.name, view.schedule)
                 jobs.append(job)
                 schedules.append(schedule)
+        looked_up = {lookup.table for view in views for lookup in view.lookups}
+        reconciled = build_reconcile_assets(sources, looked_up)
+        if reconciled:
+            assets.extend(reconciled)
+            job, schedule = reconcile_schedule(reconciled)
+            jobs.append(job)
+            schedules.append(schedule)
         return dg.Definitions(assets=assets, jobs=jobs, schedules=schedules)

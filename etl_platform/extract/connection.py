@@ -1,7 +1,9 @@
 """How to reach one MySQL server or shard: parsed from a URL held in the environment.
 
 The password lives only in `MySqlEndpoint.password`, which is excluded from `repr` and from
-`describe()`, so an endpoint can be logged or put in an error message safely.
+`describe()`, so an endpoint can be logged or put in an error message safely. A URL is parsed
+here rather than by `urllib.parse`: a password may hold `/ # ? @ : [ ]` unescaped, and no error
+about a URL quotes any part of it before the host.
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import re
 import ssl
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote
 
 import pymysql
 import pymysql.converters
@@ -51,6 +54,69 @@ class ShardUnavailableError(RuntimeError):
     """A shard that cannot be reached or refuses the login; names the shard, never the secret."""
 
 
+class MySqlUrlError(ValueError):
+    """A URL that cannot be read. The message names the host at most, never the user or password."""
+
+
+_SCHEMES = ("mysql", "mariadb", "mysql+pymysql")
+_AUTHORITY = re.compile(
+    r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9_.-]+))(?::(?P<port>.*))?", re.DOTALL
+)
+_PORT = re.compile(r"[0-9]{1,5}")
+_EXPECTED = "expected mysql://user:password@host:port/database"
+
+
+def _invalid(reason: str) -> MySqlUrlError:
+    return MySqlUrlError(f"MySQL URL: {reason} ({_EXPECTED})")
+
+
+def _split_url(url: str) -> tuple[str | None, str]:
+    """(userinfo, what follows it): split at the last `@`, as no host or database holds one.
+
+    A URL without `://` and a known scheme is refused whole: its text is not quoted.
+    """
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep or scheme.lower() not in _SCHEMES:
+        raise MySqlUrlError(f"MySQL URL must start with mysql:// ({_EXPECTED})")
+    userinfo, at, after = rest.rpartition("@")
+    return (userinfo if at else None), after
+
+
+def url_password(url: str) -> str:
+    """The password of a URL as written (percent-escapes not decoded), "" if it has none;
+    whether or not the rest of the URL is valid, so that it can be masked in any message."""
+    try:
+        userinfo, _ = _split_url(url)
+    except MySqlUrlError:
+        return ""
+    return (userinfo or "").partition(":")[2]
+
+
+def _authority_and_path(after: str) -> tuple[str, str]:
+    """`host:port` and the path up to a query or fragment, from what follows the userinfo."""
+    cut = re.search(r"[/?#]", after)
+    if cut is None:
+        return after, ""
+    authority, rest = after[: cut.start()], after[cut.start() :]
+    return authority, re.split(r"[?#]", rest, maxsplit=1)[0]
+
+
+def _host_and_port(authority: str, *, has_userinfo: bool) -> tuple[str, int]:
+    """`host[:port]` or `[v6]:port`. The host is named in an error only once it is known to be
+    one: after an `@`, and a valid name. Without an `@`, the text may be a user and password."""
+    parts = _AUTHORITY.fullmatch(authority)
+    if parts is None:
+        raise _invalid("the host is missing or not a host name")
+    host = parts["v6"] or parts["name"]
+    port = parts["port"]
+    if not port:
+        return host, 3306
+    if not _PORT.fullmatch(port) or not 1 <= int(port) <= 65535:
+        where = f" of host {host}" if has_userinfo else ""
+        raise _invalid(f"the port{where} is not a number from 1 to 65535")
+    return host, int(port)
+
+
 @dataclasses.dataclass(frozen=True)
 class MySqlEndpoint:
     host: str
@@ -61,19 +127,27 @@ class MySqlEndpoint:
 
     @classmethod
     def from_url(cls, url: str, database: str | None = None) -> MySqlEndpoint:
-        """Parse `mysql://user:password@host:port/database` (the database part is optional)."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("mysql", "mariadb", "mysql+pymysql"):
-            raise ValueError(f"MySQL URL must start with mysql:// (got scheme {parts.scheme!r})")
-        if not parts.hostname:
-            raise ValueError("MySQL URL has no host")
-        path_db = unquote(parts.path.lstrip("/")) or None
+        """Parse `mysql://user:password@host:port/database` (the database part is optional).
+
+        The user and password are what comes before the last `@`, split at their first `:`, so
+        a password may hold `/ # ? @ : [ ]` or a space unescaped; percent-escapes are decoded
+        (a literal `%` before two hex digits is written `%25`). A query or fragment after the
+        database is ignored. Errors are `MySqlUrlError`, and quote nothing before the host.
+        """
+        userinfo, after = _split_url(url)
+        authority, path = _authority_and_path(after)
+        host, port = _host_and_port(authority, has_userinfo=userinfo is not None)
+        path_db = unquote(path.lstrip("/"))
+        if "/" in path_db:
+            where = f" on host {host}" if userinfo is not None else ""
+            raise _invalid(f"the database{where} is not one name")
+        user, _, password = (userinfo or "").partition(":")
         return cls(
-            host=parts.hostname,
-            port=parts.port or 3306,
-            user=unquote(parts.username or "root"),
-            password=unquote(parts.password or ""),
-            database=database or path_db,
+            host=host,
+            port=port,
+            user=unquote(user) or "root",
+            password=unquote(password),
+            database=database or path_db or None,
         )
 
     def with_database(self, database: str | None) -> MySqlEndpoint:
@@ -85,10 +159,14 @@ class MySqlEndpoint:
         return f"{self.user}@{self.host}:{self.port}{db}"
 
     def url(self) -> str:
-        """The URL again, password included: for child processes' environment only."""
-        auth = self.user + (f":{self.password}" if self.password else "")
-        db = f"/{self.database}" if self.database else "/"
-        return f"mysql://{auth}@{self.host}:{self.port}{db}"
+        """The URL again, password included: for child processes' environment only. User,
+        password and database are percent-encoded, so `from_url` reads back the same values."""
+        auth = quote(self.user, safe="")
+        if self.password:
+            auth += ":" + quote(self.password, safe="")
+        db = "/" + quote(self.database, safe="") if self.database else "/"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"mysql://{auth}@{host}:{self.port}{db}"
 
     def connect(
         self,
@@ -128,8 +206,8 @@ def endpoint_for(shard: str, spec: ShardSpec) -> MySqlEndpoint:
             )
         try:
             return MySqlEndpoint.from_url(url, database=spec.database)
-        except ValueError as e:
-            raise ValueError(f"shard {shard}: {spec.url_env}: {e}") from None
+        except MySqlUrlError as e:
+            raise MySqlUrlError(f"shard {shard}: {spec.url_env}: {e}") from None
     password = ""
     if spec.password_env:
         if spec.password_env not in os.environ:

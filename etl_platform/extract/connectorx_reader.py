@@ -186,6 +186,8 @@ def page_key(plan: TablePlan, query: WindowQuery) -> ColumnPlan | None:
     """
     if query.access != "ALL" or len(plan.primary_key) != 1:
         return None
+    if query.fallback is not None:  # the literal page SQL has no NULL-cursor fallback part
+        return None
     if plan.primary_index != plan.primary_key:
         return None
     key = next((p for p in plan.plans if p.column.name == plan.primary_key[0]), None)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pymysql
 
+from etl_platform.errors import SchemaChanged
 from etl_platform.extract.backends import get_batch_reader, reader_for
 from etl_platform.extract.connection import MySqlEndpoint, ShardUnavailableError
+from etl_platform.extract.drift import SchemaDrift, compare_columns
 from etl_platform.extract.introspect import TablePlan, explain, plan_table
+from etl_platform.extract.null_cursor import fallback_bounds, fill_cursor
 from etl_platform.extract.query import WindowQuery, build_window_query, cursor_bounds
 from etl_platform.extract.types import ConversionStats, arrow_schema
 from etl_platform.load.lake import DayStats, Lake
@@ -39,6 +42,12 @@ class ExtractRequest:
     read_timeout: float | None = 3600
     #: The table's own first day (`tables.<t>.start`): earlier days are written empty, unread.
     first_day: dt.date | None = None
+    #: `null_cursor: {fallback: COLUMN}`: rows with a NULL cursor land on this column's day.
+    fallback: str | None = None
+    #: The table's columns in the schema snapshot (name → COLUMN_TYPE); None: not compared.
+    snapshot_columns: Mapping[str, str] | None = None
+    #: `tables.<t>.on_schema_change`: `fail` stops before anything is written.
+    on_schema_change: str = "evolve"
 
     @property
     def read_days(self) -> list[dt.date]:
@@ -65,6 +74,8 @@ class ExtractResult:
     min_cursor: dt.datetime | dt.date | None
     max_cursor: dt.datetime | dt.date | None
     zero_dates: dict[str, int]
+    #: The live columns against the snapshot; None when there was none to compare with.
+    schema_drift: SchemaDrift | None = None
 
     @property
     def rows(self) -> int:
@@ -101,10 +112,18 @@ def extract_window(req: ExtractRequest, lake: Lake) -> ExtractResult:
             exclude=req.exclude_columns,
             shard=req.shard,
         )
+        drift = _schema_drift(req, plan)
         # Days before the table's own start are written empty: the window reads from there.
         start, end = req.window if req.read_days else _before_start(req)
         bounds = cursor_bounds(start, end, cursor_kind=plan.cursor_plan.kind, timezone=req.timezone)
-        query = build_window_query(req.table, plan.plans, req.cursor, bounds)
+        query = build_window_query(
+            req.table,
+            plan.plans,
+            req.cursor,
+            bounds,
+            fallback=req.fallback,
+            fallback_bounds=fallback_bounds(plan, req.fallback, start, end, timezone=req.timezone),
+        )
         plan_explained = explain(conn, query.sql, query.params) if req.read_days else {}
         query = dataclasses.replace(query, access=plan_explained.get("type"))
     finally:
@@ -132,6 +151,8 @@ def extract_window(req: ExtractRequest, lake: Lake) -> ExtractResult:
         )
         # The next batch is fetched and converted while this one is encoded to Parquet.
         for batch in prefetched(batches, depth=1):
+            if req.fallback is not None:
+                batch = fill_cursor(batch, req.cursor, req.fallback)
             cursor_values = batch.column(req.cursor)
             writer.write(batch, _cursor_day(cursor_values))
             lo, hi = _extend(lo, hi, cursor_values)
@@ -156,7 +177,26 @@ def extract_window(req: ExtractRequest, lake: Lake) -> ExtractResult:
         min_cursor=lo,
         max_cursor=hi,
         zero_dates=dict(stats.zero_dates),
+        schema_drift=drift,
     )
+
+
+def _schema_drift(req: ExtractRequest, plan: TablePlan) -> SchemaDrift | None:
+    """The columns read against the snapshot the views were validated with; under `fail`, a
+    difference stops the read before any file is written."""
+    if req.snapshot_columns is None:
+        return None
+    live = {p.column.name: p.column.column_type for p in plan.plans}
+    drift = compare_columns(req.snapshot_columns, live, exclude=req.exclude_columns)
+    if drift and req.on_schema_change == "fail":
+        raise SchemaChanged(
+            f"shard {req.shard} table `{req.table}` differs from the schema snapshot "
+            f"(on_schema_change: fail): {'; '.join(drift.changes())}. Nothing was written; "
+            "check the views against the change, then refresh the snapshot with "
+            "`etl-platform sources schema`",
+            drift.as_json(),
+        )
+    return drift
 
 
 def _before_start(req: ExtractRequest) -> tuple[dt.datetime, dt.datetime]:

@@ -31,9 +31,12 @@ READ_SESSION = (
 @dataclasses.dataclass(frozen=True)
 class WindowQuery:
     sql: str
-    params: tuple[str, str]
+    #: The cursor's two bounds, then the fallback column's two when the query has one.
+    params: tuple[str, ...]
     #: EXPLAIN's access type for the statement (`ALL`: a table scan), once the extractor asked.
     access: str | None = None
+    #: The column that places rows whose cursor is NULL (`null_cursor: {fallback: ...}`).
+    fallback: str | None = None
 
     def describe(self) -> str:
         """The statement with its bound values shown beside it (the values are dates only)."""
@@ -76,15 +79,58 @@ def build_window_query(
     plans: Sequence[ColumnPlan],
     cursor: str,
     bounds: tuple[str, str],
+    *,
+    fallback: str | None = None,
+    fallback_bounds: tuple[str, str] | None = None,
 ) -> WindowQuery:
-    """SELECT the planned columns of rows with `lower <= cursor < upper`, values bound."""
+    """SELECT the planned columns of rows with `lower <= cursor < upper`, values bound.
+
+    With a `fallback`, rows whose cursor is NULL and whose fallback is in the window (its own
+    bounds: its type may differ from the cursor's) come too. The cursor's range stays a plain
+    range beside `cursor IS NULL`, so the cursor's index serves both parts.
+    """
     columns = ", ".join(p.select_expr for p in plans)
     quoted_cursor = quote_mysql(cursor)
-    sql = (
-        f"SELECT {columns} FROM {quote_mysql(table)} "
-        f"WHERE {quoted_cursor} >= %s AND {quoted_cursor} < %s"
+    where = f"{quoted_cursor} >= %s AND {quoted_cursor} < %s"
+    if fallback is None:
+        sql = f"SELECT {columns} FROM {quote_mysql(table)} WHERE {where}"
+        return WindowQuery(sql=sql, params=bounds)
+    if fallback_bounds is None:
+        raise ValueError("a fallback column needs its own window bounds")
+    quoted_fallback = quote_mysql(fallback)
+    where = (
+        f"({where}) OR ({quoted_cursor} IS NULL "
+        f"AND {quoted_fallback} >= %s AND {quoted_fallback} < %s)"
     )
-    return WindowQuery(sql=sql, params=bounds)
+    return WindowQuery(
+        sql=f"SELECT {columns} FROM {quote_mysql(table)} WHERE {where}",
+        params=(*bounds, *fallback_bounds),
+        fallback=fallback,
+    )
+
+
+def null_cursor_count_sql(table: str, cursor: str, fallback: str | None = None) -> str:
+    """Count the rows no window selects (cursor NULL); with a fallback, also those it places.
+
+    Nothing is bound: the statement holds quoted identifiers only.
+    """
+    counted = "COUNT(*)" if fallback is None else f"COUNT(*), COUNT({quote_mysql(fallback)})"
+    return f"SELECT {counted} FROM {quote_mysql(table)} WHERE {quote_mysql(cursor)} IS NULL"
+
+
+def null_cursor_keys_sql(
+    table: str, key_exprs: Sequence[str], cursor: str, fallback: str | None = None
+) -> str:
+    """SELECT the keys of rows that land on no day: cursor NULL (and fallback NULL, if any)."""
+    where = f"{quote_mysql(cursor)} IS NULL"
+    if fallback is not None:
+        where += f" AND {quote_mysql(fallback)} IS NULL"
+    return f"SELECT {', '.join(key_exprs)} FROM {quote_mysql(table)} WHERE {where}"
+
+
+def key_set_sql(table: str, key_exprs: Sequence[str]) -> str:
+    """SELECT every key of the table (key reconciliation), in no particular order."""
+    return f"SELECT {', '.join(key_exprs)} FROM {quote_mysql(table)}"
 
 
 #: The only shapes `cursor_bounds` produces: a day, or a wall-clock time to the microsecond.

@@ -3,13 +3,16 @@ extractor would (its Arrow types, the columns it cannot read)."""
 
 from __future__ import annotations
 
+import functools
 import re
+from pathlib import Path
 
 import pyarrow as pa
 
 from etl_platform.extract.connection import endpoint_for
 from etl_platform.extract.introspect import read_columns
 from etl_platform.extract.types import ColumnInfo, UnsupportedTypeError, plan_column
+from etl_platform.specs.loader import load_source_schema
 from etl_platform.specs.source_schema import SourceSchema
 from etl_platform.specs.sources import SourcesSpec
 
@@ -88,3 +91,23 @@ def unreadable_columns(sources: SourcesSpec, schema: SourceSchema) -> list[tuple
                     )
                 )
     return problems
+
+
+def snapshot_columns(path: Path, table: str) -> tuple[dict[str, str] | None, str]:
+    """A table's snapshot columns for the extractor's drift check, or None and why not.
+
+    Read once per process and file version (each asset of a run asks): a refreshed snapshot is
+    picked up without a restart.
+    """
+    if not path.is_file():
+        return None, f"no schema snapshot at {path}"
+    stat = path.stat()
+    schema = _loaded_snapshot(path, stat.st_mtime_ns, stat.st_size)
+    if table not in schema.tables:
+        return None, f"table {table} is not in the schema snapshot {path}"
+    return dict(schema.tables[table]), ""
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded_snapshot(path: Path, mtime_ns: int, size: int) -> SourceSchema:
+    return load_source_schema(path)

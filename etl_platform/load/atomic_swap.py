@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import os
 import shutil
 from pathlib import Path
@@ -63,9 +64,19 @@ def _make_parents(folder: Path) -> None:
         _fsync(made.parent)
 
 
+def _same_file_system(new: Path, parent: Path) -> None:
+    """Refuse before anything moves: across file systems a rename fails half way through the
+    fallback, after the old folder was moved aside."""
+    if os.stat(new).st_dev != os.stat(parent).st_dev:
+        raise OSError(
+            errno.EXDEV, f"{new} and {parent} are on different file systems: no atomic swap"
+        )
+
+
 def swap_in(new: Path, final: Path) -> None:
     """Put directory `new` at `final`; whatever was at `final` is deleted afterwards."""
     _make_parents(final.parent)
+    _same_file_system(new, final.parent)
     _sync_folder(new)  # the data on disk before any rename that exposes it
     old: Path | None = None  # where the previous contents end up
     if not final.exists():

@@ -13,7 +13,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from etl_platform.errors import PartitionMissing
+from etl_platform.errors import ColumnMissing, PartitionMissing
 from etl_platform.layout import PARTITION_FOLDER_GLOB, folder_day
 from etl_platform.load.lake import Dataset
 
@@ -24,6 +24,8 @@ def read_frame(dataset: Dataset, day: dt.date, columns: list[str]) -> pl.DataFra
     files = dataset.partition_files(day)
     if not files:
         return None
+    for f in files:
+        _require_columns(dataset.name, day, pq.read_schema(f).names, columns)
     frames = [pl.read_parquet(f, columns=columns, hive_partitioning=False) for f in files]
     return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
 
@@ -38,6 +40,7 @@ def read_slices(files: Sequence[Path], columns: list[str], rows: int) -> Iterato
     """
     for path in files:
         file = pq.ParquetFile(path)
+        _require_columns(*_partition_of(path), file.schema_arrow.names, columns)
         meta = file.metadata
         sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] or [0]
         frame = pl.scan_parquet(path, hive_partitioning=False).select(columns)
@@ -55,6 +58,30 @@ def read_slices(files: Sequence[Path], columns: list[str], rows: int) -> Iterato
             if taken >= rows or i == len(sizes) - 1:
                 yield frame.slice(start, taken).collect()
                 start, taken = start + taken, 0
+
+
+def _require_columns(
+    dataset: str, day: dt.date | None, names: Sequence[str], columns: Sequence[str]
+) -> None:
+    """A column the reader needs that the day's file lacks is named, not left to polars'
+    `ColumnNotFoundError` on a file path; in the raw zone it was most likely dropped at the
+    source, which the extract's `schema_drift` metadata shows."""
+    missing = [c for c in columns if c not in names]
+    if not missing:
+        return
+    hint = (
+        f" (dropped at the source? see the schema_drift metadata of {dataset})"
+        if dataset.startswith("raw/")
+        else ""
+    )
+    noun = "column" if len(missing) == 1 else "columns"
+    raise ColumnMissing(f"{dataset} day {day} has no {noun} {', '.join(missing)}{hint}")
+
+
+def _partition_of(path: Path) -> tuple[str, dt.date | None]:
+    """The dataset and day of a partition file, from the lake's layout
+    (`<zone>/<shard>/<table>/updated_at=D/<file>`)."""
+    return "/".join(path.parent.parent.parts[-3:]), folder_day(path.parent.name)
 
 
 def partition_days(dataset: Dataset) -> list[dt.date]:

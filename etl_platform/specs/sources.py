@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from typing import Annotated
+from typing import Annotated, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -59,6 +59,18 @@ class ShardSpec(_Strict):
         return self
 
 
+class CursorFallback(_Strict):
+    """`null_cursor: {fallback: created_at}`: a DATE/DATETIME/TIMESTAMP column that places a row
+    whose cursor is NULL on its own day instead (the raw row's cursor holds its value)."""
+
+    fallback: Identifier
+
+
+#: What extraction does with rows whose cursor is NULL, which no cursor window selects:
+#: `reject` keeps their keys in the raw zone's rejects, `ignore` only counts them.
+NullCursorPolicy = Literal["reject", "ignore"] | CursorFallback
+
+
 class TableSpec(_Strict):
     """One table extracted from every shard."""
 
@@ -68,8 +80,19 @@ class TableSpec(_Strict):
     start: dt.date | None = None
     exclude_columns: list[Identifier] = Field(default_factory=list)
     shards: list[Identifier] | None = None
+    null_cursor: NullCursorPolicy = "reject"
+    #: Opt-in, for small lookup tables: compare the shard's key set with the lookup state on a
+    #: schedule and drop the keys deleted at the source (a batch read never sees a delete).
+    reconcile_keys: bool = False
+    #: Columns that differ from the schema snapshot: `evolve` records it and reads the live
+    #: columns, `fail` fails the table's asset naming each change.
+    on_schema_change: Literal["evolve", "fail"] = "evolve"
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @property
+    def cursor_fallback(self) -> str | None:
+        return self.null_cursor.fallback if isinstance(self.null_cursor, CursorFallback) else None
 
 
 class RetrySpec(_Strict):
@@ -113,6 +136,12 @@ class SourcesSpec(_Strict):
                 problems.append(
                     f"tables.{name}.exclude_columns: cannot exclude key/cursor column(s) "
                     f"{sorted(overlap)}"
+                )
+            fallback = table.cursor_fallback
+            if fallback is not None and fallback in {table.cursor, *table.exclude_columns}:
+                problems.append(
+                    f"tables.{name}.null_cursor.fallback: {fallback!r} is the cursor or an "
+                    "excluded column"
                 )
         if problems:
             raise ValueError("; ".join(problems))

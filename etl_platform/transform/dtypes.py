@@ -1,5 +1,6 @@
-"""The view spec's types as polars dtypes, and casting JSON path text to them with a wrong-type
-mask. The names' grammar is `specs.types`, so spec validation needs no dataframe library.
+"""The view spec's types as polars dtypes, and casting JSON path text and source columns to them
+with a wrong-type mask. The names' grammar is `specs.types`, so spec validation needs no
+dataframe library.
 
 JSON readers (`json_read.read_paths`, polars' `str.json_path_match`) hand back every JSON
 value as text (numbers and booleans as their literal, strings unquoted, objects/arrays as
@@ -15,6 +16,7 @@ from typing import Final, overload
 import polars as pl
 
 from etl_platform.specs.types import SUPPORTED_TYPES, parse_type_name
+from etl_platform.transform._jsonpath import describe_value
 
 JSON: Final = pl.Extension("etl_platform.json", pl.String())
 """Marker dtype for the spec type `json`: the column holds JSON text (stored as pl.String).
@@ -145,13 +147,19 @@ def _cast_decimal(text: pl.Expr, dtype: pl.Decimal) -> tuple[pl.Expr, pl.Expr]:
     fraction = rf"\.\d{{1,{scale}}}0*" if scale else r"\.0+"
     plain = text.str.contains(rf"^-?\d+(?:{fraction})?$")
     other = pl.when(~plain).then(text)
-    parts = other.str.extract_groups(_DECIMAL_PARTS)
-    fraction_digits = parts.struct[0].fill_null("").str.len_chars().cast(pl.Int64)
-    exponent = parts.struct[1].cast(pl.Int64, strict=False).fill_null(0)
-    fits_scale = (fraction_digits - exponent) <= scale
+    fits_scale = _decimals(other) <= scale
     is_number = other.str.contains(_NUMBER)
     typed = pl.when(plain | (is_number & fits_scale)).then(text).cast(dtype, strict=False)
     return typed, typed.is_not_null()
+
+
+def _decimals(text: pl.Expr) -> pl.Expr:
+    """Digits after the point that a number literal needs, trailing zeros and exponent
+    counted (`1.2300` needs 2, `1.5e-3` needs 4, `12e2` none); 0 for null text."""
+    parts = text.str.extract_groups(_DECIMAL_PARTS)
+    fraction_digits = parts.struct[0].fill_null("").str.len_chars().cast(pl.Int64)
+    exponent = parts.struct[1].cast(pl.Int64, strict=False).fill_null(0)
+    return fraction_digits - exponent
 
 
 def _parse_timestamp(text: pl.Expr) -> pl.Expr:
@@ -176,3 +184,64 @@ def _parse_timestamp(text: pl.Expr) -> pl.Expr:
     return normalised.str.to_datetime(
         "%Y-%m-%dT%H:%M:%S%.f%z", time_unit="us", time_zone="UTC", strict=False
     )
+
+
+def cast_source(
+    values: pl.Expr, source: pl.DataType, dtype: pl.DataType
+) -> tuple[pl.Expr, pl.Expr]:
+    """Cast a source column of dtype `source` to `dtype`; return (typed values, wrong mask).
+
+    The mask is True where a non-null value would not come over as it is, so the row is
+    rejected instead of stored rounded or null: integers and decimals take a number only when
+    casting it back gives the same number (no scale lost, no fraction cut, no overflow);
+    floats take any number, rounded to the nearest float as floats are, but not an overflow to
+    infinity; text becomes a number by `cast_strings`' rules; other casts only
+    fail when a value becomes null. `cast_failure` says why, for the rejected rows alone.
+    """
+    if source == dtype:
+        return values, pl.repeat(False, pl.len())
+    if source == pl.String and dtype.is_numeric():
+        return cast_strings(values, dtype)
+    typed = values.cast(dtype, strict=False)
+    lost = typed.is_null()
+    if source.is_numeric() and (dtype.is_integer() or isinstance(dtype, pl.Decimal)):
+        lost = (typed.cast(source, strict=False) != values).fill_null(True)
+    elif source.is_numeric() and dtype.is_float():
+        overflow = typed.is_infinite() & (values.is_finite() if source.is_float() else True)
+        lost = lost | overflow.fill_null(False)
+    return typed, values.is_not_null() & lost
+
+
+def cast_failure(values: pl.Expr, source: pl.DataType, dtype: pl.DataType) -> pl.Expr:
+    """Why `cast_source` refused a value, e.g. `1.2345 does not fit decimal(12,2) without
+    rounding` or `"abc" is not a number`: text is quoted, numbers are not."""
+    name = type_name(dtype)
+    if source == pl.String:
+        shown = describe_value(values)
+    else:
+        shown = values.cast(pl.String, strict=False).fill_null("the value")
+    does_not_fit = shown + pl.lit(f" does not fit {name}")
+    rounds = pl.lit(False)
+    if source == pl.String and dtype.is_numeric():
+        number = values.str.contains(_NUMBER)
+        if dtype.is_integer():
+            whole = values.str.contains(_INTEGER)
+            return (
+                pl.when(~number)
+                .then(shown + pl.lit(" is not a number"))
+                .when(~whole)
+                .then(shown + pl.lit(" is not an integer"))
+                .otherwise(does_not_fit)
+            )
+        if isinstance(dtype, pl.Decimal):
+            rounds = _decimals(values) > (dtype.scale or 0)
+        return (
+            pl.when(~number)
+            .then(shown + pl.lit(" is not a number"))
+            .when(rounds)
+            .then(does_not_fit + pl.lit(" without rounding"))
+            .otherwise(does_not_fit)
+        )
+    if source.is_numeric() and (dtype.is_integer() or isinstance(dtype, pl.Decimal)):
+        rounds = values.cast(dtype, strict=False).is_not_null()
+    return pl.when(rounds).then(does_not_fit + pl.lit(" without rounding")).otherwise(does_not_fit)

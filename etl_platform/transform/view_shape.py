@@ -13,13 +13,15 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 import polars as pl
 import pyarrow as pa
 
+from etl_platform.errors import ColumnMissing
 from etl_platform.specs.views import ViewSpec
+from etl_platform.transform._rejects import build_rejects, empty_rejects
 from etl_platform.transform.dedupe import dedupe_latest
 from etl_platform.transform.drift import json_key_drift
-from etl_platform.transform.dtypes import parse_type, storage_dtype
+from etl_platform.transform.dtypes import cast_failure, cast_source, parse_type, storage_dtype
 from etl_platform.transform.explode import ElementField, explode_json_array
 from etl_platform.transform.flatten import flatten_json
-from etl_platform.transform.json_fields import REJECTS_SCHEMA, JsonField, extract_json_fields
+from etl_platform.transform.json_fields import JsonField, extract_json_fields
 from etl_platform.transform.lookups import apply_lookup
 from etl_platform.transform.texts import copied_texts
 
@@ -111,32 +113,50 @@ def declared_arrow_schema(spec: ViewSpec, lookup_types: Mapping[str, pa.DataType
 def _cast_source_columns(
     df: pl.DataFrame, spec: ViewSpec, key: Sequence[str]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """`from:` columns cast to their declared type; a value that does not fit is a reject."""
-    casts = {
-        n: (c.from_, storage_dtype(parse_type(c.type))) for n, c in spec.columns.items() if c.from_
-    }
+    """`from:` columns cast to their declared type; a value the cast would change (round, cut,
+    overflow, not parse) is a reject naming the source column and its raw value."""
+    casts = [
+        (name, c.from_, df.schema[c.from_], storage_dtype(parse_type(c.type)))
+        for name, c in spec.columns.items()
+        if c.from_
+    ]
     if not casts:
-        return df, pl.DataFrame(schema=REJECTS_SCHEMA)
-    typed = df.with_columns(
-        [pl.col(src).cast(dtype, strict=False).alias(name) for name, (src, dtype) in casts.items()]
+        return df, empty_rejects()
+    typed, wrong = {}, []
+    for name, src, source, dtype in casts:
+        typed[name], mask = cast_source(pl.col(src), source, dtype)
+        wrong.append(mask)
+    masks = df.select(m.alias(f"w{j}") for j, m in enumerate(wrong))
+    problem = masks.select(pl.any_horizontal(pl.all()).fill_null(False)).to_series()
+    kept = df.with_columns(**typed).filter(~problem)
+    if not problem.any():
+        return kept, empty_rejects()
+    # The reasons are worked out for the rejected rows alone, from their source values.
+    failed = df.filter(problem)
+    values = pl.concat(
+        [
+            failed.select(pl.col(src).alias(f"v{j}") for j, (_, src, _, _) in enumerate(casts)),
+            masks.filter(problem),
+        ],
+        how="horizontal",
     )
-    bad = pl.any_horizontal(
-        [(pl.col(name).is_null() & df[src].is_not_null()) for name, (src, _) in casts.items()]
+    said = [
+        pl.when(pl.col(f"w{j}")).then(
+            pl.lit(f"column {src}: ") + cast_failure(pl.col(f"v{j}"), source, dtype)
+        )
+        for j, (_, src, source, dtype) in enumerate(casts)
+    ]
+    details = values.select(
+        reason=pl.concat_list(said).list.drop_nulls().list.join("; "),
+        column=pl.coalesce(
+            pl.when(pl.col(f"w{j}")).then(pl.lit(src)) for j, (_, src, _, _) in enumerate(casts)
+        ),
+        raw_value=pl.coalesce(
+            pl.when(pl.col(f"w{j}")).then(pl.col(f"v{j}").cast(pl.String, strict=False))
+            for j in range(len(casts))
+        ),
     )
-    flagged = typed.with_columns(_bad=bad)
-    kept = flagged.filter(~pl.col("_bad")).drop("_bad")
-    failed = flagged.filter(pl.col("_bad"))
-    rejects = pl.DataFrame(
-        {
-            "_shard": failed[SHARD] if SHARD in failed.columns else [None] * failed.height,
-            "key": failed.select(pl.struct(key).struct.json_encode()).to_series(),
-            "column": [None] * failed.height,
-            "raw_value": [None] * failed.height,
-            "reason": ["a source column does not fit its declared type"] * failed.height,
-        },
-        schema=REJECTS_SCHEMA,
-    )
-    return kept, rejects
+    return kept, build_rejects(failed, details, key_columns=key)
 
 
 def columns_kept(spec: ViewSpec, primary_key: Sequence[str]) -> list[str]:
@@ -222,7 +242,7 @@ def type_slices(
     over the whole day.
     """
     pending: dict[str, _ShardParts] = {}
-    for raws in slices:
+    for raws in _read_by(spec, slices):
         for shard in [s for s in pending if s not in raws]:
             yield shard, pending.pop(shard).done()
         combined = pl.concat(
@@ -246,6 +266,16 @@ def type_slices(
         del raws, typed, typed_by, typed_rejects, rejects_by
     for shard in list(pending):
         yield shard, pending.pop(shard).done()
+
+
+def _read_by(
+    spec: ViewSpec, slices: Iterable[Mapping[str, pl.DataFrame]]
+) -> Iterator[Mapping[str, pl.DataFrame]]:
+    """The slices as read; a raw column the reader did not find is named with this view."""
+    try:
+        yield from slices
+    except ColumnMissing as e:
+        raise ColumnMissing(f"view {spec.name}: {e}") from None
 
 
 def finish_shards(

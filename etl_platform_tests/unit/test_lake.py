@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from etl_platform.load import atomic_swap
-from etl_platform.load.lake import Lake, dictionary_columns
+from etl_platform.load.lake import Lake, dictionary_columns, staging_root
 
 SCHEMA = pa.schema([("id", pa.int64()), ("updated_at", pa.timestamp("us", tz="UTC"))])
 DAYS = [dt.date(2024, 1, 1), dt.date(2024, 1, 2)]
@@ -52,7 +52,8 @@ def test_rows_land_in_their_day_and_a_rerun_replaces_them(tmp_path: Path) -> Non
     assert pq.read_schema(next(zone.raw("s0", "t").partition_dir(DAYS[1]).iterdir())) == SCHEMA
     # Staging is gone; the folders read as one dataset. The folder key is the cursor's day and
     # the files keep the cursor itself, so the folder name is not inferred as a column.
-    assert not any((tmp_path / "_staging").rglob("*.parquet"))
+    assert not any(staging_root(tmp_path).rglob("*.parquet"))
+    assert not (tmp_path / "_staging").exists()
     table = ds.dataset(zone.raw("s0", "t").dir, format="parquet").to_table()
     assert table.num_rows == 2 and table.schema == SCHEMA
 
@@ -382,4 +383,4 @@ def test_a_failed_row_group_write_fails_the_window_and_leaves_the_old_days(
         writer.write(batch, batch.column("updated_at").cast(pa.date32()))
     writer.abort()
     assert _read_ids(zone, DAYS[0]) == [1] and _read_ids(zone, DAYS[1]) == [2]
-    assert not any((tmp_path / "_staging").rglob("*.parquet"))
+    assert not any(staging_root(tmp_path).rglob("*.parquet"))

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from polars.testing import assert_frame_equal
 
-from etl_platform.load.lake import Lake
+from etl_platform.load.lake import Lake, staging_root
 from etl_platform.load.view_day import ROW_GROUP_BYTES, ViewDayWriter
 
 DAY = dt.date(2024, 3, 1)
@@ -148,7 +148,7 @@ def test_a_day_that_fails_midway_leaves_the_previous_day_in_place(tmp_path: Path
     writer.abort()
     (still,) = dataset.partition_files(DAY)
     assert_frame_equal(pl.read_parquet(still), old[0])
-    assert not any((tmp_path / "_staging").rglob("*.parquet"))
+    assert not any(staging_root(tmp_path).rglob("*.parquet"))
 
 
 def test_the_day_file_refuses_writes_after_a_read_back_until_restarted(tmp_path: Path) -> None:

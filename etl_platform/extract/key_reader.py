@@ -1,0 +1,106 @@
+"""Stream a table's primary-key columns from a shard, typed exactly as the raw zone types them.
+
+For reads that are not cursor windows: the keys of rows with a NULL cursor, and a table's whole
+key set for reconciliation. The streaming reader pulls `batch_rows` at a time, so memory holds
+a batch, not the table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+
+import pyarrow as pa
+import pymysql
+
+from etl_platform.extract.backends import streaming_reader
+from etl_platform.extract.connection import MySqlEndpoint, ShardUnavailableError
+from etl_platform.extract.introspect import TablePlan, plan_table
+from etl_platform.extract.query import WindowQuery, key_set_sql
+from etl_platform.extract.types import ConversionStats
+
+
+def shard_unavailable(
+    shard: str, endpoint: MySqlEndpoint, table: str, error: Exception
+) -> ShardUnavailableError:
+    """pymysql's OperationalError is the server gone, refusing or timing out: as the extractor
+    says it, naming the shard and never the password."""
+    return ShardUnavailableError(
+        f"shard {shard} ({endpoint.host}:{endpoint.port}, database {endpoint.database}) "
+        f"is unavailable for table {table}: {error}"
+    )
+
+
+def key_plan(plan: TablePlan) -> TablePlan:
+    """The plan restricted to the primary key's columns, in the key's order."""
+    by_name = {p.column.name: p for p in plan.plans}
+    return dataclasses.replace(plan, plans=tuple(by_name[k] for k in plan.primary_key))
+
+
+def key_exprs(plan: TablePlan) -> list[str]:
+    return [p.select_expr for p in key_plan(plan).plans]
+
+
+def read_keys(
+    endpoint: MySqlEndpoint,
+    plan: TablePlan,
+    sql: str,
+    *,
+    shard: str,
+    timezone: str,
+    batch_rows: int,
+    connect_timeout: float,
+    read_timeout: float | None,
+) -> Iterator[pa.RecordBatch]:
+    """Batches of the key columns `sql` selects (built with `key_exprs`, nothing bound).
+
+    A lost or refused connection is the shard's unavailability, named as the extractor names it.
+    """
+    keys = key_plan(plan)
+    try:
+        yield from streaming_reader()(
+            endpoint,
+            keys,
+            WindowQuery(sql=sql, params=()),
+            timezone=timezone,
+            batch_rows=batch_rows,
+            stats=ConversionStats(),
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
+    except pymysql.err.OperationalError as e:
+        raise shard_unavailable(shard, endpoint, plan.table, e) from None
+
+
+def read_key_set(
+    endpoint: MySqlEndpoint,
+    table: str,
+    *,
+    cursor: str,
+    primary_key: Sequence[str],
+    shard: str,
+    timezone: str,
+    batch_rows: int,
+    connect_timeout: float,
+    read_timeout: float | None,
+) -> Iterator[pa.RecordBatch]:
+    """Every key of the table on the shard, in batches; the shard is asked only once the first
+    batch is wanted."""
+    try:
+        conn = endpoint.connect(connect_timeout=connect_timeout)
+        try:
+            plan = plan_table(conn, table, cursor=cursor, primary_key=primary_key, shard=shard)
+        finally:
+            conn.close()
+    except pymysql.err.OperationalError as e:
+        raise shard_unavailable(shard, endpoint, table, e) from None
+    yield from read_keys(
+        endpoint,
+        plan,
+        key_set_sql(table, key_exprs(plan)),
+        shard=shard,
+        timezone=timezone,
+        batch_rows=batch_rows,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+    )

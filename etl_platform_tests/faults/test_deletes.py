@@ -1,0 +1,161 @@
+"""Deletes in batch mode, against the real MariaDB: lookup state carries a deleted row forward
+until key reconciliation (`reconcile_keys: true`) drops it, and later days do not bring it back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pyarrow.parquet as pq
+import pytest
+
+from etl_platform.definitions import build_definitions
+from etl_platform.env import DEFAULTS_DIR, Environment
+from etl_platform.extract.connection import MySqlEndpoint
+from etl_platform.runner import run_range
+from etl_platform.steps.reconcile import RECONCILED_DAYS
+from etl_platform_tests.conftest import TEST_MYSQL_URL, run_sql
+
+pytestmark = pytest.mark.integration
+
+END = dt.date(2024, 3, 10)
+DAYS = 6
+FIRST = END - dt.timedelta(days=DAYS - 1)
+STATE = dg.AssetKey(["state", "shard_00", "customers"])
+RECONCILE = dg.AssetKey(["reconcile", "shard_00", "customers"])
+
+
+@pytest.fixture(scope="module")
+def shop(mysql_server: MySqlEndpoint) -> Iterator[MySqlEndpoint]:
+    """A demo shard of its own: this module deletes rows from it."""
+    from etl_platform.demo.seed import seed_shards
+
+    report = seed_shards(
+        mysql_server,
+        shards=1,
+        orders_per_shard=800,  # 200 customers: more than one key batch of 100
+        days=DAYS,
+        end=END,
+        db_prefix=f"etl_test_deletes_{os.getpid()}_",  # concurrent runs do not share it
+        processes=1,
+    )
+    yield mysql_server.with_database(report.databases[0])
+    for database in report.databases:
+        run_sql(mysql_server, f"DROP DATABASE IF EXISTS `{database}`")
+
+
+@pytest.fixture
+def platform(
+    shop: MySqlEndpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[dg.Definitions, Path]:
+    """orders_enriched (it looks up customers) over the shard, customers reconciled."""
+    path = tmp_path / "sources.yaml"
+    path.write_text(
+        "start: 2024-01-01\n"
+        "extract: {batch_rows: 100, retry: {max_retries: 0, delay_seconds: 0}}\n"
+        f"shards:\n  shard_00: {{url_env: ETL_TEST_SHARD_URL, database: {shop.database}}}\n"
+        "tables:\n"
+        "  customers: {primary_key: [id], json: [profile], reconcile_keys: true}\n"
+        "  orders: {primary_key: [id], json: [payload]}\n"
+    )
+    shutil.copy(DEFAULTS_DIR / "sources.schema.yaml", tmp_path / "sources.schema.yaml")
+    views = tmp_path / "views"
+    shutil.copytree(DEFAULTS_DIR / "views" / "orders_enriched", views / "orders_enriched")
+    monkeypatch.setenv("ETL_PLATFORM_SOURCES", str(path))
+    monkeypatch.setenv("ETL_PLATFORM_LAKE", str(tmp_path / "lake"))
+    monkeypatch.setenv("ETL_TEST_SHARD_URL", TEST_MYSQL_URL)
+    monkeypatch.setenv("ETL_PLATFORM_VIEWS_DIR", str(views))
+    return build_definitions(Environment.TEST), tmp_path / "lake"
+
+
+def _state_ids(lake: Path, day: dt.date) -> set[int]:
+    folder = lake / "state" / "shard_00" / "customers" / f"updated_at={day}"
+    return set(pq.read_table(folder, columns=["id"]).column("id").to_pylist())
+
+
+def _run_state(defs: dg.Definitions, instance: dg.DagsterInstance, first: dt.date, last: dt.date):
+    run = run_range(defs, "build_views", first, last, instance=instance, asset_selection=[STATE])
+    assert run.success, [o.error for o in run.outcomes if o.error]
+
+
+def test_reconciliation_drops_a_deleted_customer_for_good(
+    platform: tuple[dg.Definitions, Path], shop: MySqlEndpoint
+) -> None:
+    defs, lake = platform
+    day = END - dt.timedelta(days=1)  # the newest state day, before END's
+    with dg.instance_for_test() as instance:
+        run = run_range(defs, "extract_raw", FIRST, END, instance=instance)
+        assert run.success, [o.error for o in run.outcomes if o.error]
+        _run_state(defs, instance, FIRST, day)
+        # A customer last changed before the state days that reconciliation rewrites.
+        older = day - dt.timedelta(days=RECONCILED_DAYS - 1)
+        gone = run_sql(
+            shop,
+            "SELECT MIN(id) FROM customers WHERE updated_at < %s",
+            params=((older - dt.timedelta(days=1)).isoformat(),),
+        )[0][0]
+        assert gone in _state_ids(lake, day)
+        run_sql(shop, "DELETE FROM customers WHERE id = %s", params=(gone,))
+
+        # Batch mode: the deleted row stays, and the next state day carries it forward.
+        _run_state(defs, instance, day, day)
+        assert gone in _state_ids(lake, day)
+
+        result = defs.resolve_job_def("reconcile_keys").execute_in_process(instance=instance)
+        assert result.success
+        md = instance.get_latest_materialization_event(RECONCILE).asset_materialization.metadata
+        server_keys = run_sql(shop, "SELECT COUNT(*) FROM customers")[0][0]
+        assert md["keys_dropped"].value == 1
+        assert md["keys_compared"].value == len(_state_ids(lake, day)) + 1
+        assert md["source_keys"].value == server_keys
+        assert md["state_days_rewritten"].value == [str(older), str(day)]
+        assert gone not in _state_ids(lake, day)
+        assert gone not in _state_ids(lake, older)
+        # Older days keep the history as it was.
+        assert gone in _state_ids(lake, older - dt.timedelta(days=1))
+
+        # Later days fold from the reconciled one; re-running the newest (folded from the day
+        # before it, also reconciled) does not bring it back either.
+        _run_state(defs, instance, END, END)
+        assert gone not in _state_ids(lake, END)
+        _run_state(defs, instance, day, day)
+        assert gone not in _state_ids(lake, day)
+        assert _state_ids(lake, END) == {
+            r[0]
+            for r in run_sql(
+                shop,
+                "SELECT id FROM customers WHERE updated_at < %s",
+                params=((END + dt.timedelta(days=1)).isoformat(),),
+            )
+        }
+
+
+def test_reconciliation_without_state_has_nothing_to_do(
+    platform: tuple[dg.Definitions, Path],
+) -> None:
+    defs, lake = platform
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("reconcile_keys").execute_in_process(instance=instance)
+        assert result.success
+        md = instance.get_latest_materialization_event(RECONCILE).asset_materialization.metadata
+        assert md["keys_dropped"].value == 0 and md["state_days"].value == []
+        assert not (lake / "state").exists()
+
+
+def test_reconciliation_is_opt_in_and_scheduled_stopped(
+    platform: tuple[dg.Definitions, Path],
+) -> None:
+    defs, _ = platform
+    graph = defs.resolve_asset_graph()
+    reconciled = {k for k in graph.get_all_asset_keys() if k.path[0] == "reconcile"}
+    assert reconciled == {RECONCILE}  # customers opts in; orders does not
+    node = graph.get(RECONCILE)
+    assert node.group_name == "lookup_state" and node.partitions_def is None
+    assert node.pools == {"mysql_shard_00"}
+    schedule = defs.resolve_schedule_def("reconcile_keys_schedule")
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
