@@ -86,7 +86,8 @@ def scratch_db(
 
 SEED_END = __import__("datetime").date(2024, 3, 10)
 SEED_DAYS = 10
-SEED_PREFIX = "etl_test_shop_"
+#: Per process, so concurrent test sessions (xdist workers, two checkouts) never share shards.
+SEED_PREFIX = f"etl_test_shop_{os.getpid()}_"
 
 
 @pytest.fixture(scope="session")
