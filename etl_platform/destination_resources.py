@@ -70,15 +70,23 @@ class RedshiftResource(dg.ConfigurableResource):
             )
         return dsn
 
-    def reachable(self, timeout_seconds: float = 2.0) -> bool:
-        """Whether the server answers now (checked at run time, never at load)."""
+    def unreachable_reason(self, timeout_seconds: float = 2.0) -> str | None:
+        """Why the server cannot be used now (None: it answers); checked at run time, never
+        at load. The reason names the server as `user@host:port/db`, never the password."""
         import psycopg
 
+        from etl_platform.load.redshift_loader import RedshiftTarget
+
+        if not self.enabled:
+            return f"not configured (set {self.dsn_env})"
+        dsn = self.dsn()
         try:
-            with psycopg.connect(self.dsn(), connect_timeout=max(1, int(timeout_seconds))):
-                return True
-        except (psycopg.Error, dg.Failure):
-            return False
+            with psycopg.connect(dsn, connect_timeout=max(1, int(timeout_seconds))):
+                return None
+        except psycopg.Error as e:
+            target = RedshiftTarget(dsn=dsn, schema=self.schema_name)
+            first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            return f"{target.describe()} does not answer: {target.scrub(first_line)}"
 
 
 def athena_from_env() -> AthenaResource:

@@ -45,22 +45,29 @@ def last_days(n: int, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
 def destinations_out_of_reach(defs: dg.Definitions, job_name: str) -> dict[dg.AssetKey, str]:
     """The job's destination assets that cannot land here, with why: a destination that is not
     configured (athena without a bucket) or not answering (redshift's server). Checked at run
-    time, so the graph is the same everywhere and a local run leaves them out instead of
-    failing on them."""
+    time, and only for the destinations the job has, so the graph is the same everywhere and
+    a local run leaves them out instead of failing on them."""
     from etl_platform.destination_resources import AthenaResource, RedshiftResource
 
+    keys = defs.resolve_job_def(job_name).asset_layer.executable_asset_keys
+    kinds = {k.path[0] for k in keys}
     resources = defs.resources or {}
     athena, redshift = resources.get("athena"), resources.get("redshift")
-    reasons: dict[str, str | None] = {
-        "athena": None
-        if isinstance(athena, AthenaResource) and athena.enabled
-        else "not configured (set ETL_PLATFORM_S3_BUCKET)",
-        "redshift": None
-        if isinstance(redshift, RedshiftResource) and redshift.enabled and redshift.reachable()
-        else "not configured or not reachable (set ETL_PLATFORM_REDSHIFT_DSN)",
-    }
-    reasons["athena_from_redshift"] = reasons["redshift"] or reasons["athena"]
-    keys = defs.resolve_job_def(job_name).asset_layer.executable_asset_keys
+    reasons: dict[str, str | None] = {}
+    if kinds & {"athena", "athena_from_redshift"}:
+        reasons["athena"] = (
+            None
+            if isinstance(athena, AthenaResource) and athena.enabled
+            else "not configured (set ETL_PLATFORM_S3_BUCKET)"
+        )
+    if kinds & {"redshift", "athena_from_redshift"}:
+        reasons["redshift"] = (
+            redshift.unreachable_reason()
+            if isinstance(redshift, RedshiftResource)
+            else "not configured (set ETL_PLATFORM_REDSHIFT_DSN)"
+        )
+    if "athena_from_redshift" in kinds:
+        reasons["athena_from_redshift"] = reasons["redshift"] or reasons["athena"]
     return {
         key: reason
         for key in keys
@@ -165,14 +172,16 @@ def run_range_through_failures(
     asset_selection: list[dg.AssetKey] | None = None,
     max_runs: int = 5,
 ) -> list[RangeRun]:
-    """`run_range`, then follow-up runs of what it skipped because a step failed.
+    """`run_range`, then follow-up runs of the views a failed step held back.
 
     Dagster does not run a step downstream of a failed one; a view reads the shards whose
-    inputs are there, so a shard that is down must not stop the others' views. What a failed
-    blocking check held back stays held back.
+    inputs are there, so a shard that is down must not stop the others' views. Only views
+    (and what follows them) are followed up: whatever else depends on a failure stays held, as
+    does everything after a failed blocking check.
     """
     graph = defs.resolve_asset_graph()
     steps = {a.node_def.name: set(a.keys) for a in graph.assets_defs if a.is_executable}
+    partial_ok = {k for k in graph.get_all_asset_keys() if k.path[0] == "views"}
     wanted = set(
         asset_selection or defs.resolve_job_def(job_name).asset_layer.executable_asset_keys
     )
@@ -183,8 +192,8 @@ def run_range_through_failures(
         )
         runs.append(run)
         failed = set().union(*(steps.get(s, set()) for s in run.failed_steps))
-        held = set().union(*(graph.get(k).child_keys for k in run.blocked))
-        held |= {d for k in held for d in _descendants(graph, k)}
+        held = _downstream(graph, failed, stop_at=partial_ok - failed)
+        held |= _downstream(graph, set(run.blocked), stop_at=set())
         left = wanted - run.materialized - failed - held
         if not run.failed_steps or left == wanted:
             break
@@ -192,12 +201,15 @@ def run_range_through_failures(
     return runs
 
 
-def _descendants(graph: object, key: dg.AssetKey) -> set[dg.AssetKey]:
+def _downstream(
+    graph: object, keys: set[dg.AssetKey], *, stop_at: set[dg.AssetKey]
+) -> set[dg.AssetKey]:
+    """Everything downstream of `keys`, not going through (nor counting) `stop_at`."""
     out: set[dg.AssetKey] = set()
-    todo = [key]
+    todo = list(keys)
     while todo:
         for child in graph.get(todo.pop()).child_keys:  # type: ignore[attr-defined]
-            if child not in out:
+            if child not in out and child not in stop_at:
                 out.add(child)
                 todo.append(child)
     return out

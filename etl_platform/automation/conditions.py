@@ -8,13 +8,18 @@ import dagster as dg
 
 #: Raw extracts refresh today's partition on this cadence once the automation sensor is on.
 RAW_REFRESH = dg.AutomationCondition.on_cron("*/15 * * * *")
-#: Lookup state and destinations follow their inputs, day by day.
-DERIVED_REFRESH = dg.AutomationCondition.eager()
+#: The days derived assets follow: today's and yesterday's (a day that lands late, a shard that
+#: comes back after midnight); older days are a backfill's.
+RECENT_DAYS = dg.AutomationCondition.in_latest_time_window(lookback_delta=dt.timedelta(days=2))
+#: Lookup state and destinations follow their inputs, day by day: `eager()` over the recent days.
+DERIVED_REFRESH = dg.AutomationCondition.eager().replace(
+    "in_latest_time_window", RECENT_DAYS
+).with_label("eager, today and yesterday")
 #: Views build from the shards whose inputs are there (a shard that is down leaves its part
-#: out, named in a warning check) and rebuild when its day lands, today's and yesterday's:
-#: eager, without waiting for every input.
+#: out, named in a warning check) and rebuild when its day lands: eager over the recent days,
+#: without waiting for every input.
 VIEW_REFRESH = (
-    dg.AutomationCondition.in_latest_time_window(lookback_delta=dt.timedelta(days=2))
+    RECENT_DAYS
     & (
         dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated()
     ).since_last_handled()

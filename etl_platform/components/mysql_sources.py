@@ -150,7 +150,7 @@ def _extract_or_retry(
             backend=mysql_shards.backend,
             connect_timeout=settings.connect_timeout_seconds,
             read_timeout=settings.read_timeout_seconds,
-            first_day=table_spec.start,
+            first_day=sources.table_start(table),
             fallback=table_spec.cursor_fallback,
             snapshot_columns=snapshot,
             on_schema_change=table_spec.on_schema_change,

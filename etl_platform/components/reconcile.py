@@ -11,6 +11,7 @@ import dagster as dg
 from etl_platform.asset_keys import reconcile_asset_key, shard_pool, state_asset_key
 from etl_platform.extract.connection import ShardUnavailableError
 from etl_platform.extract.key_reader import read_key_set
+from etl_platform.redaction import redacted_step
 from etl_platform.resources import LakeResource, MySqlShardsResource
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.steps.reconcile import RECONCILED_DAYS, ReconcileReport, reconcile_state
@@ -32,6 +33,7 @@ def build_reconcile_asset(sources: SourcesSpec, shard: str, table: str) -> dg.As
         kinds={"mysql", "polars"},
         tags={"shard": shard, "table": table},
     )
+    @redacted_step
     def _reconcile(
         context: dg.AssetExecutionContext, mysql_shards: MySqlShardsResource, lake: LakeResource
     ) -> dg.MaterializeResult:

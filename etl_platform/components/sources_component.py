@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dagster as dg
 
 from etl_platform.components.mysql_sources import build_source_assets
@@ -12,12 +10,10 @@ from etl_platform.specs.loader import load_sources
 
 
 class MySqlSourcesComponent(dg.Component, dg.Model, dg.Resolvable):
-    """The shards and tables of a `sources.yaml` (default: `ETL_PLATFORM_SOURCES`, else the
-    demo's). Produces `raw/<shard>/<table>` for every table on every shard that carries it,
+    """The shards and tables of `sources.yaml` (`ETL_PLATFORM_SOURCES`, else the demo's: one
+    path for every reader of it, so the snapshot and the secrets are those of the same file).
+    Produces `raw/<shard>/<table>` for every table on every shard that carries it,
     group `raw_<shard>`, pool `mysql_<shard>`."""
 
-    sources_file: str | None = None
-
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-        path = Path(self.sources_file) if self.sources_file else sources_path()
-        return dg.Definitions(assets=build_source_assets(load_sources(path)))
+        return dg.Definitions(assets=build_source_assets(load_sources(sources_path())))

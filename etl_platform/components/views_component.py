@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dagster as dg
 
 from etl_platform.automation.jobs import view_refresh
@@ -30,14 +28,11 @@ class ViewsComponent(dg.Component, dg.Model, dg.Resolvable):
     sets `reconcile_keys`, `reconcile/S/L` with the `reconcile_keys` job and its schedule.
     """
 
-    views_dir: str | None = None
-    sources_file: str | None = None
-
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-        folder = Path(self.views_dir) if self.views_dir else views_dir()
+        folder = views_dir()
         if not view_files(folder):
             return dg.Definitions()
-        path = Path(self.sources_file) if self.sources_file else sources_path()
+        path = sources_path()
         sources = load_sources(path)
         views = [
             v.spec for v in load_views(folder, sources, load_source_schema(schema_path_for(path)))

@@ -19,6 +19,8 @@ from urllib.parse import quote, unquote
 import pymysql
 import pymysql.converters
 
+from etl_platform.env import missing_setting
+
 if TYPE_CHECKING:
     from etl_platform.specs.sources import ShardSpec
 
@@ -52,6 +54,26 @@ class _Connection(pymysql.connections.Connection):
 
 class ShardUnavailableError(RuntimeError):
     """A shard that cannot be reached or refuses the login; names the shard, never the secret."""
+
+
+#: pymysql/MySQL error numbers that mean the server is gone, refusing or unreachable (not a
+#: statement's own failure, which a retry would only repeat).
+CONNECT_ERRNOS = frozenset({1044, 1045, 1698, 2002, 2003, 2005, 2006, 2013})
+
+
+def is_connect_error(exc: BaseException) -> bool:
+    return isinstance(exc, pymysql.err.Error) and bool(exc.args) and exc.args[0] in CONNECT_ERRNOS
+
+
+def shard_unavailable(
+    shard: str, endpoint: MySqlEndpoint, table: str, error: Exception
+) -> ShardUnavailableError:
+    """The error a shard that is down fails its assets with: the shard named, never the
+    password."""
+    return ShardUnavailableError(
+        f"shard {shard} ({endpoint.host}:{endpoint.port}, database {endpoint.database}) "
+        f"is unavailable for table {table}: {error}"
+    )
 
 
 class MySqlUrlError(ValueError):
@@ -201,9 +223,7 @@ def endpoint_for(shard: str, spec: ShardSpec) -> MySqlEndpoint:
     if spec.url_env:
         url = os.environ.get(spec.url_env)
         if not url:
-            raise LookupError(
-                f"shard {shard}: environment variable {spec.url_env} (url_env) is not set"
-            )
+            raise missing_setting(spec.url_env, f"shard {shard}", "url_env")
         try:
             return MySqlEndpoint.from_url(url, database=spec.database)
         except MySqlUrlError as e:
@@ -211,9 +231,7 @@ def endpoint_for(shard: str, spec: ShardSpec) -> MySqlEndpoint:
     password = ""
     if spec.password_env:
         if spec.password_env not in os.environ:
-            raise LookupError(
-                f"shard {shard}: environment variable {spec.password_env} (password_env) is not set"
-            )
+            raise missing_setting(spec.password_env, f"shard {shard}", "password_env")
         password = os.environ[spec.password_env]
     assert spec.host and spec.user
     return MySqlEndpoint(

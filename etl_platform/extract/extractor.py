@@ -12,7 +12,7 @@ import pymysql
 
 from etl_platform.errors import SchemaChanged
 from etl_platform.extract.backends import get_batch_reader, reader_for
-from etl_platform.extract.connection import MySqlEndpoint, ShardUnavailableError
+from etl_platform.extract.connection import MySqlEndpoint, is_connect_error, shard_unavailable
 from etl_platform.extract.drift import SchemaDrift, compare_columns
 from etl_platform.extract.introspect import TablePlan, explain, plan_table
 from etl_platform.extract.null_cursor import fallback_bounds, fill_cursor
@@ -23,7 +23,6 @@ from etl_platform.runtime.memory import release_free_memory
 from etl_platform.runtime.parallel import prefetched
 
 # Errors the server returns when it cannot be reached or refuses us (CR_* / ER_ACCESS_DENIED).
-_CONNECT_ERRNOS = {1044, 1045, 1698, 2002, 2003, 2005, 2006, 2013}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,23 +85,12 @@ class ExtractResult:
         return sum(d.bytes for d in self.days.values())
 
 
-def _unavailable(req: ExtractRequest, exc: Exception) -> ShardUnavailableError:
-    return ShardUnavailableError(
-        f"shard {req.shard} ({req.endpoint.host}:{req.endpoint.port}, database "
-        f"{req.endpoint.database}) is unavailable for table {req.table}: {exc}"
-    )
-
-
-def _is_connect_error(exc: pymysql.err.Error) -> bool:
-    return bool(exc.args) and exc.args[0] in _CONNECT_ERRNOS
-
-
 def extract_window(req: ExtractRequest, lake: Lake) -> ExtractResult:
     """Read rows with cursor in the window in one range query; write one folder per day."""
     try:
         conn = req.endpoint.connect(connect_timeout=req.connect_timeout)
     except pymysql.err.Error as e:
-        raise _unavailable(req, e) from None
+        raise shard_unavailable(req.shard, req.endpoint, req.table, e) from None
     try:
         plan = plan_table(
             conn,
@@ -159,8 +147,8 @@ def extract_window(req: ExtractRequest, lake: Lake) -> ExtractResult:
         days = writer.commit()
     except pymysql.err.OperationalError as e:
         writer.abort()
-        if _is_connect_error(e):
-            raise _unavailable(req, e) from None
+        if is_connect_error(e):
+            raise shard_unavailable(req.shard, req.endpoint, req.table, e) from None
         raise
     except BaseException:
         writer.abort()

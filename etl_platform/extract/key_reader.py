@@ -14,21 +14,10 @@ import pyarrow as pa
 import pymysql
 
 from etl_platform.extract.backends import streaming_reader
-from etl_platform.extract.connection import MySqlEndpoint, ShardUnavailableError
+from etl_platform.extract.connection import MySqlEndpoint, is_connect_error, shard_unavailable
 from etl_platform.extract.introspect import TablePlan, plan_table
 from etl_platform.extract.query import WindowQuery, key_set_sql
 from etl_platform.extract.types import ConversionStats
-
-
-def shard_unavailable(
-    shard: str, endpoint: MySqlEndpoint, table: str, error: Exception
-) -> ShardUnavailableError:
-    """pymysql's OperationalError is the server gone, refusing or timing out: as the extractor
-    says it, naming the shard and never the password."""
-    return ShardUnavailableError(
-        f"shard {shard} ({endpoint.host}:{endpoint.port}, database {endpoint.database}) "
-        f"is unavailable for table {table}: {error}"
-    )
 
 
 def key_plan(plan: TablePlan) -> TablePlan:
@@ -69,6 +58,8 @@ def read_keys(
             read_timeout=read_timeout,
         )
     except pymysql.err.OperationalError as e:
+        if not is_connect_error(e):
+            raise
         raise shard_unavailable(shard, endpoint, plan.table, e) from None
 
 
@@ -93,6 +84,8 @@ def read_key_set(
         finally:
             conn.close()
     except pymysql.err.OperationalError as e:
+        if not is_connect_error(e):
+            raise
         raise shard_unavailable(shard, endpoint, table, e) from None
     yield from read_keys(
         endpoint,

@@ -11,9 +11,9 @@ import dataclasses
 
 import pymysql
 
-from etl_platform.extract.connection import MySqlEndpoint
+from etl_platform.extract.connection import MySqlEndpoint, is_connect_error, shard_unavailable
 from etl_platform.extract.introspect import TablePlan
-from etl_platform.extract.key_reader import key_exprs, key_plan, read_keys, shard_unavailable
+from etl_platform.extract.key_reader import key_exprs, key_plan, read_keys
 from etl_platform.extract.null_cursor import (
     NullCursorRule,
     reject_batch,
@@ -71,6 +71,8 @@ def survey_null_cursor(
         finally:
             conn.close()
     except pymysql.err.OperationalError as e:
+        if not is_connect_error(e):
+            raise
         raise shard_unavailable(shard, endpoint, plan.table, e) from None
     rows = int(counts[0])
     placed = int(counts[1]) if rule.fallback else 0

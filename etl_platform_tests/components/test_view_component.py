@@ -63,7 +63,8 @@ def test_the_views_component_refuses_a_bad_spec_with_file_and_field(
     shutil.copytree(DEFAULTS_DIR / "views" / "orders_enriched", folder)
     spec = folder / "defs.yaml"
     spec.write_text(spec.read_text().replace("from: id", "from: nope", 1))
-    component = ViewsComponent(views_dir=str(tmp_path / "views"))
+    monkeypatch.setenv("ETL_PLATFORM_VIEWS_DIR", str(tmp_path / "views"))
+    component = ViewsComponent()
     with pytest.raises(SpecErrors, match=r"defs\.yaml: attributes\.columns\.order_id\.from"):
         component.build_defs(dg.ComponentTree.for_test().load_context)
 

@@ -195,10 +195,8 @@ def test_a_cli_range_run_still_builds_the_views_of_the_shards_that_are_up(platfo
         assert not runs[0].success and VIEW not in runs[0].materialized
         assert VIEW in runs[-1].materialized
         failed = sorted(s for run in runs for s in run.failed_steps)
-        assert failed == [
-            "raw__shard_01__customers",
-            "raw__shard_01__orders",
-            "state__shard_01__customers",
-        ]
+        # The down shard's state is held back with it (it would only fail); the view is not.
+        assert failed == ["raw__shard_01__customers", "raw__shard_01__orders"]
+        assert len(runs) == 2
         mat = instance.get_latest_materialization_event(VIEW).asset_materialization
         assert set(mat.metadata["missing_shards"].value) == {"shard_01"}

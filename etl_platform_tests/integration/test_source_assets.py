@@ -25,10 +25,10 @@ FIRST = SEED_END - dt.timedelta(days=9)
 SECRET = "hunter2-do-not-log"
 
 
-def _sources_yaml(extra_shards: str = "", orders: str = "") -> str:
+def _sources_yaml(extra_shards: str = "", orders: str = "", start: str = "2024-01-01") -> str:
     return f"""
 timezone: UTC
-start: 2024-01-01
+start: {start}
 extract: {{batch_rows: 500, max_days_per_run: 5, retry: {{max_retries: 1, delay_seconds: 0}},
           connect_timeout_seconds: 2}}
 shards:
@@ -49,9 +49,11 @@ def platform(
 ) -> Callable[..., tuple[dg.Definitions, Path]]:
     """Build the real Definitions over a sources.yaml written for the test."""
 
-    def build(extra_shards: str = "", orders: str = "") -> tuple[dg.Definitions, Path]:
+    def build(
+        extra_shards: str = "", orders: str = "", start: str = "2024-01-01"
+    ) -> tuple[dg.Definitions, Path]:
         path = tmp_path / "sources.yaml"
-        path.write_text(_sources_yaml(extra_shards, orders))
+        path.write_text(_sources_yaml(extra_shards, orders, start))
         lake = tmp_path / "lake"
         monkeypatch.setenv("ETL_PLATFORM_SOURCES", str(path))
         monkeypatch.setenv("ETL_PLATFORM_LAKE", str(lake))
@@ -168,6 +170,21 @@ def test_a_table_with_its_own_start_runs_in_every_job_and_reads_from_its_start(
     assert all(n == 0 for d, n in got.items() if d < start)
     expected = _sql_counts(f"{SEED_PREFIX}01", "orders", start, SEED_END)
     assert {d: n for d, n in got.items() if n} == expected
+
+
+def test_a_table_without_a_start_reads_from_the_top_start_when_another_starts_earlier(
+    platform, instance, query_log
+) -> None:
+    """The partitions begin at the earliest start; a table without its own reads from the
+    top-level `start`, as documented."""
+    top = FIRST + dt.timedelta(days=4)
+    defs, lake = platform(orders=", start: 2024-01-01", start=str(top))
+    run = run_range(defs, "extract_raw", FIRST, SEED_END, instance=instance)
+    assert run.success, [o.error for o in run.outcomes if o.error]
+    starts = {table.rsplit(".", 1)[1]: bounds[0][:10] for table, bounds in query_log}
+    assert starts["orders"] == str(FIRST)
+    assert starts["customers"] == str(top)
+    assert all(n == 0 for d, n in _day_counts(lake, "shard_00", "customers").items() if d < top)
 
 
 def test_materialization_metadata_describes_the_read(platform, instance) -> None:
