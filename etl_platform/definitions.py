@@ -7,6 +7,8 @@ environment (`ETL_PLATFORM_ENV`).
 from __future__ import annotations
 
 import importlib
+import warnings
+from pathlib import Path
 
 import dagster as dg
 
@@ -23,12 +25,18 @@ def build_definitions(env: Environment | None = None) -> dg.Definitions:
     tree = dg.ComponentTree.from_module(
         defs_module=importlib.import_module("etl_platform.defs"), project_root=PROJECT_ROOT
     )
+    # The defs folder, not the tree's root: the root adds the metadata of every installed
+    # component library (the UI's catalogue), importing them all at each load.
     return dg.Definitions.merge(
-        tree.build_defs(),
+        tree.build_defs(Path(".")),
         dg.Definitions(resources=build_resources(env or get_environment())),
     )
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
+    # A code server (`dg dev`) would log, at WARNING, each beta/preview API that Dagster's own
+    # component loader calls: hundreds of lines nothing here can act on (the CLI does the same).
+    for category in (dg.BetaWarning, dg.PreviewWarning):
+        warnings.filterwarnings("ignore", category=category)
     return build_definitions()
