@@ -90,21 +90,12 @@ class RedshiftResource(dg.ConfigurableResource):
 
 
 def athena_from_env() -> AthenaResource:
-    settings = athena_settings()
-    return AthenaResource(
-        bucket=settings["bucket"] or "",
-        prefix=settings["prefix"] or "views",
-        database=settings["database"] or "etl_platform",
-        region=settings["region"] or "us-east-1",
-        endpoint_url=settings["endpoint_url"],
-    )
+    return AthenaResource(**athena_settings())  # type: ignore[arg-type]
 
 
 def redshift_from_env(*, redshift: bool, local_stand_in: bool = False) -> RedshiftResource:
-    settings = redshift_settings()
     return RedshiftResource(
-        schema_name=settings["schema_name"] or "etl_platform",
+        **redshift_settings(),  # type: ignore[arg-type]
         redshift=redshift,
-        iam_role_arn=settings["iam_role_arn"],
         stand_in_dsn=LOCAL_REDSHIFT_STAND_IN if local_stand_in else None,
     )

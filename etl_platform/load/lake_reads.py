@@ -102,11 +102,7 @@ def partition_schema(dataset: Dataset, days: Sequence[dt.date], columns: list[st
         files = dataset.partition_files(day)
         if files:
             full = pq.read_schema(files[0])
-            missing = [c for c in columns if c not in full.names]
-            if missing:
-                raise PartitionMissing(
-                    f"{dataset.name} has no column(s) {missing} that lookups need"
-                )
+            _require_columns(dataset.name, day, full.names, columns)
             return pa.schema([full.field(c) for c in columns])
     raise PartitionMissing(
         f"{dataset.name} has no partition in {days[0]}..{days[-1]}; extract it first"
