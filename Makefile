@@ -2,14 +2,13 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
-export DAGSTER_HOME := $(CURDIR)/.local/dagster
 export UV_PYTHON_DOWNLOADS := never
 # Installed packages are compiled to bytecode once, at install: a process otherwise compiles
 # every module it imports, and where PYTHONDONTWRITEBYTECODE is set (as on this project's
 # machines) it does so at every start (Dagster's imports: 2.4-2.8 s instead of 1.0 s).
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: run test dev lint bench env clean-local
+.PHONY: run test dev lint bench env clean-local prerequisites
 
 $(UV):
 	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet --break-system-packages --user uv
@@ -26,18 +25,25 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 	$(UV) sync --frozen --all-extras $(MYSQLCLIENT_SKIP)
 	touch $@
 
+# The local Dagster instance (.local/dagster, with dagster.yaml), named in the git-ignored
+# .env: the etl-platform command and `dg dev` read DAGSTER_HOME and the demo's URL from there.
 env: $(VENV)/.synced
-	mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	$(VENV)/bin/python -m etl_platform.project_env
 
 run: env
 	$(VENV)/bin/etl-platform demo run --run-days 7 --job etl_all
 
-test: env
+# Says what a machine lacks for the tests (servers, CI's drivers) before running them.
+prerequisites: env
+	$(VENV)/bin/python -m etl_platform.prerequisites
+
+test: prerequisites
 	$(VENV)/bin/pytest
 
+# `dg dev` loads the project from pyproject.toml and reads .env itself (VIRTUAL_ENV: the
+# project's venv is the active one, as dg expects).
 dev: env
-	set -a; [ -f .local/demo.env ] && source .local/demo.env; set +a; \
-	  $(VENV)/bin/dagster dev -w workspace.yaml
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/dg dev
 
 lint: env
 	$(VENV)/bin/ruff check .

@@ -9,6 +9,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
 LOCAL_DIR = Path(os.environ.get("ETL_PLATFORM_LOCAL_DIR") or PROJECT_ROOT / ".local")
+#: Dagster's own variable: the instance (run history, pool slots) a process uses.
+DAGSTER_HOME_ENV = "DAGSTER_HOME"
 
 #: Days a view shapes at once inside one step; also read by `runtime.parallel`.
 THREADS_ENV = "ETL_PLATFORM_THREADS"
@@ -111,6 +113,36 @@ DEMO_URL_ENV = "ETL_PLATFORM_DEMO_MYSQL_URL"
 
 def demo_mysql_url() -> str | None:
     return os.environ.get(DEMO_URL_ENV) or None
+
+
+def env_file() -> Path:
+    """The `.env` that `make run` writes and the CLI reads: the project's own (which `dg dev`
+    also reads) beside the project's `.local`; with `ETL_PLATFORM_LOCAL_DIR` set elsewhere,
+    `.env` in that folder, so another setup (a test's) never reads or rewrites the project's."""
+    if LOCAL_DIR.resolve() == (PROJECT_ROOT / ".local").resolve():
+        return PROJECT_ROOT / ".env"
+    return LOCAL_DIR / ".env"
+
+
+def local_dagster_home() -> Path:
+    """The local Dagster instance: `DAGSTER_HOME` when it is not set otherwise."""
+    return (LOCAL_DIR / "dagster").resolve()
+
+
+class SettingMissing(LookupError):
+    """A variable the config names is not set; the message says what to set and how."""
+
+
+def missing_setting(name: str, who: str, role: str) -> SettingMissing:
+    """The error for the unset variable `name` that `who` reads as `role`, with how to set it:
+    a newcomer's shell has only what `make run` wrote to `.env`."""
+    how = f"set {name} in the environment or in {env_file()}"
+    if name == DEMO_URL_ENV:
+        how = (
+            "run `make run` first (it starts the demo server and writes its URL to "
+            f"{env_file()}), or set {name}=mysql://user:password@host:port/"
+        )
+    return SettingMissing(f"{who}: environment variable {name} ({role}) is not set; {how}")
 
 
 def secret(name: str) -> str | None:

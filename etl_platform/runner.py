@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import logging
 import uuid
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
 import dagster as dg
 
 from etl_platform.partitions import SNAPSHOT_DAYS
 from etl_platform.run_guard import guarded_run, process_tags
+
+log = logging.getLogger("etl_platform.runs")
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -26,6 +32,17 @@ class AssetOutcome:
 
 
 @dataclasses.dataclass(frozen=True)
+class FailedCheck:
+    """An asset check that did not pass: which, on what, and its figures (the metadata)."""
+
+    asset: dg.AssetKey
+    name: str
+    #: ERROR severity: it held back what is downstream of the asset.
+    blocking: bool
+    metadata: dict[str, object]
+
+
+@dataclasses.dataclass(frozen=True)
 class RangeRun:
     run_id: str
     success: bool
@@ -34,6 +51,40 @@ class RangeRun:
     materialized: frozenset[dg.AssetKey] = frozenset()
     blocked: frozenset[dg.AssetKey] = frozenset()
     failed_steps: frozenset[str] = frozenset()
+    failed_checks: tuple[FailedCheck, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPlan:
+    """What a run is about to do, for whoever watches it (`RunObserver`)."""
+
+    run_id: str
+    job_name: str
+    first: dt.date
+    last: dt.date
+    #: Step key -> the asset keys it materializes (user strings, sorted).
+    steps: dict[str, tuple[str, ...]]
+    #: Assets whose every day holds the whole table (`SNAPSHOT_DAYS`).
+    snapshots: frozenset[str] = frozenset()
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+    @property
+    def partitions(self) -> int:
+        """Asset days the run materializes if every step succeeds."""
+        return self.days * sum(len(keys) for keys in self.steps.values())
+
+
+class RunObserver(Protocol):
+    """Sees a run's events as they are stored, on the thread that runs the step."""
+
+    def run_started(self, plan: RunPlan) -> None: ...
+
+    def on_event(self, event: dg.EventLogEntry) -> None: ...
+
+    def run_ended(self) -> None: ...
 
 
 def last_days(n: int, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
@@ -84,16 +135,27 @@ def run_range(
     instance: dg.DagsterInstance,
     log_level: str = "WARNING",
     asset_selection: list[dg.AssetKey] | None = None,
+    observer: RunObserver | None = None,
 ) -> RangeRun:
     """One run over [first, last]: each asset reads its whole range at once (one query).
 
     Guarded (`run_guard`): dead runs' pool slots are freed first, a wait for a pool is reported,
-    and Ctrl-C or SIGTERM stop the run (RunInterrupted).
+    and Ctrl-C or SIGTERM stop the run (RunInterrupted). An `observer` sees its events live.
     """
     job = defs.resolve_job_def(job_name)
     run_id = str(uuid.uuid4())
     pools = sorted({op.pool for op in job.graph.iterate_op_defs() if op.pool})
-    with guarded_run(instance, run_id, job_name, pools):
+    snapshots = {
+        spec.key.to_user_string()
+        for spec in defs.resolve_all_asset_specs()
+        if spec.metadata.get(SNAPSHOT_DAYS) is True
+    }
+    if observer is not None:
+        selected = set(asset_selection or job.asset_layer.executable_asset_keys)
+        plan = RunPlan(run_id, job_name, first, last, _step_assets(defs, selected))
+        observer.run_started(dataclasses.replace(plan, snapshots=frozenset(snapshots)))
+        instance.add_event_listener(run_id, _harmless(observer.on_event))
+    with guarded_run(instance, run_id, job_name, pools), _ending(observer):
         result = job.execute_in_process(
             instance=instance,
             run_id=run_id,
@@ -119,11 +181,6 @@ def run_range(
         )
         counts.setdefault(key, {})[mat.partition] = int(rows.value) if rows is not None else None
         paths[key] = path.value if path is not None else None
-    snapshots = {
-        spec.key.to_user_string()
-        for spec in defs.resolve_all_asset_specs()
-        if spec.metadata.get(SNAPSHOT_DAYS) is True
-    }
     outcomes = {
         key: AssetOutcome(
             key=key, rows=_rows_written(by_day, snapshot=key in snapshots), path=paths[key]
@@ -141,14 +198,21 @@ def run_range(
             ):
                 error = error.cause  # the user's exception, not Dagster's wrapper
             message = error.message.strip() if error else "failed"
+            if error is not None and error.cls_name == "DagsterAssetCheckFailedError":
+                message = "a blocking check failed (see the failed checks)"
             outcomes[key] = AssetOutcome(key=key, rows=None, path=None, error=message)
-    blocked = {
-        data.asset_key
+    failed_checks = tuple(
+        FailedCheck(
+            asset=data.asset_key,
+            name=data.check_name,
+            blocking=data.severity == dg.AssetCheckSeverity.ERROR,
+            metadata={k: v.value for k, v in data.metadata.items()},
+        )
         for event in result.all_events
         if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
         and not (data := event.event_specific_data).passed
-        and data.severity == dg.AssetCheckSeverity.ERROR
-    }
+    )
+    blocked = {check.asset for check in failed_checks if check.blocking}
     return RangeRun(
         run_id=result.run_id,
         success=result.success,
@@ -159,7 +223,45 @@ def run_range(
         ),
         blocked=frozenset(blocked),
         failed_steps=frozenset(e.step_key for e in result.all_events if e.is_step_failure),
+        failed_checks=failed_checks,
     )
+
+
+def _step_assets(defs: dg.Definitions, selected: set[dg.AssetKey]) -> dict[str, tuple[str, ...]]:
+    """The run's steps (an asset job has one per node) and the selected assets of each."""
+    steps = {}
+    for assets in defs.resolve_asset_graph().assets_defs:
+        keys = selected & set(assets.keys) if assets.is_executable else set()
+        if keys:
+            steps[assets.node_def.name] = tuple(sorted(k.to_user_string() for k in keys))
+    return steps
+
+
+def _harmless(listener: Callable[[dg.EventLogEntry], None]) -> Callable[[dg.EventLogEntry], None]:
+    """The listener, made unable to disturb the run: Dagster calls it while it stores an
+    event, and an exception there would change how the run ends. A failure is logged once."""
+    failed = False
+
+    def listen(event: dg.EventLogEntry) -> None:
+        nonlocal failed
+        if failed:
+            return
+        try:
+            listener(event)
+        except Exception:
+            failed = True
+            log.exception("the run's progress display failed; the run goes on without it")
+
+    return listen
+
+
+@contextlib.contextmanager
+def _ending(observer: RunObserver | None) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if observer is not None:
+            observer.run_ended()
 
 
 def run_range_through_failures(
@@ -171,6 +273,7 @@ def run_range_through_failures(
     instance: dg.DagsterInstance,
     asset_selection: list[dg.AssetKey] | None = None,
     max_runs: int = 5,
+    observer: RunObserver | None = None,
 ) -> list[RangeRun]:
     """`run_range`, then follow-up runs of the views a failed step held back.
 
@@ -188,7 +291,13 @@ def run_range_through_failures(
     runs: list[RangeRun] = []
     while wanted and len(runs) < max_runs:
         run = run_range(
-            defs, job_name, first, last, instance=instance, asset_selection=sorted(wanted)
+            defs,
+            job_name,
+            first,
+            last,
+            instance=instance,
+            asset_selection=sorted(wanted),
+            observer=observer,
         )
         runs.append(run)
         failed = set().union(*(steps.get(s, set()) for s in run.failed_steps))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import dagster as dg
 import pytest
 from syrupy.assertion import SnapshotAssertion
@@ -55,7 +57,8 @@ def test_source_assets_are_partitioned_pooled_and_bounded(defs: dg.Definitions) 
         partitions = node.partitions_def
         assert isinstance(partitions, dg.DailyPartitionsDefinition)
         assert partitions.timezone == "UTC"
-        assert partitions.start.date().isoformat() == "2025-01-01"
+        # `start: today-89`: where the demo's 90 days of data begin
+        assert partitions.start.date() == dt.datetime.now(dt.UTC).date() - dt.timedelta(days=89)
         assert set(node.kinds) == {"mysql", "parquet"}
         assert node.metadata["partition_expr"] == "updated_at"
         assert node.tags["table"] == table
@@ -101,3 +104,21 @@ def test_automation_sensors_cover_raw_and_derived_assets(defs: dg.Definitions) -
     assert raw == set(_raw_keys(defs))
     assert {k.path[0] for k in derived} == {"state", "views", "athena", "redshift"}
     assert all(s.default_status == dg.DefaultSensorStatus.STOPPED for s in sensors.values())
+
+
+def test_a_view_and_its_rejects_can_be_selected_apart_and_are_automated_together(
+    defs: dg.Definitions,
+) -> None:
+    """The UI may select either one (backfills, Materialize); automation sees the same inputs
+    and condition for both, so it requests them in the same run."""
+    graph = defs.resolve_asset_graph()
+    views = [k for k in graph.get_all_asset_keys() if k.path[0] == "views"]
+    rejects = [k for k in views if k.path[-1].endswith("__rejects")]
+    assert len(rejects) == 4
+    for key in rejects:
+        view = graph.get(dg.AssetKey(["views", key.path[-1].removesuffix("__rejects")]))
+        node = graph.get(key)
+        assert node.execution_set_asset_keys == {key}
+        assert view.execution_set_asset_keys == {view.key}
+        assert node.parent_keys == view.parent_keys
+        assert node.automation_condition == view.automation_condition

@@ -15,7 +15,7 @@ from etl_platform.cli.config import (
     cmd_views_validate,
 )
 from etl_platform.cli.demo import cmd_demo_down, cmd_demo_run, cmd_demo_seed, cmd_demo_up
-from etl_platform.cli.runs import cmd_redshift_to_athena, cmd_run
+from etl_platform.cli.runs import PLAIN_HELP, cmd_redshift_to_athena, cmd_run
 from etl_platform.runtime import configure_process
 
 
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--force", action="store_true", help="seed even if already seeded")
         p.add_argument("--run-days", type=int, default=7, help="with `run`: days to extract")
         p.add_argument("--job", default="etl_all", help="with `run`: the job to run")
+        p.add_argument("--plain", action="store_true", help=f"with `run`: {PLAIN_HELP}")
         p.set_defaults(func=func)
     demo.add_parser("down", help="stop the private demo server").set_defaults(func=cmd_demo_down)
 
@@ -58,8 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = views.add_parser("new", help="write a starting spec from a table's columns and JSON keys")
     p.add_argument("name")
     p.add_argument("--source", required=True, help="the driving table")
-    p.add_argument("--dir", help="views folder (default: ETL_PLATFORM_VIEWS_DIR or the demo's)")
-    p.add_argument("--sample", type=int, default=500, help="JSON values to sample")
+    p.add_argument("--dir", help="views folder (default: ETL_PLATFORM_VIEWS_DIR)")
+    p.add_argument("--sample", type=int, default=500, help="latest rows to sample")
     p.set_defaults(func=cmd_views_new)
 
     athena = sub.add_parser("athena", help="the Athena side").add_subparsers(
@@ -80,14 +81,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=7, help="the last N days, today included")
     p.add_argument("--start", help="first day (YYYY-MM-DD), instead of --days")
     p.add_argument("--end", help="last day (YYYY-MM-DD), with --start")
+    p.add_argument("--plain", action="store_true", help=PLAIN_HELP)
     p.set_defaults(func=cmd_run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command. Bad config and a stopped run read as a message, not a traceback."""
+    """Run one command. Bad config and a stopped run read as a message, not a traceback.
+
+    From the command line (no `argv`), the project's `.env` and the local Dagster instance
+    fill in what the shell does not set; a caller passing `argv` keeps its environment as is.
+    """
+    from etl_platform.env import SettingMissing
     from etl_platform.run_guard import RunInterrupted, log_runs_to_terminal
 
+    if argv is None:
+        from etl_platform import project_env
+
+        project_env.prepare()
     configure_process()
     # Dagster warns about its own preview APIs, which its component loader calls: nothing
     # the user can act on, and it would bury a config problem's message.
@@ -102,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("etl-platform: interrupted", file=sys.stderr)
         return 130
+    except SettingMissing as e:
+        print(f"etl-platform: {e}", file=sys.stderr)
+        return 1
     except Exception as e:
         from etl_platform.cli.errors import config_error
 

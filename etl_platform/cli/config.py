@@ -69,58 +69,9 @@ def cmd_views_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_views_new(args: argparse.Namespace) -> int:
-    from etl_platform.env import views_dir
-    from etl_platform.extract.connection import endpoint_for
-    from etl_platform.extract.introspect import plan_table, sample_json
-    from etl_platform.extract.types import arrow_schema
-    from etl_platform.identifiers import validate_identifier
-    from etl_platform.specs.loader import load_sources
-    from etl_platform.specs.view_scaffold import sample_paths, scaffold_view
+    from etl_platform.cli.scaffold import cmd_views_new as views_new
 
-    name = validate_identifier(args.name, what="view name")
-    sources = load_sources(sources_path())
-    if args.source not in sources.tables:
-        print(
-            f"etl-platform: unknown table {args.source!r} (sources.yaml has "
-            f"{sorted(sources.tables)})",
-            file=sys.stderr,
-        )
-        return 1
-    table = sources.tables[args.source]
-    shard = sources.shards_for(args.source)[0]
-    conn = endpoint_for(shard, sources.shards[shard]).connect()
-    try:
-        plan = plan_table(
-            conn,
-            args.source,
-            cursor=table.cursor,
-            primary_key=table.primary_key,
-            exclude=table.exclude_columns,
-            shard=shard,
-        )
-        samples = {
-            column: sample_paths(sample_json(conn, args.source, column, table.cursor, args.sample))
-            for column in table.json_columns
-        }
-    finally:
-        conn.close()
-    target = (Path(args.dir) if args.dir else views_dir()) / name / "defs.yaml"
-    if target.exists():
-        print(f"etl-platform: {target} exists; not overwriting it", file=sys.stderr)
-        return 1
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(
-        scaffold_view(
-            name,
-            args.source,
-            arrow_schema(plan.plans),
-            primary_key=table.primary_key,
-            json_columns=table.json_columns,
-            json_samples=samples,
-        )
-    )
-    print(f"wrote {target}; edit it, then `etl-platform views validate`")
-    return 0
+    return views_new(args)
 
 
 def cmd_athena_ddl(args: argparse.Namespace) -> int:

@@ -13,24 +13,42 @@ from etl_platform.cli.runs import cmd_run
 if TYPE_CHECKING:
     import dagster as dg
 
-from etl_platform.env import LOCAL_DIR
+from etl_platform.env import DEMO_URL_ENV, LOCAL_DIR, env_file
 
 
 def cmd_demo_up(args: argparse.Namespace) -> int:
+    import pymysql
+
     from etl_platform.demo.mariadb_server import ServerError
-    from etl_platform.demo.setup import DEMO_URL_ENV, DemoParams, ensure_demo
+    from etl_platform.demo.setup import DemoParams, ensure_demo
 
     params = DemoParams(
         shards=args.shards, orders_per_shard=args.orders, days=args.days, seed=args.seed
     )
     try:
-        server, said = ensure_demo(LOCAL_DIR, params, force=args.force)
+        server, private, said = ensure_demo(LOCAL_DIR, params, force=args.force)
     except ServerError as e:
         print(f"etl-platform: {e}", file=sys.stderr)
         return 2
+    except pymysql.err.OperationalError as e:
+        print(
+            f"etl-platform: the demo server does not answer ({e}); {_url_origin()}", file=sys.stderr
+        )
+        return 2
     print(said)
-    os.environ.setdefault(DEMO_URL_ENV, server.url())
+    print(f"its settings are in {env_file()} (the etl-platform command and `make dev` read it)")
+    if private:  # a URL from `.env` may name the port of an earlier start
+        os.environ[DEMO_URL_ENV] = server.url()
     return 0
+
+
+def _url_origin() -> str:
+    """Where the demo's URL came from, and how to go back to the private server."""
+    from etl_platform.project_env import from_env_file
+
+    if from_env_file(DEMO_URL_ENV):
+        return f"{DEMO_URL_ENV} is from {env_file()}: remove it there to use a private server"
+    return f"check {DEMO_URL_ENV}, or unset it to use a private server"
 
 
 def cmd_demo_seed(args: argparse.Namespace) -> int:
@@ -40,8 +58,10 @@ def cmd_demo_seed(args: argparse.Namespace) -> int:
 
 def cmd_demo_down(args: argparse.Namespace) -> int:
     from etl_platform.demo.mariadb_server import stop_server
+    from etl_platform.demo.setup import forget_private_url
 
     stop_server(LOCAL_DIR / "mariadb")
+    forget_private_url(LOCAL_DIR)
     print("stopped the private demo server (its data stays in .local/mariadb)")
     return 0
 

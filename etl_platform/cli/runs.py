@@ -12,10 +12,14 @@ if TYPE_CHECKING:
 
 from etl_platform.env import get_environment, lake_root
 
+PLAIN_HELP = "one line per finished step, no live display (the default off a terminal)"
+
 
 def cmd_run(args: argparse.Namespace, defs: dg.Definitions | None = None) -> int:
     import dagster as dg
 
+    from etl_platform.cli.check_report import check_lines
+    from etl_platform.cli.progress import run_progress
     from etl_platform.definitions import build_definitions
     from etl_platform.runner import destinations_out_of_reach, last_days, run_range_through_failures
 
@@ -32,9 +36,18 @@ def cmd_run(args: argparse.Namespace, defs: dg.Definitions | None = None) -> int
         selection = sorted(set(keys) - set(skipped))
         for key, reason in sorted(skipped.items()):
             print(f"  skipping {key.to_user_string()}: destination {reason}")
-    with dg.DagsterInstance.get() as instance:
+    with (
+        dg.DagsterInstance.get() as instance,
+        run_progress(plain=getattr(args, "plain", False)) as progress,
+    ):
         runs = run_range_through_failures(
-            defs, args.job, first, last, instance=instance, asset_selection=selection
+            defs,
+            args.job,
+            first,
+            last,
+            instance=instance,
+            asset_selection=selection,
+            observer=progress,
         )
     total = assets = 0
     for i, run in enumerate(runs):
@@ -50,20 +63,31 @@ def cmd_run(args: argparse.Namespace, defs: dg.Definitions | None = None) -> int
         assets += len(run.outcomes)
     # Rows the runs wrote; a lookup state counts its size at the run's last day.
     print(f"  total: {total} rows in {assets} assets")
+    failed_checks = [check for run in runs for check in run.failed_checks]
+    if failed_checks:
+        print("\nChecks that did not pass:")
+        for check in failed_checks:
+            for line in check_lines(check, first=first, last=last, duckdb_file=_duckdb_file()):
+                print(line)
     lake = lake_root()
     print(f"\nThe lake: {lake}")
-    print("Open the UI:       make dev   (dagster dev on http://127.0.0.1:3000)")
+    print("Open the UI:       make dev   (dg dev on http://127.0.0.1:3000)")
     _print_sample_query(last)
     return 0 if all(run.success for run in runs) else 1
+
+
+def _duckdb_file() -> str:
+    """The DuckDB file that has a view per view and rejects table."""
+    from etl_platform.resources import build_resources
+
+    return build_resources(get_environment())["duckdb"].database
 
 
 def _print_sample_query(day: dt.date) -> None:
     """Show how to query the lake with DuckDB, and one query's answer when the views exist."""
     import duckdb
 
-    from etl_platform.resources import build_resources
-
-    database = build_resources(get_environment())["duckdb"].database
+    database = _duckdb_file()
     query = (
         "SELECT status, count(*) AS orders, sum(total) AS total, count(customer_email) AS "
         f"with_customer FROM orders_enriched WHERE updated_at = DATE '{day}' "

@@ -66,7 +66,7 @@ def build_state_asset(
                 key=list(spec.primary_key),
                 cursor=spec.cursor,
                 schema=arrow_schema,
-                warn=context.log,
+                log_to=context.log,
             )
         # Each day's row count is the state's size at the end of that day.
         add_daily_metadata(context, day_row_counts(sizes))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Set
 
 import dagster as dg
 
@@ -37,7 +38,11 @@ def view_check_specs(spec: ViewSpec) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def view_check_results(spec: ViewSpec, window: ViewWindow) -> list[dg.AssetCheckResult]:
+def view_check_results(
+    spec: ViewSpec, window: ViewWindow, selected: Set[dg.AssetCheckKey] | None = None
+) -> list[dg.AssetCheckResult]:
+    """The results of the checks in `selected` (all when None): a run that selected only the
+    rejects asset has none of the view's checks to report."""
     key = view_asset_key(spec.name)
     ratio = window.rejected / window.rows_in if window.rows_in else 0.0
     unbalanced = {
@@ -45,7 +50,7 @@ def view_check_results(spec: ViewSpec, window: ViewWindow) -> list[dg.AssetCheck
         for shard, s in window.stats.items()
         if not s.balanced(bool(spec.explode))
     }
-    return [
+    results = [
         dg.AssetCheckResult(
             asset_key=key,
             check_name="unique_key_unique",
@@ -83,3 +88,6 @@ def view_check_results(spec: ViewSpec, window: ViewWindow) -> list[dg.AssetCheck
             metadata={"missing": dg.MetadataValue.json(window.missing)},
         ),
     ]
+    if selected is None:
+        return results
+    return [r for r in results if dg.AssetCheckKey(key, r.check_name) in selected]

@@ -5,6 +5,11 @@ For a view `V` on driving table `T` this produces the assets `views/V` (the wide
 UTC day of `T`'s cursor; they depend on `raw/S/T` for every shard `S` and on `state/S/L` for every
 looked-up table `L`. Four blocking checks guard `views/V` (`view_checks.py`); the work of a run
 is `steps.view_days.build_view_days`.
+
+The two assets are one subsettable multi-asset: a backfill or a job may select either or both,
+as the UI lets a user pick them. A run always builds its days whole (the rejects are a
+by-product of the same pass), so it writes the lake data of both and reports only what was
+selected.
 """
 
 from collections.abc import Iterator
@@ -53,16 +58,18 @@ def _asset_specs(spec: ViewSpec, sources: SourcesSpec) -> list[dg.AssetSpec]:
     deps = [raw_asset_key(s, spec.source) for s in shards] + [
         state_asset_key(s, t) for t in lookup_tables(spec) for s in shards
     ]
+    # The rejects come from the same inputs in the same pass: the same deps give them the same
+    # automation decisions as the view, so automation requests both in one run.
     shared = {
         "group_name": "views",
         "kinds": {"polars", "parquet", "duckdb"},
         "automation_condition": VIEW_REFRESH,
         "tags": {"view": spec.name},
+        "deps": deps,
     }
     return [
         dg.AssetSpec(
             view_asset_key(spec.name),
-            deps=deps,
             description=spec.description or None,
             metadata={"partition_expr": PARTITION_COLUMN, "destinations": spec.destinations},
             freshness_policy=_freshness(spec),
@@ -86,6 +93,7 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
             check_specs=view_check_specs(spec),
             partitions_def=platform_partitions(sources),
             backfill_policy=bounded_backfill(sources.extract.max_days_per_run),
+            can_subset=True,
         )
         def _view(
             context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource
@@ -98,26 +106,29 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
             with duckdb.get_connection() as conn:
                 register_view(conn, spec.name, view)
                 register_view(conn, f"{spec.name}__rejects", rejects)
-            add_daily_metadata(
-                context,
-                {d: view_day_metadata(r) for d, r in window.days.items()},
-                asset_key=view_asset_key(spec.name),
-            )
-            add_daily_metadata(
-                context,
-                day_row_counts({d: r.rejected for d, r in window.days.items()}),
-                asset_key=rejects_asset_key(spec.name),
-            )
-            yield dg.MaterializeResult(
-                asset_key=view_asset_key(spec.name),
-                metadata=view_window_metadata(
-                    window_drift(spec, window.drift_samples), path=str(view.dir)
-                ),
-            )
-            yield dg.MaterializeResult(
-                asset_key=rejects_asset_key(spec.name),
-                metadata={"path": dg.MetadataValue.path(str(rejects.dir))},
-            )
-            yield from view_check_results(spec, window)
+            selected = context.selected_asset_keys
+            if view_asset_key(spec.name) in selected:
+                add_daily_metadata(
+                    context,
+                    {d: view_day_metadata(r) for d, r in window.days.items()},
+                    asset_key=view_asset_key(spec.name),
+                )
+                yield dg.MaterializeResult(
+                    asset_key=view_asset_key(spec.name),
+                    metadata=view_window_metadata(
+                        window_drift(spec, window.drift_samples), path=str(view.dir)
+                    ),
+                )
+            if rejects_asset_key(spec.name) in selected:
+                add_daily_metadata(
+                    context,
+                    day_row_counts({d: r.rejected for d, r in window.days.items()}),
+                    asset_key=rejects_asset_key(spec.name),
+                )
+                yield dg.MaterializeResult(
+                    asset_key=rejects_asset_key(spec.name),
+                    metadata={"path": dg.MetadataValue.path(str(rejects.dir))},
+                )
+            yield from view_check_results(spec, window, context.selected_asset_check_keys)
 
     return _view

@@ -11,6 +11,7 @@ import pymysql
 from etl_platform.demo.mariadb_server import start_server
 from etl_platform.env import DEMO_URL_ENV, demo_mysql_url
 from etl_platform.extract.connection import MySqlEndpoint
+from etl_platform.project_env import file_values, record, record_local_home
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,12 +22,28 @@ class DemoParams:
     seed: int = 42
 
 
+def private_url(local_dir: Path) -> str | None:
+    """The URL the private server had when it last started (`.env` still holds it)."""
+    port_file = local_dir / "mariadb" / "port"
+    if not port_file.is_file():
+        return None
+    return MySqlEndpoint(host="127.0.0.1", port=int(port_file.read_text()), user="root").url()
+
+
 def demo_server(local_dir: Path) -> tuple[MySqlEndpoint, bool]:
-    """The server the demo uses: `ETL_PLATFORM_DEMO_MYSQL_URL` if set, else a private one."""
+    """The server the demo uses: `ETL_PLATFORM_DEMO_MYSQL_URL` if set, else a private one.
+    The private server's own URL (from `.env`) starts it again if it stopped since."""
     url = demo_mysql_url()
-    if url:
+    if url and url != private_url(local_dir):
         return MySqlEndpoint.from_url(url).with_database(None), False
     return start_server(local_dir / "mariadb").endpoint, True
+
+
+def forget_private_url(local_dir: Path) -> None:
+    """Drop the stopped private server's URL from `.env`: its next start picks a new port."""
+    url = private_url(local_dir)
+    if url and file_values().get(DEMO_URL_ENV) == url:
+        record({DEMO_URL_ENV: None})
 
 
 def _marker(local_dir: Path) -> Path:
@@ -63,18 +80,25 @@ def _seeded_as(server: MySqlEndpoint, identity: str, local_dir: Path, params: De
 
 def ensure_demo(
     local_dir: Path, params: DemoParams, *, force: bool = False
-) -> tuple[MySqlEndpoint, str]:
-    """Start or reuse the server, seed it unless already seeded as asked; says what it did."""
+) -> tuple[MySqlEndpoint, bool, str]:
+    """Start or reuse the server, seed it unless already seeded as asked; the server, whether
+    it is the private one, and what it did."""
     from etl_platform.demo.seed import seed_shards
 
     server, private = demo_server(local_dir)
     local_dir.mkdir(parents=True, exist_ok=True)
     where = "private server" if private else f"server from {DEMO_URL_ENV}"
     identity = _server_identity(server, private)
-    if private:  # the port changes between starts: tell `make dev` where it is now
-        (local_dir / "demo.env").write_text(f"{DEMO_URL_ENV}={server.url()}\n")
+    # The private server's port changes between starts: `.env` tells the CLI and `dg dev`
+    # where the demo is now, in any shell.
+    record({DEMO_URL_ENV: server.url() if private else demo_mysql_url()})
+    record_local_home()
     if not force and _seeded_as(server, identity, local_dir, params):
-        return server, f"reused the seeded demo shards on the {where} ({server.describe()})"
+        return (
+            server,
+            private,
+            f"reused the seeded demo shards on the {where} ({server.describe()})",
+        )
     report = seed_shards(
         server,
         shards=params.shards,
@@ -85,4 +109,8 @@ def ensure_demo(
     _marker(local_dir).write_text(
         json.dumps({"params": dataclasses.asdict(params), "server": identity})
     )
-    return server, f"seeded {params.shards} shards on the {where} ({server.describe()}): {report}"
+    return (
+        server,
+        private,
+        f"seeded {params.shards} shards on the {where} ({server.describe()}): {report}",
+    )

@@ -13,7 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl_platform.load.atomic_swap import recover, swap_in
-from etl_platform.load.lake import Dataset, StagingFolder, parquet_write_options
+from etl_platform.load.lake import Dataset, parquet_write_options
+from etl_platform.load.staging import StagingFolder
 
 FILE_NAME = "part-00000.parquet"
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from etl_platform.specs.errors import SpecError, SpecErrors
-from etl_platform.specs.loader import read_yaml, validate_model
+import pydantic
+
+from etl_platform.specs.errors import SpecError, SpecErrors, problems_from_validation
+from etl_platform.specs.loader import read_yaml
 from etl_platform.specs.source_schema import SourceSchema
 from etl_platform.specs.sources import SourcesSpec
-from etl_platform.specs.view_validation import validate_view
+from etl_platform.specs.view_partial import PartialView, partial_view
+from etl_platform.specs.view_validation import Problem, validate_view
 from etl_platform.specs.views import ViewSpec
 
 #: The `type:` of a view's defs.yaml: the project's view component.
@@ -29,26 +32,37 @@ def view_files(directory: Path) -> list[Path]:
     return sorted(directory.glob("*/defs.yaml"))
 
 
-def parse_view_file(path: Path) -> ViewSpec:
-    """The spec in one file, shape-checked (not yet against the sources)."""
+def check_view_file(
+    path: Path, sources: SourcesSpec, schema: SourceSchema
+) -> tuple[ViewSpec | None, list[Problem]]:
+    """The file's spec when it is valid, and every problem of the file in one pass: a part
+    that fails its shape is reported, and the rest is still checked against the sources."""
     data = read_yaml(path)
-    if not isinstance(data, dict) or set(data) - {
-        "type",
-        "attributes",
-        "requirements",
-        "post_processing",
-    }:
-        raise SpecError(path, [("", "expected `type:` and `attributes:` at the top level")])
+    if not isinstance(data, dict):
+        return None, [("", "expected `type:` and `attributes:` at the top level")]
+    problems: list[Problem] = []
+    if set(data) - {"type", "attributes", "requirements", "post_processing"}:
+        problems.append(("", "expected `type:` and `attributes:` at the top level"))
     if data.get("type") != VIEW_COMPONENT_TYPE:
-        raise SpecError(
-            path, [("type", f"must be {VIEW_COMPONENT_TYPE}, got {data.get('type')!r}")]
-        )
-    spec = validate_model(ViewSpec, data.get("attributes"), path, prefix="attributes.")
-    if spec.name != path.parent.name:
-        raise SpecError(
-            path, [("attributes.name", f"{spec.name!r} must match its folder {path.parent.name!r}")]
-        )
-    return spec
+        problems.append(("type", f"must be {VIEW_COMPONENT_TYPE}, got {data.get('type')!r}"))
+    attributes = data.get("attributes")
+    if not isinstance(attributes, dict):
+        return None, [*problems, ("attributes", "expected a mapping")]
+    found: list[Problem] = []  # the attributes' problems
+    try:
+        partial = PartialView(ViewSpec.model_validate(attributes))
+        valid = True
+    except pydantic.ValidationError as e:
+        found += problems_from_validation(e)
+        partial, valid = partial_view(attributes), False
+    name = partial.spec.name
+    if not partial.covers("name") and name != path.parent.name:
+        found.append(("name", f"{name!r} must match its folder {path.parent.name!r}"))
+    found += [
+        (f, r) for f, r in validate_view(partial.spec, sources, schema) if not partial.covers(f)
+    ]
+    problems += [(f"attributes.{f}", r) for f, r in found]
+    return (partial.spec if valid and not problems else None), problems
 
 
 def load_views(directory: Path, sources: SourcesSpec, schema: SourceSchema) -> list[LoadedView]:
@@ -57,13 +71,12 @@ def load_views(directory: Path, sources: SourcesSpec, schema: SourceSchema) -> l
     errors: list[SpecError] = []
     for path in view_files(directory):
         try:
-            spec = parse_view_file(path)
+            spec, problems = check_view_file(path, sources, schema)
         except SpecError as e:
             errors.append(e)
             continue
-        problems = validate_view(spec, sources, schema)
-        if problems:
-            errors.append(SpecError(path, [(f"attributes.{f}", r) for f, r in problems]))
+        if spec is None:
+            errors.append(SpecError(path, problems))
         else:
             loaded.append(LoadedView(path, spec))
     names = [v.spec.name for v in loaded]

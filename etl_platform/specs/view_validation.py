@@ -29,13 +29,13 @@ def output_names(spec: ViewSpec) -> list[str]:
 
 
 def validate_view(spec: ViewSpec, sources: SourcesSpec, schema: SourceSchema) -> list[Problem]:
-    """Every problem of the spec, section by section; an unknown source stops at that."""
+    """Every problem of the spec, section by section. With an unknown source, the sections
+    that do not need its columns are still checked."""
     problems = _source_problems(spec, sources, schema)
-    if problems:
-        return problems
-    source = _driving_table(spec, sources, schema)
+    source = None if problems else _driving_table(spec, sources, schema)
     names = output_names(spec)
     return [
+        *problems,
         *_column_problems(spec, source),
         *_lookup_problems(spec, sources, schema, source),
         *_flatten_explode_problems(spec, source),
@@ -91,16 +91,16 @@ def _source_problems(spec: ViewSpec, sources: SourcesSpec, schema: SourceSchema)
     return []
 
 
-def _column_problems(spec: ViewSpec, source: _DrivingTable) -> list[Problem]:
+def _column_problems(spec: ViewSpec, source: _DrivingTable | None) -> list[Problem]:
     problems: list[Problem] = []
     for name, col in spec.columns.items():
         where = f"columns.{name}"
         problems.extend(_type_problem(f"{where}.type", col.type))
-        if col.from_ and col.from_ not in source.columns:
+        if source and col.from_ and col.from_ not in source.columns:
             problems.append(
                 (f"{where}.from", f"unknown column {col.from_!r} of table {source.name!r}")
             )
-        if col.json_column:
+        if source and col.json_column:
             problems.extend(source.json_problems(f"{where}.json", col.json_column))
         if col.item and not spec.explode:
             problems.append((f"{where}.item", "item columns need an explode section"))
@@ -108,7 +108,7 @@ def _column_problems(spec: ViewSpec, source: _DrivingTable) -> list[Problem]:
 
 
 def _lookup_problems(
-    spec: ViewSpec, sources: SourcesSpec, schema: SourceSchema, source: _DrivingTable
+    spec: ViewSpec, sources: SourcesSpec, schema: SourceSchema, source: _DrivingTable | None
 ) -> list[Problem]:
     problems: list[Problem] = []
     for i, lookup in enumerate(spec.lookups):
@@ -122,13 +122,18 @@ def _one_lookup_problems(
     spec: ViewSpec,
     sources: SourcesSpec,
     schema: SourceSchema,
-    source: _DrivingTable,
+    source: _DrivingTable | None,
 ) -> list[Problem]:
+    """One lookup's problems; without a known source, only those of the related table."""
     if lookup.table not in sources.tables or lookup.table not in schema.tables:
         return [(f"{where}.table", f"unknown table {lookup.table!r}")]
     problems: list[Problem] = []
     related = set(schema.tables[lookup.table]) - set(sources.tables[lookup.table].exclude_columns)
-    missing_shards = set(sources.shards_for(spec.source)) - set(sources.shards_for(lookup.table))
+    missing_shards = (
+        set(sources.shards_for(spec.source)) - set(sources.shards_for(lookup.table))
+        if source
+        else set()
+    )
     if missing_shards:
         problems.append(
             (
@@ -138,7 +143,7 @@ def _one_lookup_problems(
             )
         )
     for left, right in lookup.on.items():
-        if left not in source.columns and left not in spec.columns:
+        if source and left not in source.columns and left not in spec.columns:
             problems.append(
                 (
                     f"{where}.on.{left}",
@@ -161,13 +166,14 @@ def _one_lookup_problems(
     return problems
 
 
-def _flatten_explode_problems(spec: ViewSpec, source: _DrivingTable) -> list[Problem]:
+def _flatten_explode_problems(spec: ViewSpec, source: _DrivingTable | None) -> list[Problem]:
     problems: list[Problem] = []
     for i, flat in enumerate(spec.flatten):
-        problems.extend(source.json_problems(f"flatten.{i}.json", flat.json_column))
+        if source:
+            problems.extend(source.json_problems(f"flatten.{i}.json", flat.json_column))
         if flat.prefix and not _PLAIN_NAME.match(flat.prefix):
             problems.append((f"flatten.{i}.prefix", f"prefix {flat.prefix!r} is not a plain name"))
-    if spec.explode:
+    if spec.explode and source:
         problems.extend(source.json_problems("explode.json", spec.explode.json_column))
     return problems
 

@@ -41,7 +41,7 @@ def fold_days(
     key: list[str],
     cursor: str,
     schema: pa.Schema,
-    warn: logging.Logger | logging.LoggerAdapter | None = None,
+    log_to: logging.Logger | logging.LoggerAdapter | None = None,
 ) -> dict[dt.date, int]:
     """Write state for each day from the previous day's state and the day's raw rows; each
     day's size back. Without a previous state, it is folded once from every earlier raw day."""
@@ -49,10 +49,10 @@ def fold_days(
     previous = read_frame(state, first - dt.timedelta(days=1), columns)
     if previous is None:
         bootstrap = days_before(raw, first)
-        if bootstrap:
-            (warn or log).warning(
-                f"{state.name}: no state for {first - dt.timedelta(days=1)}; rebuilding it from "
-                f"{len(bootstrap)} raw day(s) (once)"
+        if bootstrap:  # the usual start of a range whose day before was never built: not a fault
+            (log_to or log).info(
+                f"{state.name}: no state for {first - dt.timedelta(days=1)}; folding it from the "
+                f"{len(bootstrap)} raw day(s) before {first}"
             )
         previous = pl.from_arrow(pa.Table.from_batches([], schema))  # empty_table() imports pandas
         for day in bootstrap:

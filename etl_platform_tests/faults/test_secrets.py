@@ -26,7 +26,7 @@ from etl_platform.definitions import build_definitions
 from etl_platform.env import Environment
 from etl_platform.extract import backends
 from etl_platform.extract.connection import MySqlEndpoint, MySqlUrlError, endpoint_for
-from etl_platform.load.lake import staging_root
+from etl_platform.load.staging import staging_root
 from etl_platform.redaction import (
     install_log_redaction,
     redact,

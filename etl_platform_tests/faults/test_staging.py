@@ -20,8 +20,9 @@ import pytest
 
 from etl_platform.env import PROJECT_ROOT
 from etl_platform.load import atomic_swap
-from etl_platform.load import lake as lake_module
-from etl_platform.load.lake import Lake, staging_root
+from etl_platform.load import staging as staging_module
+from etl_platform.load.lake import Lake
+from etl_platform.load.staging import staging_root
 
 SCHEMA = pa.schema([("id", pa.int64()), ("updated_at", pa.timestamp("us", tz="UTC"))])
 DAY = dt.date(2024, 3, 1)
@@ -170,10 +171,10 @@ def test_staging_sits_beside_the_lake_on_its_file_system(
     root = tmp_path / "lake"
     staging_root.cache_clear()
     assert staging_root(root) == tmp_path / "lake.staging"
-    assert lake_module._device(staging_root(root)) == lake_module._device(root)
+    assert staging_module._device(staging_root(root)) == staging_module._device(root)
     assert Lake(root).view("v").staging_dir == tmp_path / "lake.staging" / "views" / "v"
     # A lake that is a mount point of its own stages inside itself, on its file system.
-    monkeypatch.setattr(lake_module, "_device", lambda p: 2 if p == root else 1)
+    monkeypatch.setattr(staging_module, "_device", lambda p: 2 if p == root else 1)
     staging_root.cache_clear()
     try:
         assert staging_root(root) == root / "_staging"

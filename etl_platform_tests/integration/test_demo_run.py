@@ -56,11 +56,9 @@ def test_demo_run_starts_a_private_server_seeds_extracts_and_reuses(tmp_path: Pa
         assert sorted(p.name for p in lake.iterdir()) == [f"shard_{i:02d}" for i in range(12)]
         assert "raw/shard_11/orders" in first.stdout and "total:" in first.stdout
         assert "make dev" in first.stdout and "duckdb" in first.stdout
-        assert (
-            (tmp_path / "local" / "demo.env")
-            .read_text()
-            .startswith("ETL_PLATFORM_DEMO_MYSQL_URL=mysql://root@127.0.0.1:")
-        )
+        # `.env` beside ETL_PLATFORM_LOCAL_DIR (the project's own when that is `.local`)
+        settings = (tmp_path / "local" / ".env").read_text()
+        assert "\nETL_PLATFORM_DEMO_MYSQL_URL=mysql://root@127.0.0.1:" in settings
         days = {p.name for p in (lake / "shard_00" / "orders").iterdir()}
         assert len(days) == 3
 

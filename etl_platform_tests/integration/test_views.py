@@ -50,7 +50,7 @@ def built(
         (DEFAULTS_DIR / "sources.yaml")
         .read_text()
         .split("shards:")[0]
-        .replace("start: 2025-01-01", "start: 2024-01-01")
+        .replace("start: today-89", "start: 2024-01-01")
         + "shards:\n"
         + "".join(
             f"  {s}: {{url_env: ETL_TEST_SHARD_URL, database: {db}}}\n" for s, db in SHARDS.items()
@@ -68,7 +68,7 @@ def built(
     mp.setenv("ETL_PLATFORM_S3_BUCKET", bucket)
     mp.setenv("ETL_PLATFORM_GLUE_DATABASE", f"views_{tmp.name.lower()}"[:60].replace("-", "_"))
     mp.setenv("ETL_PLATFORM_AWS_ENDPOINT_URL", moto_endpoint)
-    pg_schema = f"etl_test_{tmp.name.lower().replace('-', '_')}"[:60]
+    pg_schema = f"etl_test_{os.getpid()}_{tmp.name.lower().replace('-', '_')}"[:60]
     mp.setenv("ETL_PLATFORM_REDSHIFT_DSN", PG_URL)
     mp.setenv("ETL_PLATFORM_REDSHIFT_SCHEMA", pg_schema)
     defs = build_definitions(Environment.TEST)

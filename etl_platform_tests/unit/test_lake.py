@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from etl_platform.load import atomic_swap
-from etl_platform.load.lake import Lake, dictionary_columns, staging_root
+from etl_platform.load.lake import Lake, dictionary_columns
+from etl_platform.load.staging import staging_root
 
 SCHEMA = pa.schema([("id", pa.int64()), ("updated_at", pa.timestamp("us", tz="UTC"))])
 DAYS = [dt.date(2024, 1, 1), dt.date(2024, 1, 2)]

@@ -27,8 +27,9 @@ from etl_platform.extract.query import (
 )
 from etl_platform.extract.types import ColumnInfo, plan_column
 from etl_platform.identifiers import IdentifierError
-from etl_platform.load.lake import Dataset, staging_root
+from etl_platform.load.lake import Dataset
 from etl_platform.load.replaced_file import ReplacedFileWriter, dataset_file
+from etl_platform.load.staging import staging_root
 from etl_platform.specs.errors import SpecError
 from etl_platform.specs.loader import load_sources
 

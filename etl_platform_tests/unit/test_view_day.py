@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from polars.testing import assert_frame_equal
 
-from etl_platform.load.lake import Lake, staging_root
+from etl_platform.load.lake import Lake
+from etl_platform.load.staging import staging_root
 from etl_platform.load.view_day import ROW_GROUP_BYTES, ViewDayWriter
 
 DAY = dt.date(2024, 3, 1)

@@ -195,3 +195,82 @@ def test_an_unquoted_decimal_in_a_flow_mapping_gets_a_hint(tmp_path: Path) -> No
         info.value
     )
     assert "lookups.0.on" not in str(info.value)  # `on:` stays a key, not YAML 1.1's True
+
+
+def _problems(tmp_path: Path) -> list[tuple[str, str]]:
+    with pytest.raises(SpecErrors) as info:
+        load_views(tmp_path, SOURCES, SCHEMA)
+    return [(f, r) for e in info.value.errors for f, r in e.problems]
+
+
+def test_a_bad_duration_does_not_hide_the_files_other_problems(tmp_path: Path) -> None:
+    _write_view(
+        tmp_path,
+        "v",
+        {
+            **GOOD,
+            "columns": {
+                "order_id": {"from": "id", "type": "uint64"},
+                "amount": {"from": "amount_x", "type": "decimal(12,2)"},
+            },
+            "unique_key": ["order_key"],
+            "freshness": {"fail_after": "1 day"},
+            "schedule": "every hour",
+        },
+    )
+    problems = _problems(tmp_path)
+    assert [f for f, _ in problems] == [
+        "attributes.freshness.fail_after",
+        "attributes.columns.amount.from",
+        "attributes.unique_key",
+        "attributes.schedule",
+    ]
+    assert "bad duration '1 day'" in problems[0][1]
+
+
+def test_an_invalid_part_is_reported_once_and_the_rest_still_checked(tmp_path: Path) -> None:
+    _write_view(
+        tmp_path,
+        "folder",
+        {
+            **GOOD,
+            "columns": {
+                "order_id": {"from": "id", "type": "uint64"},
+                "grand": {"json": "payload", "path": "a..b", "type": "string"},
+                "tier": {"from": "tier", "type": "string"},
+            },
+            "unique_key": ["order_id", "grand"],  # names the invalid column: no second problem
+            "lookups": [
+                {"table": "customers", "on": {"customer_id": "id"}, "columns": 5},
+                {"table": "customers", "on": {"customer_id": "idx"}, "columns": {"email": "e"}},
+            ],
+            "explode": {"json": "payload"},
+            "dist_key": "nope",
+        },
+    )
+    problems = _problems(tmp_path)
+    fields = [f for f, _ in problems]
+    assert fields == [
+        "attributes.lookups.0.columns",
+        "attributes.columns.grand.path",
+        "attributes.explode.path",
+        "attributes.name",
+        "attributes.columns.tier.from",
+        "attributes.lookups.1.on.customer_id",
+        "attributes.dist_key",
+    ], problems
+
+
+def test_an_unknown_source_still_checks_what_does_not_need_its_columns(tmp_path: Path) -> None:
+    _write_view(
+        tmp_path,
+        "v",
+        {**GOOD, "source": "nope", "unique_key": ["x"], "schedule": "soon"},
+        type_="something.Else",
+    )
+    assert [f for f, _ in _problems(tmp_path)] == [
+        "type",
+        "attributes.source",
+        "attributes.unique_key",
+        "attributes.schedule",
+    ]

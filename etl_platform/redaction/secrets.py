@@ -1,0 +1,134 @@
+"""The configured secrets' values, and how to mask them in a text.
+
+Read from the environment when a message is made, not when the definitions load: secrets are
+set at run time. Masked however a library spells them: as written, percent-encoded, in a repr
+or in JSON.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from pathlib import Path
+from urllib.parse import quote, quote_plus, unquote
+
+from etl_platform.env import REDSHIFT_DSN_ENV, secret, sources_path
+from etl_platform.extract.connection import MySqlEndpoint, url_password
+
+MASK = "***"
+#: Shorter values are not masked: masking every "ab" would garble every message, and such a
+#: value protects nothing.
+MIN_SECRET_CHARS = 4
+
+
+@functools.lru_cache(maxsize=8)
+def _secret_variables(path: str, mtime_ns: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The variables sources.yaml names, (url_env, password_env); keyed by the file's mtime so
+    an edited file is read again."""
+    from etl_platform.specs.errors import SpecError
+    from etl_platform.specs.loader import load_sources
+
+    try:
+        shards = load_sources(Path(path)).shards.values()
+    except (SpecError, OSError):  # an invalid file fails the definitions, by name
+        return (), ()
+    return (
+        tuple(s.url_env for s in shards if s.url_env),
+        tuple(s.password_env for s in shards if s.password_env),
+    )
+
+
+def secret_values() -> frozenset[str]:
+    """Every configured secret's value, read from the environment now (secrets are set at run
+    time, not when the definitions load)."""
+    path = sources_path()
+    try:
+        url_vars, password_vars = _secret_variables(str(path), path.stat().st_mtime_ns)
+    except OSError:
+        url_vars, password_vars = (), ()
+    return _values(
+        tuple(secret(v) or "" for v in url_vars),
+        tuple(secret(v) or "" for v in password_vars),
+        secret(REDSHIFT_DSN_ENV) or "",
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _values(urls: tuple[str, ...], passwords: tuple[str, ...], dsn: str) -> frozenset[str]:
+    found = set(passwords)
+    for url in urls:
+        found |= _url_secrets(url)
+    if dsn:
+        found |= {dsn.strip(), *_dsn_passwords(dsn)}
+    return frozenset(v for v in found if len(v) >= MIN_SECRET_CHARS)
+
+
+def _url_secrets(url: str) -> set[str]:
+    """A URL's password, raw and decoded, and the URL itself. A URL that does not parse may
+    hold its password anywhere after `://`: that text, and what follows its first `:`, too."""
+    raw = url_password(url)
+    found = {raw, unquote(raw)}
+    try:
+        MySqlEndpoint.from_url(url)
+    except ValueError:
+        after = url.strip().partition("://")[2]
+        found |= {url.strip(), after, after.partition(":")[2]}
+    else:
+        if raw:
+            found.add(url.strip())
+    return found
+
+
+def _dsn_passwords(dsn: str) -> set[str]:
+    """The password of a PostgreSQL DSN, as a URL (raw and decoded) or as `key=value` pairs."""
+    found = set()
+    if "://" in dsn:
+        raw = dsn.strip().partition("://")[2].rpartition("@")[0].partition(":")[2]
+        found |= {raw, unquote(raw)}
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        password = conninfo_to_dict(dsn).get("password")
+    except psycopg.Error:
+        password = None
+    if password:
+        found.add(str(password))
+    return found
+
+
+def _spellings(value: str) -> set[str]:
+    """How a value may be written out: as is, percent-encoded, inside a repr or JSON."""
+    return {
+        value,
+        quote(value, safe=""),
+        quote(value),
+        quote_plus(value),
+        repr(value)[1:-1],
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+    }
+
+
+@functools.lru_cache(maxsize=32)
+def _pattern(values: frozenset[str]) -> re.Pattern[str] | None:
+    """One regex for every spelling, longest first, so a URL is masked whole."""
+    spellings = sorted({s for value in values for s in _spellings(value)}, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, spellings))) if spellings else None
+
+
+def secrets_configured() -> bool:
+    """Whether any secret is set now: with none, a log record need not be looked at."""
+    return _pattern(secret_values()) is not None
+
+
+def redact(text: str) -> str:
+    """`text` with every configured secret masked."""
+    pattern = _pattern(secret_values())
+    return text if pattern is None else pattern.sub(MASK, text)
+
+
+def holds_secret(text: str) -> bool:
+    pattern = _pattern(secret_values())
+    return pattern is not None and pattern.search(text) is not None
