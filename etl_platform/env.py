@@ -111,6 +111,10 @@ def redshift_settings() -> dict[str, str | None]:
 DEMO_URL_ENV = "ETL_PLATFORM_DEMO_MYSQL_URL"
 
 
+#: The demo's first seeded day, which its sources.yaml starts its partitions at.
+DEMO_START_ENV = "ETL_PLATFORM_DEMO_START"
+
+
 def demo_mysql_url() -> str | None:
     return os.environ.get(DEMO_URL_ENV) or None
 

@@ -63,11 +63,16 @@ def prepare_local_home() -> Path:
     return home
 
 
-def ensure_dagster_home() -> Path:
+def ensure_dagster_home() -> Path | None:
     """`DAGSTER_HOME`, set to the local instance when unset, which is then prepared: a fresh
     shell, or a `.local` removed since, needs no step first. A home set elsewhere is left as
     it is."""
-    home = Path(os.environ.get(DAGSTER_HOME_ENV) or local_dagster_home())
+    configured = os.environ.get(DAGSTER_HOME_ENV)
+    if not configured and not (PROJECT_ROOT / "dagster.yaml").is_file():
+        # Installed as a package, not run from a checkout: no local instance to set up; a
+        # command that needs an instance says DAGSTER_HOME is not set.
+        return None
+    home = Path(configured or local_dagster_home())
     os.environ[DAGSTER_HOME_ENV] = str(home)
     if home.resolve() == local_dagster_home():
         prepare_local_home()
@@ -116,6 +121,7 @@ def record(values: Mapping[str, str | None], path: Path | None = None) -> Path:
     kept.extend(_line(name, value) for name, value in pending.items() if value is not None)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)
+    os.chmod(path, 0o600)  # it may hold a server's password: its owner's alone, new or not
     path.write_text("".join(kept))
     return path
 

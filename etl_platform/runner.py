@@ -332,3 +332,42 @@ def _rows_written(by_day: dict[str | None, int | None], *, snapshot: bool) -> in
     if snapshot:
         return known[max(known, key=lambda day: day or "")]
     return sum(known.values())
+
+
+def extract_lookup_history(
+    defs: dg.Definitions,
+    before: dt.date,
+    *,
+    instance: dg.DagsterInstance,
+    announce: Callable[[str], None] | None = None,
+) -> RangeRun | None:
+    """Extract the raw days the lake lacks of every looked-up table, from the table's start to
+    the day before `before`: a lookup state whose first day is `before` folds them all
+    (`steps.state_days.require_history` refuses it otherwise). None when none is missing."""
+    from etl_platform.env import sources_path
+    from etl_platform.load.lake_reads import partition_days
+    from etl_platform.specs.loader import load_sources
+    from etl_platform.steps.state_days import missing_history
+
+    sources = load_sources(sources_path())
+    lake = defs.resources["lake"].lake()  # type: ignore[index]
+    keys = defs.resolve_asset_graph().get_all_asset_keys()
+    looked_up = {k.path[2] for k in keys if k.path[0] == "state"}
+    missing: dict[dg.AssetKey, list[dt.date]] = {}
+    for key in keys:
+        if key.path[0] == "raw" and len(key.path) == 3 and key.path[2] in looked_up:
+            shard, table = key.path[1], key.path[2]
+            days = missing_history(
+                partition_days(lake.raw(shard, table)), sources.table_start(table), before
+            )
+            if days:
+                missing[key] = days
+    if not missing:
+        return None
+    first = min(days[0] for days in missing.values())
+    last = max(days[-1] for days in missing.values())
+    if announce is not None:
+        announce(f"extracting the history of {sorted(looked_up)} ({first} .. {last}) for lookups")
+    return run_range(
+        defs, "extract_raw", first, last, instance=instance, asset_selection=sorted(missing)
+    )

@@ -12,9 +12,11 @@ RAW_REFRESH = dg.AutomationCondition.on_cron("*/15 * * * *")
 #: comes back after midnight); older days are a backfill's.
 RECENT_DAYS = dg.AutomationCondition.in_latest_time_window(lookback_delta=dt.timedelta(days=2))
 #: Lookup state and destinations follow their inputs, day by day: `eager()` over the recent days.
-DERIVED_REFRESH = dg.AutomationCondition.eager().replace(
-    "in_latest_time_window", RECENT_DAYS
-).with_label("eager, today and yesterday")
+#: A day whose inputs failed a blocking check is not taken further.
+DERIVED_REFRESH = (
+    dg.AutomationCondition.eager().replace("in_latest_time_window", RECENT_DAYS)
+    & dg.AutomationCondition.all_deps_blocking_checks_passed()
+).with_label("eager, today and yesterday, behind blocking checks")
 #: Views build from the shards whose inputs are there (a shard that is down leaves its part
 #: out, named in a warning check) and rebuild when its day lands: eager over the recent days,
 #: without waiting for every input.

@@ -13,14 +13,15 @@ def cmd_sources_validate(args: argparse.Namespace) -> int:
     from etl_platform.extract.schema_snapshot import unreadable_columns
     from etl_platform.specs.errors import SpecError
     from etl_platform.specs.loader import load_source_schema, load_sources
-    from etl_platform.specs.source_schema import schema_path_for
+    from etl_platform.specs.source_schema import cursor_problems, schema_path_for
 
     path = Path(args.path) if args.path else sources_path()
     try:
         spec = load_sources(path)
         snapshot = schema_path_for(path)
         if snapshot.is_file():
-            problems = unreadable_columns(spec, load_source_schema(snapshot))
+            schema = load_source_schema(snapshot)
+            problems = [*cursor_problems(spec, schema), *unreadable_columns(spec, schema)]
             if problems:
                 raise SpecError(path, problems)
     except SpecError as e:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -66,26 +65,15 @@ def cmd_demo_down(args: argparse.Namespace) -> int:
     return 0
 
 
-def _extract_lookup_history(defs: dg.Definitions, days: int, run_days: int) -> None:
-    """Views look related rows up as of each day; that needs the looked-up tables' history,
-    so the demo extracts those tables' earlier days once (one query per shard-table)."""
+def _extract_lookup_history(defs: dg.Definitions, run_days: int) -> None:
+    """Views look related rows up as of each day, from a state folded over the looked-up
+    tables' whole history: the demo extracts the days of it the lake lacks before its run."""
     import dagster as dg
 
-    from etl_platform.runner import last_days, run_range
+    from etl_platform.runner import extract_lookup_history, last_days
 
-    graph = defs.resolve_asset_graph()
-    looked_up = {k.path[2] for k in graph.get_all_asset_keys() if k.path[0] == "state"}
-    keys = [k for k in graph.get_all_asset_keys() if k.path[0] == "raw" and k.path[2] in looked_up]
-    first, _ = last_days(days)
-    last = last_days(run_days)[0] - dt.timedelta(days=1)
-    if not keys or last < first:
-        return
     with dg.DagsterInstance.get() as instance:
-        done = all(instance.get_latest_materialization_event(k) for k in keys)
-        if done:
-            return
-        print(f"extracting the history of {sorted(looked_up)} ({first} .. {last}) for lookups")
-        run_range(defs, "extract_raw", first, last, instance=instance, asset_selection=keys)
+        extract_lookup_history(defs, last_days(run_days)[0], instance=instance, announce=print)
 
 
 def cmd_demo_run(args: argparse.Namespace) -> int:
@@ -97,7 +85,7 @@ def cmd_demo_run(args: argparse.Namespace) -> int:
     from etl_platform.definitions import build_definitions
 
     defs = build_definitions()
-    _extract_lookup_history(defs, args.days, args.run_days)
+    _extract_lookup_history(defs, args.run_days)
     args.start = args.end = None
     args.days = args.run_days
     return cmd_run(args, defs)

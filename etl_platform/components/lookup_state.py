@@ -3,8 +3,9 @@
 For each table `T` that a view looks up and each shard `S` carrying it, this produces the asset
 `state/S/T` (group `lookup_state`), daily-partitioned. Partition D = latest per primary key of
 (partition D-1 + raw/S/T day D), so a view's lookup for day D reads one compact file and its cost
-does not grow with the days of history. The self-dependency makes a backfill run its ranges in
-order; the fold itself is `steps.state_days.fold_days`.
+does not grow with the days of history. A first day without the day before's state needs the
+table's raw days from its start (`steps.state_days.require_history`). The self-dependency makes
+a backfill run its ranges in order; the fold itself is `steps.state_days.fold_days`.
 """
 
 import dagster as dg
@@ -25,7 +26,7 @@ from etl_platform.partitions import (
 from etl_platform.resources import LakeResource
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.specs.views import ViewSpec
-from etl_platform.steps.state_days import fold_days, state_columns
+from etl_platform.steps.state_days import fold_days, require_history, state_columns
 
 
 def build_state_asset(
@@ -58,6 +59,9 @@ def build_state_asset(
         raw, state = the_lake.raw(shard, table), the_lake.state(shard, table)
         with step_failures():
             arrow_schema = partition_schema(raw, days, columns)
+            require_history(
+                raw, state, days[0], start=sources.table_start(table), shard=shard, table=table
+            )
             sizes = fold_days(
                 raw,
                 state,

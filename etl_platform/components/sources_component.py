@@ -6,14 +6,15 @@ import dagster as dg
 
 from etl_platform.components.mysql_sources import build_source_assets
 from etl_platform.env import sources_path
-from etl_platform.specs.loader import load_sources
+from etl_platform.specs.loader import load_checked_sources
 
 
 class MySqlSourcesComponent(dg.Component, dg.Model, dg.Resolvable):
     """The shards and tables of `sources.yaml` (`ETL_PLATFORM_SOURCES`, else the demo's: one
     path for every reader of it, so the snapshot and the secrets are those of the same file).
+    Its cursors are checked against the schema snapshot beside it, when there is one.
     Produces `raw/<shard>/<table>` for every table on every shard that carries it,
     group `raw_<shard>`, pool `mysql_<shard>`."""
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-        return dg.Definitions(assets=build_source_assets(load_sources(sources_path())))
+        return dg.Definitions(assets=build_source_assets(load_checked_sources(sources_path())))

@@ -99,14 +99,21 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
             context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource
         ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
             the_lake = lake.lake()
-            inputs = ViewInputs(spec, sources, the_lake, context.run.run_id)
+            selected = context.selected_asset_keys
+            inputs = ViewInputs(
+                spec,
+                sources,
+                the_lake,
+                context.run.run_id,
+                write_view=view_asset_key(spec.name) in selected,
+                write_rejects=rejects_asset_key(spec.name) in selected,
+            )
             with step_failures():
                 window = build_view_days(inputs, window_days(context.partition_time_window))
             view, rejects = the_lake.view(spec.name), the_lake.rejects(spec.name)
             with duckdb.get_connection() as conn:
                 register_view(conn, spec.name, view)
                 register_view(conn, f"{spec.name}__rejects", rejects)
-            selected = context.selected_asset_keys
             if view_asset_key(spec.name) in selected:
                 add_daily_metadata(
                     context,

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
+import os
 from pathlib import Path
 
 import pymysql
 
 from etl_platform.demo.mariadb_server import start_server
-from etl_platform.env import DEMO_URL_ENV, demo_mysql_url
+from etl_platform.env import DEMO_START_ENV, DEMO_URL_ENV, demo_mysql_url
 from etl_platform.extract.connection import MySqlEndpoint
 from etl_platform.project_env import file_values, record, record_local_home
 
@@ -61,7 +63,11 @@ def _seeded_as(server: MySqlEndpoint, identity: str, local_dir: Path, params: De
     if not marker.exists():
         return False
     recorded = json.loads(marker.read_text())
-    if recorded.get("params") != dataclasses.asdict(params) or recorded.get("server") != identity:
+    if (
+        recorded.get("params") != dataclasses.asdict(params)
+        or recorded.get("server") != identity
+        or "first_day" not in recorded
+    ):
         return False
     try:
         conn = server.connect(connect_timeout=5)
@@ -76,6 +82,12 @@ def _seeded_as(server: MySqlEndpoint, identity: str, local_dir: Path, params: De
             return cur.fetchone()[0] == 4
     finally:
         conn.close()
+
+
+def _use_start(first_day: str) -> None:
+    """The seed's first day, for this process (the run that follows) and for later shells."""
+    os.environ[DEMO_START_ENV] = first_day
+    record({DEMO_START_ENV: first_day})
 
 
 def ensure_demo(
@@ -94,21 +106,30 @@ def ensure_demo(
     record({DEMO_URL_ENV: server.url() if private else demo_mysql_url()})
     record_local_home()
     if not force and _seeded_as(server, identity, local_dir, params):
+        _use_start(json.loads(_marker(local_dir).read_text())["first_day"])
         return (
             server,
             private,
             f"reused the seeded demo shards on the {where} ({server.describe()})",
         )
+    end = dt.datetime.now(dt.UTC).date()
     report = seed_shards(
         server,
         shards=params.shards,
         orders_per_shard=params.orders_per_shard,
         days=params.days,
         seed=params.seed,
+        end=end,
     )
+    first = end - dt.timedelta(days=params.days - 1)
     _marker(local_dir).write_text(
-        json.dumps({"params": dataclasses.asdict(params), "server": identity})
+        json.dumps(
+            {"params": dataclasses.asdict(params), "server": identity, "first_day": str(first)}
+        )
     )
+    # The partitions start where the data does, fixed at the seed: a start that moved each
+    # day would change the partitions under running backfills.
+    _use_start(str(first))
     return (
         server,
         private,

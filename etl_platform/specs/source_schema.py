@@ -8,9 +8,15 @@ extractor would (Arrow types, unreadable columns) is `extract.schema_snapshot`'s
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
+
+from etl_platform.specs.sources import SourcesSpec
+
+#: The MySQL types a cursor (or a NULL cursor's fallback) can have: a value that names a day.
+CURSOR_TYPES = ("date", "datetime", "timestamp")
 
 
 class SourceSchema(BaseModel):
@@ -37,3 +43,40 @@ def render_schema(schema: SourceSchema) -> str:
         lines.append(f"  {table}:")
         lines.extend(f"    {name}: {ctype!r}" for name, ctype in columns.items())
     return "\n".join(lines) + "\n"
+
+
+def type_name(column_type: str) -> str:
+    """`datetime(6)` → `datetime`: a COLUMN_TYPE's name, without its size or attributes."""
+    return re.split(r"[\s(]", column_type.strip().lower(), maxsplit=1)[0]
+
+
+def cursor_problems(sources: SourcesSpec, schema: SourceSchema) -> list[tuple[str, str]]:
+    """(field, reason) for each cursor or NULL-cursor fallback that the snapshot lacks or
+    that is not a date type, so a bad one is refused at load instead of failing its runs.
+    Tables the snapshot does not have are left to the extractor, which reads the live columns."""
+    problems = []
+    for table, spec in sources.tables.items():
+        columns = schema.tables.get(table)
+        if columns is None:
+            continue
+        checked = [("cursor", spec.cursor)]
+        if spec.cursor_fallback is not None:
+            checked.append(("null_cursor.fallback", spec.cursor_fallback))
+        for field, column in checked:
+            if column not in columns:
+                problems.append(
+                    (
+                        f"tables.{table}.{field}",
+                        f"column {column!r} is not in the schema snapshot of table {table!r} "
+                        "(re-run `etl-platform sources schema` if it was added)",
+                    )
+                )
+            elif type_name(columns[column]) not in CURSOR_TYPES:
+                problems.append(
+                    (
+                        f"tables.{table}.{field}",
+                        f"column {column!r} is {columns[column]}, not a DATE, DATETIME or "
+                        "TIMESTAMP: its value must name each row's day",
+                    )
+                )
+    return problems

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 import zoneinfo
 from typing import Annotated, Literal
 
@@ -32,25 +31,6 @@ def _timezone(value: str) -> str:
 
 
 TimeZone = Annotated[str, pydantic.AfterValidator(_timezone)]
-
-_RELATIVE_DAY = re.compile(r"today\s*(?:-\s*(\d+))?")
-
-
-def _start_day(value: object) -> object:
-    """`today-N`: N days before the day the spec loads (UTC). The demo's data always ends
-    today, so a fixed date cannot say where it starts; each load of the definitions (a run, a
-    code server) resolves it once."""
-    if not isinstance(value, str) or not value.strip().startswith("today"):
-        return value
-    match = _RELATIVE_DAY.fullmatch(value.strip())
-    if match is None:
-        raise ValueError(f"{value!r}: give a date (2025-01-01) or today-N (N days ago, UTC)")
-    return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=int(match.group(1) or 0))
-
-
-#: A first day: a date, or `today-N`.
-StartDay = Annotated[dt.date, pydantic.BeforeValidator(_start_day)]
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -96,7 +76,7 @@ class TableSpec(_Strict):
     primary_key: list[Identifier] = Field(min_length=1)
     cursor: Identifier = "updated_at"
     json_columns: list[Identifier] = Field(default_factory=list, alias="json")
-    start: StartDay | None = None
+    start: dt.date | None = None
     exclude_columns: list[Identifier] = Field(default_factory=list)
     shards: list[Identifier] | None = None
     null_cursor: NullCursorPolicy = "reject"
@@ -131,7 +111,7 @@ class ExtractSettings(_Strict):
 
 class SourcesSpec(_Strict):
     timezone: TimeZone = "UTC"
-    start: StartDay
+    start: dt.date
     extract: ExtractSettings = ExtractSettings()
     shards: dict[Identifier, ShardSpec] = Field(min_length=1)
     tables: dict[Identifier, TableSpec] = Field(min_length=1)

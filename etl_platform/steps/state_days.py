@@ -9,8 +9,9 @@ from collections.abc import Iterable, Iterator
 import polars as pl
 import pyarrow as pa
 
+from etl_platform.errors import PartitionMissing
 from etl_platform.load.lake import Dataset
-from etl_platform.load.lake_reads import days_before, read_frame
+from etl_platform.load.lake_reads import days_before, partition_days, read_frame
 from etl_platform.runtime.memory import release_free_memory
 from etl_platform.runtime.parallel import default_threads, ordered_map
 from etl_platform.specs.sources import SourcesSpec
@@ -30,6 +31,52 @@ def state_columns(table: str, views: Iterable[ViewSpec], sources: SourcesSpec) -
                 wanted.extend(lookup.on.values())
                 wanted.extend(lookup.columns)
     return list(dict.fromkeys(wanted))
+
+
+def missing_history(present: Iterable[dt.date], start: dt.date, first: dt.date) -> list[dt.date]:
+    """The days from `start` to the day before `first` that `present` lacks, in order."""
+    have = set(present)
+    days = (start + dt.timedelta(days=i) for i in range((first - start).days))
+    return [day for day in days if day not in have]
+
+
+def _ranges(days: list[dt.date]) -> list[str]:
+    """Consecutive days as `first..last` (a lone day as itself)."""
+    runs: list[list[dt.date]] = []
+    for day in days:
+        if runs and day - runs[-1][-1] == dt.timedelta(days=1):
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return [f"{r[0]}..{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs]
+
+
+def require_history(
+    raw: Dataset, state: Dataset, first: dt.date, *, start: dt.date, shard: str, table: str
+) -> None:
+    """Refuse to fold a state from a history the raw zone lacks.
+
+    Without the previous day's state, `fold_days` folds every earlier raw day: a day never
+    extracted would leave the rows last changed on it out, and most lookups NULL while the run
+    still succeeds. So every raw day from the table's start to `first` must be there, unless
+    `first` is the table's first day.
+    """
+    if first <= start or state.partition_files(first - dt.timedelta(days=1)):
+        return
+    missing = missing_history(partition_days(raw), start, first)
+    if not missing:
+        return
+    ranges = _ranges(missing)
+    more = f" and {len(ranges) - 5} more range(s)" if len(ranges) > 5 else ""
+    shown = ", ".join(ranges[:5]) + more
+    raise PartitionMissing(
+        f"{state.name}: {raw.name} lacks {len(missing)} day(s) before {first} ({shown}); the "
+        f"lookup state of {table} on {shard} is folded from its whole history since its start, "
+        f"{start}, so without them most lookups would be NULL. Extract them first: "
+        f"`etl-platform run --job extract_raw --start {missing[0]} --end {missing[-1]}` "
+        f"(every table; for this one alone, backfill {raw.name} over those days from the UI), "
+        "then run this again."
+    )
 
 
 def fold_days(

@@ -161,6 +161,10 @@ class ViewInputs:
     sources: SourcesSpec
     lake: Lake
     run_id: str
+    #: Which of the two datasets a run writes: a run selected for one leaves the other's days
+    #: as they were (its checks and records are the other's run's).
+    write_view: bool = True
+    write_rejects: bool = True
 
     @functools.cached_property
     def shards(self) -> list[str]:
@@ -230,7 +234,7 @@ def build_view_day(inputs: ViewInputs, day: dt.date) -> DayResult:
         related_cursors={t: sources.tables[t].cursor for t in lookup_tables(spec)},
         run_id=inputs.run_id,
     )
-    writer = ViewDayWriter(lake.view(spec.name), day)
+    writer = ViewDayWriter(lake.view(spec.name), day) if inputs.write_view else None
     rejects: list[pl.DataFrame] = []
     preview: list[pl.DataFrame] = []
     try:
@@ -246,18 +250,24 @@ def build_view_day(inputs: ViewInputs, day: dt.date) -> DayResult:
             )
             if sum(p.height for p in preview) < PREVIEW_ROWS:
                 preview.append(_copied_head(shaped.rows, PREVIEW_ROWS))
-            writer.add(shaped.rows)
+            if writer is not None:
+                writer.add(shaped.rows)
             del shaped, keys
-        day_schema = writer.schema
-        writer.commit()
+        if writer is not None:
+            day_schema = writer.schema
+            writer.commit()
+        else:
+            day_schema = pl.concat(preview, how="diagonal_relaxed").schema if preview else {}
     except BaseException:
-        writer.abort()
+        if writer is not None:
+            writer.abort()
         raise
     day_rejects = pl.concat(rejects, how="vertical_relaxed").with_columns(
         pl.lit(inputs.run_id).alias("_run_id")
     )
     reject_rows = day_rejects.to_arrow()
-    lake.rejects(spec.name).write_partitions({day: reject_rows}, reject_rows.schema)
+    if inputs.write_rejects:
+        lake.rejects(spec.name).write_partitions({day: reject_rows}, reject_rows.schema)
     # In the day's final schema: a later shard may have added columns or widened types.
     assert day_schema is not None
     result.preview = pl.concat(

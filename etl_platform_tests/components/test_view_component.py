@@ -95,12 +95,19 @@ def _dg(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_dg_lists_the_same_graph_and_checks_the_yaml() -> None:
+def test_dg_lists_the_same_graph_and_checks_the_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dotenv import dotenv_values
+
     from etl_platform.definitions import build_definitions
 
     listed = _dg("list", "defs", "--json")
     assert listed.returncode == 0, listed.stderr[-2000:]
     assets = {a["asset_key"] for a in json.loads(listed.stdout)["assets"]}
+    # dg reads the project's .env over the environment (a user's ETL_PLATFORM_VIEWS_DIR, say):
+    # the in-process graph is built with the same settings.
+    for name, value in dotenv_values(PROJECT_ROOT / ".env").items():
+        if value is not None:
+            monkeypatch.setenv(name, value)
     assert assets == _keys(build_definitions(Environment.TEST))
     checked = _dg("check", "yaml")
     assert checked.returncode == 0, checked.stdout[-2000:] + checked.stderr[-2000:]

@@ -17,7 +17,7 @@ import pytest
 from etl_platform.definitions import build_definitions
 from etl_platform.env import DEFAULTS_DIR, Environment
 from etl_platform.extract.connection import MySqlEndpoint
-from etl_platform.runner import run_range
+from etl_platform.runner import extract_lookup_history, run_range
 from etl_platform.steps.reconcile import RECONCILED_DAYS
 from etl_platform_tests.conftest import TEST_MYSQL_URL, run_sql
 
@@ -89,6 +89,8 @@ def test_reconciliation_drops_a_deleted_customer_for_good(
     defs, lake = platform
     day = END - dt.timedelta(days=1)  # the newest state day, before END's
     with dg.instance_for_test() as instance:
+        history = extract_lookup_history(defs, FIRST, instance=instance)
+        assert history is not None and history.success
         run = run_range(defs, "extract_raw", FIRST, END, instance=instance)
         assert run.success, [o.error for o in run.outcomes if o.error]
         _run_state(defs, instance, FIRST, day)

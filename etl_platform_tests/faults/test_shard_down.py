@@ -61,9 +61,25 @@ def _keys(*names: str) -> list[dg.AssetKey]:
     return [dg.AssetKey(n.split("/")) for n in names]
 
 
+def _customers_history(
+    defs: dg.Definitions, instance: dg.DagsterInstance, first: dt.date, last: dt.date, shard: str
+) -> None:
+    """A lookup state is folded from the looked-up table's history: extract it first."""
+    history = run_range(
+        defs,
+        "extract_raw",
+        first,
+        last,
+        instance=instance,
+        asset_selection=_keys(f"raw/{shard}/customers"),
+    )
+    assert history.success
+
+
 def test_a_view_day_builds_from_the_shards_that_are_there(platform) -> None:
     defs = platform(dt.date(2024, 1, 1))
     with dg.instance_for_test() as instance:
+        _customers_history(defs, instance, dt.date(2024, 1, 1), DAY - dt.timedelta(1), "shard_00")
         extract = run_range(defs, "extract_raw", DAY, DAY, instance=instance)
         failed = sorted(o.key for o in extract.outcomes if o.error)
         assert failed == ["raw__shard_01__customers", "raw__shard_01__orders"]  # step keys
@@ -151,6 +167,8 @@ def test_the_view_rebuilds_when_the_missing_shards_day_lands(
         assert done.success
 
     with dg.instance_for_test() as instance:
+        yesterday = today - dt.timedelta(days=1)
+        _customers_history(defs, instance, today - dt.timedelta(days=3), yesterday, "shard_00")
         tick = dg.evaluate_automation_conditions(defs, instance, asset_selection=view_only)
         assert day not in requested(tick)  # nothing there yet: no view to build
         materialize(defs, "raw/shard_00/orders", "raw/shard_00/customers")
@@ -168,6 +186,7 @@ def test_the_view_rebuilds_when_the_missing_shards_day_lands(
         monkeypatch.setenv("ETL_TEST_DOWN_URL", TEST_MYSQL_URL)  # the shard is back
         back = platform(today - dt.timedelta(days=3))
         materialize(back, "raw/shard_01/orders", "raw/shard_01/customers")
+        _customers_history(back, instance, today - dt.timedelta(days=3), yesterday, "shard_01")
         materialize(back, "state/shard_01/customers")
         tick = dg.evaluate_automation_conditions(
             back, instance, asset_selection=view_only, cursor=tick.cursor
@@ -189,6 +208,7 @@ def test_a_cli_range_run_still_builds_the_views_of_the_shards_that_are_up(platfo
         if k.path[0] in ("raw", "state", "views")
     ]
     with dg.instance_for_test() as instance:
+        _customers_history(defs, instance, dt.date(2024, 1, 1), DAY - dt.timedelta(1), "shard_00")
         runs = run_range_through_failures(
             defs, "etl_all", DAY, DAY, instance=instance, asset_selection=lake_only
         )

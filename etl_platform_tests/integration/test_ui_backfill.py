@@ -45,7 +45,7 @@ from etl_platform.definitions import build_definitions
 from etl_platform.demo.mariadb_server import free_port
 from etl_platform.env import DEFAULTS_DIR, PROJECT_ROOT, Environment
 from etl_platform.load.lake import Lake
-from etl_platform.runner import run_range
+from etl_platform.runner import extract_lookup_history, run_range
 from etl_platform_tests.conftest import SEED_END, SEED_PREFIX, TEST_MYSQL_URL
 
 pytestmark = pytest.mark.integration
@@ -185,7 +185,9 @@ def _sources(tmp: Path) -> Path:
     demo = (DEFAULTS_DIR / "sources.yaml").read_text()
     path = tmp / "sources.yaml"
     path.write_text(
-        demo.split("shards:")[0].replace("start: today-89", "start: 2024-01-01")
+        demo.split("shards:")[0].replace(
+            "start: ${ETL_PLATFORM_DEMO_START:-2025-01-01}", "start: 2024-01-01"
+        )
         + "shards:\n"
         + "".join(
             f"  {s}: {{url_env: ETL_TEST_SHARD_URL, database: {db}}}\n" for s, db in SHARDS.items()
@@ -247,6 +249,8 @@ def ui(seeded_shards: list[str], tmp_path_factory: pytest.TempPathFactory) -> It
                 *(raw_asset_key(s, t) for s in SHARDS for t in ("orders", "customers", "products")),
                 *(state_asset_key(s, t) for s in SHARDS for t in ("customers", "products")),
             ]
+            history = extract_lookup_history(defs, DAYS[0], instance=instance)
+            assert history is not None and history.success
             run = run_range(
                 defs, "etl_all", DAYS[0], DAYS[-1], instance=instance, asset_selection=upstream
             )
@@ -282,16 +286,20 @@ def _days(keys: list[dg.AssetKey]) -> set[tuple[str, str]]:
     return {(k.to_user_string(), str(d)) for k in keys for d in DAYS}
 
 
-def _assert_lake_has_days(ui: UI, views: list[str]) -> None:
+def _assert_lake_has_days(
+    ui: UI, views: list[str], *, view: bool = True, rejects: bool = True
+) -> None:
     for name in views:
         for day in DAYS:
-            assert ui.lake.view(name).partition_files(day), (name, day)
-            assert ui.lake.rejects(name).partition_files(day), (name, day)
+            if view:
+                assert ui.lake.view(name).partition_files(day), (name, day)
+            if rejects:
+                assert ui.lake.rejects(name).partition_files(day), (name, day)
 
 
 def test_a_view_alone(ui: UI) -> None:
-    """The view without its rejects: both days built; the rejects' lake days are written by
-    the same pass, but only the view is reported materialized."""
+    """The view without its rejects: both days built and reported; the rejects are left to
+    their own materialization."""
     view = view_asset_key("orders_enriched")
     backfill = ui.launch([view])
     status = ui.run_backfill(backfill)
@@ -304,18 +312,20 @@ def test_a_view_alone(ui: UI) -> None:
         "reject_ratio",
         "all_shards_present",
     }
-    _assert_lake_has_days(ui, ["orders_enriched"])
+    _assert_lake_has_days(ui, ["orders_enriched"], rejects=False)
 
 
 def test_the_rejects_alone(ui: UI) -> None:
-    """The rejects without the view: no view checks to report, and nothing blocked."""
+    """The rejects without the view: no view checks to report, and the view's days are not
+    written by a run that neither checks nor records them."""
     rejects = rejects_asset_key("customer_profiles")
     backfill = ui.launch([rejects])
     status = ui.run_backfill(backfill)
     assert status == "COMPLETED_SUCCESS", ui.failures(backfill)
     assert ui.materialized(backfill) == _days([rejects])
     assert ui.check_names(backfill) == set()
-    _assert_lake_has_days(ui, ["customer_profiles"])
+    _assert_lake_has_days(ui, ["customer_profiles"], view=False)
+    assert not any(ui.lake.view("customer_profiles").partition_files(d) for d in DAYS)
 
 
 @pytest.mark.parametrize("with_rejects", [False, True], ids=["view", "view_and_rejects"])
@@ -331,7 +341,7 @@ def test_a_view_with_its_upstream(ui: UI, with_rejects: bool) -> None:
     status = ui.run_backfill(backfill)
     assert status == "COMPLETED_SUCCESS", ui.failures(backfill)
     assert ui.materialized(backfill) == _days(selection)
-    _assert_lake_has_days(ui, ["orders_enriched"])
+    _assert_lake_has_days(ui, ["orders_enriched"], rejects=with_rejects)
 
 
 def test_two_views(ui: UI) -> None:
@@ -341,4 +351,4 @@ def test_two_views(ui: UI) -> None:
     status = ui.run_backfill(backfill)
     assert status == "COMPLETED_SUCCESS", ui.failures(backfill)
     assert ui.materialized(backfill) == _days(keys)
-    _assert_lake_has_days(ui, views)
+    _assert_lake_has_days(ui, views, rejects=False)

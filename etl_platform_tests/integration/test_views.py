@@ -21,7 +21,7 @@ from etl_platform.definitions import build_definitions
 from etl_platform.destination_resources import athena_from_env
 from etl_platform.env import DEFAULTS_DIR, Environment
 from etl_platform.extract.connection import MySqlEndpoint
-from etl_platform.runner import run_range
+from etl_platform.runner import extract_lookup_history, run_range
 from etl_platform_tests.conftest import SEED_DAYS, SEED_END, SEED_PREFIX, TEST_MYSQL_URL, run_sql
 
 pytestmark = pytest.mark.integration
@@ -50,7 +50,7 @@ def built(
         (DEFAULTS_DIR / "sources.yaml")
         .read_text()
         .split("shards:")[0]
-        .replace("start: today-89", "start: 2024-01-01")
+        .replace("start: ${ETL_PLATFORM_DEMO_START:-2025-01-01}", "start: 2024-01-01")
         + "shards:\n"
         + "".join(
             f"  {s}: {{url_env: ETL_TEST_SHARD_URL, database: {db}}}\n" for s, db in SHARDS.items()
@@ -73,6 +73,8 @@ def built(
     mp.setenv("ETL_PLATFORM_REDSHIFT_SCHEMA", pg_schema)
     defs = build_definitions(Environment.TEST)
     with dg.instance_for_test() as instance:
+        history = extract_lookup_history(defs, FIRST, instance=instance)
+        assert history is not None and history.success
         run = run_range(defs, "etl_all", FIRST, SEED_END, instance=instance)
         assert run.success, [o.error for o in run.outcomes if o.error]
         checks = {

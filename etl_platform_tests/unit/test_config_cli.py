@@ -110,3 +110,60 @@ def test_views_validate_refuses_a_folder_without_view_specs(
 def test_views_validate_accepts_the_demo_views(capsys: pytest.CaptureFixture) -> None:
     assert main(["views", "validate", str(DEFAULTS_DIR / "views")]) == 0
     assert "4 view(s) ok" in capsys.readouterr().out
+
+
+CURSOR_SOURCES = """
+start: 2024-01-01
+shards: {s0: {url_env: S0_URL}}
+tables:
+  places: {primary_key: [id], cursor: changed_at}
+  roads: {primary_key: [id], cursor: name, null_cursor: {fallback: lanes}}
+  trips: {primary_key: [id], null_cursor: {fallback: started_on}}
+"""
+CURSOR_SNAPSHOT = """
+tables:
+  places: {id: 'int(11)', updated_at: 'datetime(6)'}
+  roads: {id: 'int(11)', name: 'varchar(64)', lanes: 'int(11)'}
+  trips: {id: 'int(11)', started_on: 'date', updated_at: 'timestamp(6)'}
+"""
+
+
+def test_sources_validate_refuses_every_cursor_missing_or_not_a_date(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A cursor places each row on its day: the snapshot shows a bad one before any run."""
+    path = _write_sources(tmp_path, CURSOR_SNAPSHOT, CURSOR_SOURCES)
+    assert main(["sources", "validate", str(path)]) == 1
+    lines = [line.strip() for line in capsys.readouterr().err.splitlines()]
+    assert lines == [
+        f"3 problem(s) in {path}:",
+        f"{path}: tables.places.cursor: column 'changed_at' is not in the schema snapshot of "
+        "table 'places' (re-run `etl-platform sources schema` if it was added)",
+        f"{path}: tables.roads.cursor: column 'name' is varchar(64), not a DATE, DATETIME or "
+        "TIMESTAMP: its value must name each row's day",
+        f"{path}: tables.roads.null_cursor.fallback: column 'lanes' is int(11), not a DATE, "
+        "DATETIME or TIMESTAMP: its value must name each row's day",
+    ]
+
+
+def test_definitions_refuse_a_bad_cursor_at_load_and_load_without_a_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dagster as dg
+
+    from etl_platform.components import MySqlSourcesComponent
+    from etl_platform.specs.errors import SpecError
+
+    path = _write_sources(tmp_path, CURSOR_SNAPSHOT, CURSOR_SOURCES)
+    monkeypatch.setenv("ETL_PLATFORM_SOURCES", str(path))
+    context = dg.ComponentTree.for_test().load_context
+    with pytest.raises(SpecError) as info:
+        MySqlSourcesComponent().build_defs(context)
+    assert [field for field, _ in info.value.problems] == [
+        "tables.places.cursor",
+        "tables.roads.cursor",
+        "tables.roads.null_cursor.fallback",
+    ]
+    assert str(info.value).startswith(f"3 problem(s) in {path}:")
+    (tmp_path / "sources.schema.yaml").unlink()  # the snapshot is optional for sources
+    assert MySqlSourcesComponent().build_defs(context).assets

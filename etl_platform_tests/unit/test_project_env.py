@@ -14,7 +14,6 @@ from dotenv import dotenv_values
 from etl_platform import env, prerequisites, project_env
 from etl_platform.demo import setup
 from etl_platform.env import DEMO_URL_ENV, PROJECT_ROOT
-from etl_platform.specs.sources import SourcesSpec
 
 
 @pytest.fixture
@@ -129,30 +128,34 @@ def test_a_missing_demo_url_says_to_run_make_run_or_set_it(local: Path) -> None:
     assert f"set S1_PASSWORD in the environment or in {local / '.env'}" in other
 
 
-def _start(value: object) -> dt.date:
-    spec = {
-        "start": value,
-        "shards": {"s": {"url_env": "X"}},
-        "tables": {"t": {"primary_key": ["id"]}},
-    }
-    return SourcesSpec.model_validate(spec).start
-
-
-def test_start_may_be_relative_to_today() -> None:
-    today = dt.datetime.now(dt.UTC).date()
-    assert _start("today-89") == today - dt.timedelta(days=89)
-    assert _start("today") == today
-    assert _start(dt.date(2025, 1, 1)) == dt.date(2025, 1, 1)
-    with pytest.raises(ValueError, match=r"today-N"):
-        _start("today+3")
-
-
-def test_the_demo_partitions_start_where_its_seeded_days_do() -> None:
+def test_the_demo_partitions_start_where_its_seeded_days_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`make run` writes the first seeded day to `.env`; the demo's sources.yaml starts there,
+    a fixed date (a start that moved daily would change the partitions under backfills)."""
     from etl_platform.specs.loader import load_sources
 
-    start = load_sources(env.DEFAULTS_DIR / "sources.yaml").start
-    days = 90  # `demo seed`'s default: the days up to today, today included
-    assert start == dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days - 1)
+    monkeypatch.setenv(env.DEMO_START_ENV, "2026-09-09")
+    assert load_sources(env.DEFAULTS_DIR / "sources.yaml").start == dt.date(2026, 9, 9)
+    monkeypatch.delenv(env.DEMO_START_ENV)
+    assert load_sources(env.DEFAULTS_DIR / "sources.yaml").start == dt.date(2025, 1, 1)
+
+
+def test_env_references_in_sources_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from etl_platform.specs.errors import SpecError
+    from etl_platform.specs.loader import load_sources
+
+    path = tmp_path / "sources.yaml"
+    path.write_text(
+        "start: ${FIRST_DAY}\nshards:\n  s: {url_env: X, database: '${DB:-shop}'}\n"
+        "tables:\n  t: {primary_key: [id]}\n"
+    )
+    monkeypatch.setenv("FIRST_DAY", "2024-02-03")
+    spec = load_sources(path)
+    assert spec.start == dt.date(2024, 2, 3) and spec.shards["s"].database == "shop"
+    monkeypatch.delenv("FIRST_DAY")
+    with pytest.raises(SpecError, match=r"sources.yaml: start: environment variable FIRST_DAY"):
+        load_sources(path)
 
 
 def test_prerequisites_name_what_is_missing_and_how_to_install_it(

@@ -8,10 +8,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from etl_platform.errors import PartitionMissing
 from etl_platform.load.lake import Dataset, Lake
 from etl_platform.load.lake_reads import read_frame
 from etl_platform.runtime.parallel import ENV_THREADS
-from etl_platform.steps.state_days import fold_days
+from etl_platform.steps.state_days import fold_days, missing_history, require_history
 
 FIRST = dt.date(2026, 11, 1)
 DAYS = [FIRST + dt.timedelta(days=i) for i in range(6)]
@@ -92,3 +93,61 @@ def test_a_failed_write_fails_the_fold_and_stops_it(
     assert DAYS[2] not in written
     # At most the one day already in flight beside the failed one is written after it.
     assert set(written) <= {DAYS[0], DAYS[1], DAYS[3]}
+
+
+def _require(lake: Lake, first: dt.date, start: dt.date) -> None:
+    require_history(
+        lake.raw("s0", "customers"),
+        lake.state("s0", "customers"),
+        first,
+        start=start,
+        shard="s0",
+        table="customers",
+    )
+
+
+def test_missing_history_names_the_days_between_the_start_and_the_first_day() -> None:
+    start = dt.date(2026, 1, 1)
+    present = [dt.date(2026, 1, 2), dt.date(2026, 1, 3), dt.date(2026, 1, 9)]
+    assert missing_history(present, start, dt.date(2026, 1, 6)) == [
+        dt.date(2026, 1, 1),
+        dt.date(2026, 1, 4),
+        dt.date(2026, 1, 5),
+    ]
+    assert missing_history([], start, start) == []
+
+
+def test_a_state_without_history_is_refused_naming_the_table_shard_start_and_command(
+    tmp_path: Path,
+) -> None:
+    """Folded from nothing, most lookups would be NULL and the run would still succeed."""
+    lake = _raw_lake(tmp_path)
+    with pytest.raises(PartitionMissing) as info:
+        _require(lake, FIRST, start=dt.date(2026, 10, 1))
+    message = str(info.value)
+    assert message.startswith("state/s0/customers: raw/s0/customers lacks 31 day(s) before ")
+    assert "(2026-10-01..2026-10-31)" in message
+    assert "lookup state of customers on s0" in message and "since its start, 2026-10-01" in message
+    assert "`etl-platform run --job extract_raw --start 2026-10-01 --end 2026-10-31`" in message
+    assert "backfill raw/s0/customers over those days from the UI" in message
+
+
+def test_a_partial_history_is_refused_naming_the_missing_ranges(tmp_path: Path) -> None:
+    lake = _raw_lake(tmp_path)
+    with pytest.raises(PartitionMissing) as info:
+        _require(lake, DAYS[5], start=FIRST - dt.timedelta(days=2))
+    message = str(info.value)
+    assert f"lacks 3 day(s) before {DAYS[5]} (2026-10-30..2026-10-31, {DAYS[3]})" in message
+    assert f"--start 2026-10-30 --end {DAYS[3]}`" in message
+
+
+def test_history_is_not_needed_from_the_first_day_with_all_raw_days_or_with_yesterdays_state(
+    tmp_path: Path,
+) -> None:
+    lake = _raw_lake(tmp_path)
+    _require(lake, FIRST, start=FIRST)  # nothing before the table's first day
+    _require(lake, DAYS[3], start=FIRST)  # days 0-2 are all there
+    with pytest.raises(PartitionMissing):
+        _require(lake, DAYS[4], start=FIRST)  # day 3 has no folder
+    _fold(lake)
+    _require(lake, DAYS[5], start=FIRST - dt.timedelta(days=30))  # the day before has state
