@@ -21,7 +21,7 @@ PACKAGE_DIR = Path(etl_platform.__file__).resolve().parent
 
 def cmd_views_new(args: argparse.Namespace) -> int:
     from etl_platform.extract.connection import endpoint_for
-    from etl_platform.extract.introspect import plan_table
+    from etl_platform.extract.introspect import plan_on_shard
     from etl_platform.extract.sample_rows import sample_rows
     from etl_platform.identifiers import validate_identifier
     from etl_platform.specs.loader import load_sources
@@ -46,18 +46,15 @@ def cmd_views_new(args: argparse.Namespace) -> int:
     table = sources.tables[args.source]
     shard = sources.shards_for(args.source)[0]
     endpoint = endpoint_for(shard, sources.shards[shard])
-    conn = endpoint.connect()
-    try:
-        plan = plan_table(
-            conn,
-            args.source,
-            cursor=table.cursor,
-            primary_key=table.primary_key,
-            exclude=table.exclude_columns,
-            shard=shard,
-        )
-    finally:
-        conn.close()
+    plan = plan_on_shard(
+        endpoint,
+        args.source,
+        cursor=table.cursor,
+        primary_key=table.primary_key,
+        exclude=table.exclude_columns,
+        shard=shard,
+        connect_timeout=sources.extract.connect_timeout_seconds,
+    )
     rows = sample_rows(endpoint, plan, limit=args.sample, timezone=sources.shard_timezone(shard))
     frame = pl.from_arrow(rows)
     assert isinstance(frame, pl.DataFrame)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import pymysql
 
+from etl_platform.extract.connection import MySqlEndpoint, is_connect_error, shard_unavailable
 from etl_platform.extract.types import ColumnInfo, ColumnPlan, plan_column
 
 _COLUMNS_SQL = """
@@ -151,3 +152,29 @@ def sample_json(
             (limit,),
         )
         return [r[0] for r in cur.fetchall()]
+
+
+def plan_on_shard(
+    endpoint: MySqlEndpoint,
+    table: str,
+    *,
+    cursor: str,
+    primary_key: Sequence[str],
+    shard: str,
+    exclude: Sequence[str] = (),
+    connect_timeout: float = 10,
+) -> TablePlan:
+    """`plan_table` on a connection of its own; a shard that cannot be reached is the shard's
+    unavailability, named as the extractor names it."""
+    try:
+        conn = endpoint.connect(connect_timeout=connect_timeout)
+        try:
+            return plan_table(
+                conn, table, cursor=cursor, primary_key=primary_key, exclude=exclude, shard=shard
+            )
+        finally:
+            conn.close()
+    except pymysql.err.OperationalError as e:
+        if not is_connect_error(e):
+            raise
+        raise shard_unavailable(shard, endpoint, table, e) from None

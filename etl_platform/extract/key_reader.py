@@ -15,7 +15,7 @@ import pymysql
 
 from etl_platform.extract.backends import streaming_reader
 from etl_platform.extract.connection import MySqlEndpoint, is_connect_error, shard_unavailable
-from etl_platform.extract.introspect import TablePlan, plan_table
+from etl_platform.extract.introspect import TablePlan, plan_on_shard
 from etl_platform.extract.query import WindowQuery, key_set_sql
 from etl_platform.extract.types import ConversionStats
 
@@ -77,16 +77,14 @@ def read_key_set(
 ) -> Iterator[pa.RecordBatch]:
     """Every key of the table on the shard, in batches; the shard is asked only once the first
     batch is wanted."""
-    try:
-        conn = endpoint.connect(connect_timeout=connect_timeout)
-        try:
-            plan = plan_table(conn, table, cursor=cursor, primary_key=primary_key, shard=shard)
-        finally:
-            conn.close()
-    except pymysql.err.OperationalError as e:
-        if not is_connect_error(e):
-            raise
-        raise shard_unavailable(shard, endpoint, table, e) from None
+    plan = plan_on_shard(
+        endpoint,
+        table,
+        cursor=cursor,
+        primary_key=primary_key,
+        shard=shard,
+        connect_timeout=connect_timeout,
+    )
     yield from read_keys(
         endpoint,
         plan,
