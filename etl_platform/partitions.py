@@ -29,11 +29,6 @@ def platform_partitions(sources: SourcesSpec) -> dg.DailyPartitionsDefinition:
     return daily_partitions(min(starts))
 
 
-#: Definition metadata of an asset whose every day holds the whole table as of that day (lookup
-#: state), not the day's own rows: a run's size is its last day's count, not a sum of days.
-SNAPSHOT_DAYS = "etl_platform/day_is_snapshot"
-
-
 def window_days(window: dg.TimeWindow) -> list[dt.date]:
     """The calendar days a [start, end) partition time window covers."""
     start = window.start.astimezone(dt.UTC).date()

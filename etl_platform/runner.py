@@ -12,7 +12,7 @@ from typing import Protocol
 
 import dagster as dg
 
-from etl_platform.partitions import SNAPSHOT_DAYS
+from etl_platform.planned_events import backfill_run_days, compact_for, planned_events
 from etl_platform.run_guard import guarded_run, process_tags
 
 log = logging.getLogger("etl_platform.runs")
@@ -24,8 +24,8 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 @dataclasses.dataclass(frozen=True)
 class AssetOutcome:
     key: str
-    #: Rows the run wrote: the sum of its partitions' row counts; for an asset whose every day
-    #: holds the whole table (`SNAPSHOT_DAYS`: lookup state), its size at the run's last day.
+    #: Rows the run wrote: the sum of its partitions' row counts (an unpartitioned asset: its
+    #: count).
     rows: int | None
     path: str | None
     error: str | None = None
@@ -64,8 +64,8 @@ class RunPlan:
     last: dt.date
     #: Step key -> the asset keys it materializes (user strings, sorted).
     steps: dict[str, tuple[str, ...]]
-    #: Assets whose every day holds the whole table (`SNAPSHOT_DAYS`).
-    snapshots: frozenset[str] = frozenset()
+    #: Assets without partitions (lookup state): one materialization each, whatever the days.
+    unpartitioned: frozenset[str] = frozenset()
 
     @property
     def days(self) -> int:
@@ -74,7 +74,8 @@ class RunPlan:
     @property
     def partitions(self) -> int:
         """Asset days the run materializes if every step succeeds."""
-        return self.days * sum(len(keys) for keys in self.steps.values())
+        keys = [k for keys in self.steps.values() for k in keys]
+        return sum(1 if k in self.unpartitioned else self.days for k in keys)
 
 
 class RunObserver(Protocol):
@@ -145,17 +146,22 @@ def run_range(
     job = defs.resolve_job_def(job_name)
     run_id = str(uuid.uuid4())
     pools = sorted({op.pool for op in job.graph.iterate_op_defs() if op.pool})
-    snapshots = {
-        spec.key.to_user_string()
-        for spec in defs.resolve_all_asset_specs()
-        if spec.metadata.get(SNAPSHOT_DAYS) is True
-    }
+    selected = set(asset_selection or job.asset_layer.executable_asset_keys)
+    graph = defs.resolve_asset_graph()
+    days = (last - first).days + 1
+    compact = compact_for(days, backfill_run_days(graph, selected))
     if observer is not None:
-        selected = set(asset_selection or job.asset_layer.executable_asset_keys)
-        plan = RunPlan(run_id, job_name, first, last, _step_assets(defs, selected))
-        observer.run_started(dataclasses.replace(plan, snapshots=frozenset(snapshots)))
+        unpartitioned = frozenset(
+            k.to_user_string() for k in selected if graph.get(k).partitions_def is None
+        )
+        plan = RunPlan(run_id, job_name, first, last, _step_assets(defs, selected), unpartitioned)
+        observer.run_started(plan)
         instance.add_event_listener(run_id, _harmless(observer.on_event))
-    with guarded_run(instance, run_id, job_name, pools), _ending(observer):
+    with (
+        guarded_run(instance, run_id, job_name, pools),
+        _ending(observer),
+        planned_events(compact),
+    ):
         result = job.execute_in_process(
             instance=instance,
             run_id=run_id,
@@ -180,11 +186,10 @@ def run_range(
             (mat.metadata[k] for k in ("path", "table", "glue_table") if k in mat.metadata), None
         )
         counts.setdefault(key, {})[mat.partition] = int(rows.value) if rows is not None else None
-        paths[key] = path.value if path is not None else None
+        if path is not None or key not in paths:  # a long run names it on one day's event
+            paths[key] = path.value if path is not None else None
     outcomes = {
-        key: AssetOutcome(
-            key=key, rows=_rows_written(by_day, snapshot=key in snapshots), path=paths[key]
-        )
+        key: AssetOutcome(key=key, rows=_rows_written(by_day), path=paths[key])
         for key, by_day in counts.items()
     }
     for event in result.all_events:
@@ -324,14 +329,10 @@ def _downstream(
     return out
 
 
-def _rows_written(by_day: dict[str | None, int | None], *, snapshot: bool) -> int | None:
-    """The sum of the days' counts; a snapshot's last day (daily keys sort as dates)."""
-    known = {day: n for day, n in by_day.items() if n is not None}
-    if not known:
-        return None
-    if snapshot:
-        return known[max(known, key=lambda day: day or "")]
-    return sum(known.values())
+def _rows_written(by_day: dict[str | None, int | None]) -> int | None:
+    """The sum of the days' counts."""
+    known = [n for n in by_day.values() if n is not None]
+    return sum(known) if known else None
 
 
 def extract_lookup_history(
@@ -342,17 +343,23 @@ def extract_lookup_history(
     announce: Callable[[str], None] | None = None,
 ) -> RangeRun | None:
     """Extract the raw days the lake lacks of every looked-up table, from the table's start to
-    the day before `before`: a lookup state whose first day is `before` folds them all
-    (`steps.state_days.require_history` refuses it otherwise). None when none is missing."""
+    the day before `before`: a view's lookups as of `before` read them all (a view refuses a
+    day whose lookups lack their history: `steps.lookup_versions.history_gaps`). None when
+    none is missing."""
     from etl_platform.env import sources_path
     from etl_platform.load.lake_reads import partition_days
     from etl_platform.specs.loader import load_sources
-    from etl_platform.steps.state_days import missing_history
+    from etl_platform.steps.lookup_versions import missing_history
 
     sources = load_sources(sources_path())
     lake = defs.resources["lake"].lake()  # type: ignore[index]
     keys = defs.resolve_asset_graph().get_all_asset_keys()
-    looked_up = {k.path[2] for k in keys if k.path[0] == "state"}
+    # A snapshot table has no days: its first snapshot covers its whole history.
+    looked_up = {
+        k.path[2]
+        for k in keys
+        if k.path[0] == "state" and not sources.tables[k.path[2]].is_snapshot
+    }
     missing: dict[dg.AssetKey, list[dt.date]] = {}
     for key in keys:
         if key.path[0] == "raw" and len(key.path) == 3 and key.path[2] in looked_up:

@@ -10,7 +10,6 @@ from syrupy.assertion import SnapshotAssertion
 
 from etl_platform.asset_keys import shard_pool
 from etl_platform.env import Environment
-from etl_platform.partitions import SNAPSHOT_DAYS
 from etl_platform.resources import build_resources
 
 
@@ -39,11 +38,16 @@ def test_the_asset_graph(defs: dg.Definitions, snapshot: SnapshotAssertion) -> N
     assert {"assets": assets, "checks": checks, "schedules": schedules, "jobs": jobs} == snapshot
 
 
-def test_only_lookup_state_days_are_snapshots(defs: dg.Definitions) -> None:
-    """The runner reports a snapshot asset's last day, not a sum of days: lookup state only."""
-    specs = defs.resolve_all_asset_specs()
-    snapshots = {s.key for s in specs if s.metadata.get(SNAPSHOT_DAYS) is True}
-    assert snapshots and snapshots == {s.key for s in specs if s.key.path[0] == "state"}
+def test_lookup_state_is_one_versions_table_with_no_day_chain(defs: dg.Definitions) -> None:
+    """A backfill of years updates each state once: no partitions, no self-dependency."""
+    graph = defs.resolve_asset_graph()
+    states = [k for k in graph.get_all_asset_keys() if k.path[0] == "state"]
+    assert states
+    for key in states:
+        node = graph.get(key)
+        assert node.partitions_def is None
+        assert key not in node.parent_keys
+        assert {p.path[0] for p in node.parent_keys} == {"raw"}
 
 
 def test_source_assets_are_partitioned_pooled_and_bounded(defs: dg.Definitions) -> None:

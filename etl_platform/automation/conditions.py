@@ -6,8 +6,14 @@ import datetime as dt
 
 import dagster as dg
 
-#: Raw extracts refresh today's partition on this cadence once the automation sensor is on.
-RAW_REFRESH = dg.AutomationCondition.on_cron("*/15 * * * *")
+#: How often raw data is read from the shards once the automation sensor is on.
+RAW_CRON = "*/15 * * * *"
+#: Raw extracts refresh today's partition on this cadence.
+RAW_REFRESH = dg.AutomationCondition.on_cron(RAW_CRON)
+#: A snapshot table (not partitioned) is read whole on the same cadence, one read per tick.
+SNAPSHOT_REFRESH = (
+    dg.AutomationCondition.on_cron(RAW_CRON) & ~dg.AutomationCondition.in_progress()
+).with_label(f"whole table on cron {RAW_CRON}")
 #: The days derived assets follow: today's and yesterday's (a day that lands late, a shard that
 #: comes back after midnight); older days are a backfill's.
 RECENT_DAYS = dg.AutomationCondition.in_latest_time_window(lookback_delta=dt.timedelta(days=2))

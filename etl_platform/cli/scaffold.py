@@ -36,6 +36,13 @@ def cmd_views_new(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    if sources.tables[args.source].is_snapshot:
+        print(
+            f"etl-platform: table {args.source!r} is a snapshot table (mode: snapshot): it has "
+            "no day to partition a view by; look it up from a view of another table instead",
+            file=sys.stderr,
+        )
+        return 1
     folder = target_folder(args.dir)
     if folder is None:
         return 1

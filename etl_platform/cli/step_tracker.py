@@ -120,7 +120,7 @@ class StepTracker:
         count = mat.metadata.get(ROW_COUNT)
         rows = int(count.value) if count is not None else 0
         self._partitions += 1
-        if key not in self.plan.snapshots:  # a snapshot's day is a size, not rows written
+        if mat.partition is not None:  # an unpartitioned asset's count is a size, not rows written
             self._rows += rows
         if key == self.label(step_key) and mat.partition is not None:
             step.days.add(mat.partition)
@@ -135,12 +135,7 @@ class StepTracker:
         self._steps.pop(step_key, None)
         label = self.label(step_key)
         days = sorted(step.days)
-        if not step.rows:
-            rows = None
-        elif label in self.plan.snapshots:
-            rows = step.rows[days[-1]]
-        else:
-            rows = sum(step.rows.values())
+        rows = sum(step.rows.values()) if step.rows else None
         return StepDone(
             index=len(self._ended),
             total=len(self._keys),

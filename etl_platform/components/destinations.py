@@ -24,8 +24,8 @@ from etl_platform.automation.conditions import DERIVED_REFRESH
 from etl_platform.components.partition_metadata import add_daily_metadata
 from etl_platform.destination_resources import AthenaResource, RedshiftResource
 from etl_platform.layout import partition_key
-from etl_platform.load.athena_lake import land_partition
-from etl_platform.load.redshift_loader import RedshiftTarget, load_partition
+from etl_platform.load.athena_lake import clear_partition, land_partition
+from etl_platform.load.redshift_loader import RedshiftTarget, clear_day, load_partition
 from etl_platform.load.redshift_reader import read_day
 from etl_platform.partitions import (
     allow_beta_backfill_policy,
@@ -47,9 +47,12 @@ def _day_metadata(details: dict, rows: int) -> dict:
     }
 
 
-def _read_view_day(lake: LakeResource, view: str, day: dt.date) -> pa.Table:
-    rows = lake.lake().view(view).read_partition(day)
-    if rows is None:
+def _read_view_day(lake: LakeResource, view: str, day: dt.date) -> pa.Table | None:
+    """The day's rows; None for a day written with no rows, which has no file and whose rows
+    the destination must still remove."""
+    dataset = lake.lake().view(view)
+    rows = dataset.read_partition(day)
+    if rows is None and not dataset.is_written(day):
         raise dg.Failure(f"views/{view} has no partition {day}; materialize it first")
     return rows
 
@@ -76,7 +79,10 @@ def _build_athena_asset(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefini
             rows = _read_view_day(lake, spec.name, day)
             write_id = f"{context.run.run_id[:8]}-{uuid.uuid4().hex[:8]}"
             try:
-                landed[day] = land_partition(target, spec.name, day, rows, write_id=write_id)
+                if rows is None:
+                    landed[day] = clear_partition(target, spec.name, day)
+                else:
+                    landed[day] = land_partition(target, spec.name, day, rows, write_id=write_id)
             except Exception as e:
                 raise dg.Failure(
                     f"destination athena ({target.describe()}) failed for {spec.name} {day}: {e}"
@@ -118,12 +124,15 @@ def _build_redshift_asset(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefi
         for day in window_days(context.partition_time_window):
             rows = _read_view_day(lake, spec.name, day)
             staged = None
-            if redshift.redshift:  # real Redshift COPYs the Parquet that landed for Athena
+            if rows is not None and redshift.redshift:  # real Redshift COPYs what landed on S3
                 staged = _athena_location(athena, spec.name, day)
             try:
-                loaded[day] = load_partition(
-                    target, spec.name, day, rows, dist_key=spec.dist_key, staged_s3_uri=staged
-                )
+                if rows is None:
+                    loaded[day] = clear_day(target, spec.name, day)
+                else:
+                    loaded[day] = load_partition(
+                        target, spec.name, day, rows, dist_key=spec.dist_key, staged_s3_uri=staged
+                    )
             except Exception as e:
                 raise dg.Failure(
                     f"destination redshift ({target.describe()}) failed for {spec.name} {day}: {e}"

@@ -1,11 +1,13 @@
-"""Lookup state: per shard x looked-up table, the latest version of each row as of each day's end.
+"""Lookup state: per shard x looked-up table, every version of its rows (`state/S/T`).
 
 For each table `T` that a view looks up and each shard `S` carrying it, this produces the asset
-`state/S/T` (group `lookup_state`), daily-partitioned. Partition D = latest per primary key of
-(partition D-1 + raw/S/T day D), so a view's lookup for day D reads one compact file and its cost
-does not grow with the days of history. A first day without the day before's state needs the
-table's raw days from its start (`steps.state_days.require_history`). The self-dependency makes
-a backfill run its ranges in order; the fold itself is `steps.state_days.fold_days`.
+`state/S/T` (group `lookup_state`), not partitioned: one versions table brought up to date with
+every raw day that changed (`steps.lookup_versions.sync_versions`). A view's lookup for day D
+reads it as of the end of D. With no day-to-day chain, a backfill of years updates it once. A
+history with holes (raw days never extracted since the table's start) fails it, naming them.
+For a snapshot table (`mode: snapshot`) it is brought up to date with the table's latest
+snapshot instead, changes and deletes dated by the snapshot's time
+(`steps.snapshot_versions.sync_snapshot`).
 """
 
 import dagster as dg
@@ -13,83 +15,142 @@ import dagster as dg
 from etl_platform.asset_keys import raw_asset_key, state_asset_key
 from etl_platform.automation.conditions import DERIVED_REFRESH
 from etl_platform.components.failures import step_failures
-from etl_platform.components.partition_metadata import add_daily_metadata, day_row_counts
 from etl_platform.components.source_metadata import table_schema
-from etl_platform.load.lake_reads import partition_schema
-from etl_platform.partitions import (
-    SNAPSHOT_DAYS,
-    allow_beta_backfill_policy,
-    bounded_backfill,
-    platform_partitions,
-    window_days,
-)
+from etl_platform.load.versions import VersionsTable
 from etl_platform.resources import LakeResource
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.specs.views import ViewSpec
-from etl_platform.steps.state_days import fold_days, require_history, state_columns
+from etl_platform.steps.lookup_versions import (
+    history_gaps,
+    state_columns,
+    sync_versions,
+)
+from etl_platform.steps.snapshot_versions import SnapshotSyncReport, sync_snapshot
 
 
 def build_state_asset(
     sources: SourcesSpec, shard: str, table: str, columns: list[str]
 ) -> dg.AssetsDefinition:
     spec = sources.tables[table]
-    key = state_asset_key(shard, table)
 
     @dg.asset(
-        key=key,
+        key=state_asset_key(shard, table),
         group_name="lookup_state",
         description=(
-            f"Latest version of each `{table}` row on {shard} as of the end of the day "
-            f"(columns {', '.join(columns)}), for views' lookups."
+            f"Every version of the `{table}` rows on {shard} (columns {', '.join(columns)}), "
+            "with the raw day it came from and its validity, for views' lookups as of a day."
         ),
         automation_condition=DERIVED_REFRESH,
-        partitions_def=platform_partitions(sources),
-        deps=[
-            dg.AssetDep(raw_asset_key(shard, table)),
-            dg.AssetDep(key, partition_mapping=dg.TimeWindowPartitionMapping(-1, -1)),
-        ],
-        backfill_policy=bounded_backfill(sources.extract.max_days_per_run),
+        deps=[dg.AssetDep(raw_asset_key(shard, table))],
         kinds={"polars", "parquet"},
         tags={"shard": shard, "table": table},
-        metadata={SNAPSHOT_DAYS: True},
     )
     def _state(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
         the_lake = lake.lake()
-        days = window_days(context.partition_time_window)
-        raw, state = the_lake.raw(shard, table), the_lake.state(shard, table)
+        raw, versions = the_lake.raw(shard, table), the_lake.versions(shard, table)
         with step_failures():
-            arrow_schema = partition_schema(raw, days, columns)
-            require_history(
-                raw, state, days[0], start=sources.table_start(table), shard=shard, table=table
-            )
-            sizes = fold_days(
+            report = sync_versions(
                 raw,
-                state,
-                days,
+                versions,
                 columns=columns,
                 key=list(spec.primary_key),
-                cursor=spec.cursor,
-                schema=arrow_schema,
-                log_to=context.log,
+                cursor=spec.version_column,
             )
-        # Each day's row count is the state's size at the end of that day.
-        add_daily_metadata(context, day_row_counts(sizes))
-        return dg.MaterializeResult(
-            metadata={
-                "dagster/column_schema": table_schema(arrow_schema),
-                "path": dg.MetadataValue.path(str(state.dir)),
-            }
-        )
+            # Brought up to date with what there is, it still refuses a history with holes.
+            synced = set(versions.manifest())
+            if synced and (
+                problem := history_gaps(
+                    versions, raw, max(synced), start=sources.table_start(table), synced=synced
+                )
+            ):
+                raise problem
+        if report.read_days:
+            context.log.info(
+                f"{versions.name}: read {len(report.read_days)} raw day(s) "
+                f"({report.read_days[0]} .. {report.read_days[-1]})"
+            )
+        schema = versions.schema()
+        metadata: dict = {
+            "dagster/row_count": dg.MetadataValue.int(report.versions),
+            "keys": dg.MetadataValue.int(report.keys),
+            "raw_days": dg.MetadataValue.int(report.days),
+            "raw_days_read": dg.MetadataValue.int(len(report.read_days)),
+            "raw_days_dropped": dg.MetadataValue.int(len(report.dropped_days)),
+            "bytes": dg.MetadataValue.int(report.bytes),
+            "path": dg.MetadataValue.path(str(versions.path)),
+        }
+        if schema is not None:
+            metadata["dagster/column_schema"] = table_schema(schema)
+        return dg.MaterializeResult(metadata=metadata)
 
     return _state
+
+
+def build_snapshot_state_asset(
+    sources: SourcesSpec, shard: str, table: str, columns: list[str]
+) -> dg.AssetsDefinition:
+    spec = sources.tables[table]
+
+    @dg.asset(
+        key=state_asset_key(shard, table),
+        group_name="lookup_state",
+        description=(
+            f"Every version of the `{table}` rows on {shard} (columns {', '.join(columns)}), "
+            "each dated by the snapshot that first saw it, for views' lookups as of a day."
+        ),
+        automation_condition=DERIVED_REFRESH,
+        deps=[dg.AssetDep(raw_asset_key(shard, table))],
+        kinds={"polars", "parquet"},
+        tags={"shard": shard, "table": table},
+    )
+    def _state(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+        the_lake = lake.lake()
+        versions = the_lake.versions(shard, table)
+        with step_failures():
+            report = sync_snapshot(
+                the_lake.snapshot(shard, table),
+                versions,
+                columns=columns,
+                key=list(spec.primary_key),
+                start=sources.table_start(table),
+            )
+        context.log.info(
+            f"{versions.name}: snapshot of {report.snapshot_at}: {report.added} version(s) and "
+            f"{report.deleted} deletion(s) added"
+            + (
+                " (versions started from it, dated at the table's start)"
+                if report.restarted
+                else ""
+            )
+        )
+        return dg.MaterializeResult(metadata=_snapshot_state_metadata(report, versions))
+
+    return _state
+
+
+def _snapshot_state_metadata(report: SnapshotSyncReport, versions: VersionsTable) -> dict:
+    metadata: dict = {
+        "dagster/row_count": dg.MetadataValue.int(report.versions),
+        "keys": dg.MetadataValue.int(report.keys),
+        "snapshot_at": report.snapshot_at.isoformat(),
+        "versions_added": dg.MetadataValue.int(report.added),
+        "keys_deleted": dg.MetadataValue.int(report.deleted),
+        "restarted": report.restarted,
+        "bytes": dg.MetadataValue.int(report.bytes),
+        "path": dg.MetadataValue.path(str(versions.path)),
+    }
+    if (schema := versions.schema()) is not None:
+        metadata["dagster/column_schema"] = table_schema(schema)
+    return metadata
 
 
 def build_state_assets(sources: SourcesSpec, views: list[ViewSpec]) -> list[dg.AssetsDefinition]:
     tables = sorted({lookup.table for view in views for lookup in view.lookups})
     assets = []
-    with allow_beta_backfill_policy():
-        for table in tables:
-            columns = state_columns(table, views, sources)
-            for shard in sources.shards_for(table):
-                assets.append(build_state_asset(sources, shard, table, columns))
+    for table in tables:
+        spec = sources.tables[table]
+        columns = state_columns(table, views, sources)
+        build = build_snapshot_state_asset if spec.is_snapshot else build_state_asset
+        for shard in sources.shards_for(table):
+            assets.append(build(sources, shard, table, columns))
     return assets

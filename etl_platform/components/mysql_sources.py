@@ -1,26 +1,31 @@
-"""Turn `sources.yaml` into one daily-partitioned asset per shard x table.
+"""Turn `sources.yaml` into one asset per shard x table.
 
 For each table `T` and each shard `S` that carries it, this produces the asset `raw/S/T` in
-group `raw_S`, partitioned by the UTC day of `T`'s cursor, run in pool `mysql_S`.
+group `raw_S`, run in pool `mysql_S`: partitioned by the UTC day of `T`'s cursor, or for a
+snapshot table (`mode: snapshot`) not partitioned, the whole table read on each refresh.
 """
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 
 import dagster as dg
 
 from etl_platform.asset_keys import raw_asset_key, shard_pool
-from etl_platform.automation.conditions import RAW_REFRESH
+from etl_platform.automation.conditions import RAW_REFRESH, SNAPSHOT_REFRESH
 from etl_platform.components.null_cursor_check import (
     null_cursor_check_result,
     null_cursor_check_spec,
     previous_null_cursor_rows,
 )
-from etl_platform.components.partition_metadata import add_daily_metadata
+from etl_platform.components.partition_metadata import range_metadata
 from etl_platform.components.source_metadata import (
+    EMPTY_EXTRACT_DAY,
     extract_day_metadata,
     extract_metadata,
     null_cursor_metadata,
     schema_drift_metadata,
+    table_schema,
 )
 from etl_platform.env import sources_path
 from etl_platform.errors import SchemaChanged
@@ -33,6 +38,7 @@ from etl_platform.extract.null_cursor_rows import (
     survey_null_cursor,
 )
 from etl_platform.extract.schema_snapshot import snapshot_columns
+from etl_platform.extract.snapshot import SnapshotRequest, SnapshotResult, extract_snapshot
 from etl_platform.load.lake import Lake
 from etl_platform.partitions import (
     allow_beta_backfill_policy,
@@ -43,7 +49,7 @@ from etl_platform.partitions import (
 from etl_platform.redaction import redacted_step
 from etl_platform.resources import LakeResource, MySqlShardsResource
 from etl_platform.specs.source_schema import schema_path_for
-from etl_platform.specs.sources import SourcesSpec, TableSpec
+from etl_platform.specs.sources import RetrySpec, SourcesSpec, TableSpec
 
 
 def build_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.AssetsDefinition:
@@ -99,19 +105,25 @@ def build_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.Asset
                     f"{shard}.{table}: {nulls.rows} row(s) with NULL `{table_spec.cursor}` "
                     f"(null_cursor: {nulls.rule.describe()})"
                 )
-            add_daily_metadata(context, extract_day_metadata(result))
             rejects = null_cursor_rejects(the_lake, shard, table)
+            shared = {
+                **extract_metadata(
+                    result,
+                    shard=shard,
+                    backend=result.backend,
+                    path=str(the_lake.raw(shard, table).dir),
+                ),
+                **null_cursor_metadata(nulls, rejects_path=str(rejects.dir)),
+                "schema_drift": schema_drift_metadata(result.schema_drift, unsnapshotted),
+            }
             return dg.MaterializeResult(
-                metadata={
-                    **extract_metadata(
-                        result,
-                        shard=shard,
-                        backend=result.backend,
-                        path=str(the_lake.raw(shard, table).dir),
-                    ),
-                    **null_cursor_metadata(nulls, rejects_path=str(rejects.dir)),
-                    "schema_drift": schema_drift_metadata(result.schema_drift, unsnapshotted),
-                },
+                metadata=range_metadata(
+                    context,
+                    days,
+                    extract_day_metadata(result),
+                    shared=shared,
+                    empty=EMPTY_EXTRACT_DAY,
+                ),
                 check_results=[
                     null_cursor_check_result(
                         key, previous=previous_nulls, current=nulls.rows, rule=nulls.rule.describe()
@@ -132,11 +144,10 @@ def _extract_or_retry(
     lake: Lake,
     snapshot: dict[str, str] | None = None,
 ) -> tuple[ExtractResult, NullCursorReport]:
-    """One window's read and the table's NULL-cursor count; a shard that is down is retried
-    with a doubling delay, then fails its own asset with the reason (other shards go on)."""
+    """One window's read and the table's NULL-cursor count (`_shard_failures`)."""
     table_spec = sources.tables[table]
     settings = sources.extract
-    try:
+    with _shard_failures(context, settings.retry):
         request = ExtractRequest(
             shard=shard,
             table=table,
@@ -168,8 +179,16 @@ def _extract_or_retry(
             read_timeout=settings.read_timeout_seconds,
         )
         return result, nulls
+
+
+@contextlib.contextmanager
+def _shard_failures(context: dg.AssetExecutionContext, retry: RetrySpec) -> Iterator[None]:
+    """A shard that is down is retried with a doubling delay, then fails its own asset with
+    the reason (other shards go on); a missing table or column or a refused schema change
+    fails it at once."""
+    try:
+        yield
     except ShardUnavailableError as e:
-        retry = settings.retry
         if context.retry_number < retry.max_retries:
             wait = retry.delay_seconds * (2**context.retry_number)
             context.log.warning(f"{e}; retry {context.retry_number + 1} in {wait:.0f}s")
@@ -192,9 +211,86 @@ def null_cursor_rule(spec: TableSpec) -> NullCursorRule:
     return NullCursorRule("ignore" if spec.null_cursor == "ignore" else "reject")
 
 
+def build_snapshot_asset(sources: SourcesSpec, shard: str, table: str) -> dg.AssetsDefinition:
+    """`raw/S/T` of a snapshot table: not partitioned, the whole table on each refresh."""
+    table_spec = sources.tables[table]
+    settings = sources.extract
+
+    @dg.asset(
+        key=raw_asset_key(shard, table),
+        group_name=f"raw_{shard}",
+        description=(
+            f"Every row of `{table}` on {shard} as of the read (a snapshot table: read whole "
+            "on each refresh), as one Parquet file in the raw zone."
+        ),
+        automation_condition=SNAPSHOT_REFRESH,
+        pool=shard_pool(shard),
+        kinds={"mysql", "parquet"},
+        tags={"shard": shard, "table": table, "mode": "snapshot"},
+    )
+    @redacted_step
+    def _snapshot(
+        context: dg.AssetExecutionContext,
+        mysql_shards: MySqlShardsResource,
+        lake: LakeResource,
+    ) -> dg.MaterializeResult:
+        snapshot, unsnapshotted = snapshot_columns(schema_path_for(sources_path()), table)
+        with _shard_failures(context, settings.retry):
+            result = extract_snapshot(
+                SnapshotRequest(
+                    shard=shard,
+                    table=table,
+                    endpoint=mysql_shards.endpoint(shard, sources.shards[shard]),
+                    primary_key=table_spec.primary_key,
+                    taken_at=dt.datetime.now(dt.UTC),
+                    timezone=sources.shard_timezone(shard),
+                    exclude_columns=table_spec.exclude_columns,
+                    batch_rows=settings.batch_rows,
+                    backend=mysql_shards.backend,
+                    connect_timeout=settings.connect_timeout_seconds,
+                    read_timeout=settings.read_timeout_seconds,
+                    snapshot_columns=snapshot,
+                    on_schema_change=table_spec.on_schema_change,
+                ),
+                lake.lake(),
+            )
+        if result.schema_drift:
+            context.log.warning(
+                f"{shard}.{table}: the columns differ from the schema snapshot: "
+                f"{'; '.join(result.schema_drift.changes())}"
+            )
+        context.log.info(f"{shard}.{table}: snapshot of {result.rows} rows, {result.bytes} bytes")
+        path = lake.lake().snapshot(shard, table).path
+        return dg.MaterializeResult(
+            metadata={
+                **snapshot_metadata(result, shard=shard, path=str(path)),
+                "schema_drift": schema_drift_metadata(result.schema_drift, unsnapshotted),
+            }
+        )
+
+    return _snapshot
+
+
+def snapshot_metadata(result: SnapshotResult, *, shard: str, path: str) -> dict:
+    """What a snapshot read saw: its rows, columns, time and query."""
+    return {
+        "dagster/row_count": dg.MetadataValue.int(result.rows),
+        "dagster/column_schema": table_schema(result.schema),
+        "bytes": dg.MetadataValue.int(result.bytes),
+        "snapshot_at": result.taken_at.isoformat(),
+        "shard": shard,
+        "backend": result.backend,
+        "zero_dates_nulled": dg.MetadataValue.json(result.zero_dates),
+        "query": dg.MetadataValue.md(f"```sql\n{result.query.describe()}\n```"),
+        "path": dg.MetadataValue.path(path),
+    }
+
+
 def build_source_assets(sources: SourcesSpec) -> list[dg.AssetsDefinition]:
     return [
-        build_source_asset(sources, shard, table)
+        (build_snapshot_asset if sources.tables[table].is_snapshot else build_source_asset)(
+            sources, shard, table
+        )
         for table in sources.tables
         for shard in sources.shards_for(table)
     ]

@@ -2,9 +2,11 @@
 
 For each such table `T` with lookup state and each shard `S` carrying it, this produces the
 asset `reconcile/S/T` (group `lookup_state`, not partitioned, pool `mysql_S`): it reads `T`'s
-key set from `S` and drops the keys the shard no longer has from the newest days of
-`state/S/T` (`steps.reconcile`). `automation.reconcile` runs them all on a schedule.
+key set from `S` and adds a tombstone to `state/S/T` for each key the shard no longer has
+(`steps.reconcile`). `automation.reconcile` runs them all on a schedule.
 """
+
+import datetime as dt
 
 import dagster as dg
 
@@ -14,7 +16,7 @@ from etl_platform.extract.key_reader import read_key_set
 from etl_platform.redaction import redacted_step
 from etl_platform.resources import LakeResource, MySqlShardsResource
 from etl_platform.specs.sources import SourcesSpec
-from etl_platform.steps.reconcile import RECONCILED_DAYS, ReconcileReport, reconcile_state
+from etl_platform.steps.reconcile import ReconcileReport, reconcile_versions
 
 
 def build_reconcile_asset(sources: SourcesSpec, shard: str, table: str) -> dg.AssetsDefinition:
@@ -25,8 +27,8 @@ def build_reconcile_asset(sources: SourcesSpec, shard: str, table: str) -> dg.As
         key=reconcile_asset_key(shard, table),
         group_name="lookup_state",
         description=(
-            f"Drops the `{table}` keys deleted on {shard} from the newest {RECONCILED_DAYS} days "
-            f"of its lookup state (a batch extract never sees a delete)."
+            f"Marks the `{table}` keys deleted on {shard} as gone from now on in its lookup "
+            "state (a batch extract never sees a delete)."
         ),
         deps=[state_asset_key(shard, table)],
         pool=shard_pool(shard),
@@ -37,7 +39,7 @@ def build_reconcile_asset(sources: SourcesSpec, shard: str, table: str) -> dg.As
     def _reconcile(
         context: dg.AssetExecutionContext, mysql_shards: MySqlShardsResource, lake: LakeResource
     ) -> dg.MaterializeResult:
-        state = lake.lake().state(shard, table)
+        state = lake.lake().versions(shard, table)
         try:
             keys = read_key_set(
                 mysql_shards.endpoint(shard, sources.shards[shard]),
@@ -50,15 +52,16 @@ def build_reconcile_asset(sources: SourcesSpec, shard: str, table: str) -> dg.As
                 connect_timeout=settings.connect_timeout_seconds,
                 read_timeout=settings.read_timeout_seconds,
             )
-            report = reconcile_state(state, spec.primary_key, keys)
+            report = reconcile_versions(
+                state, spec.primary_key, spec.version_column, keys, at=dt.datetime.now(dt.UTC)
+            )
         except (ShardUnavailableError, LookupError) as e:
             raise dg.Failure(description=str(e), allow_retries=False) from None
-        if not report.days:
-            context.log.info(f"{state.name}: no state day yet; nothing to reconcile")
+        if not report.state_keys and not report.source_keys:
+            context.log.info(f"{state.name}: no versions yet; nothing to reconcile")
         elif report.dropped:
             context.log.info(
-                f"{state.name}: dropped {report.dropped} key(s) deleted on {shard} from "
-                f"{', '.join(str(d) for d in report.rewritten)}"
+                f"{state.name}: {report.dropped} key(s) deleted on {shard}, gone from {report.at}"
             )
         return dg.MaterializeResult(metadata=reconcile_metadata(report, path=str(state.dir)))
 
@@ -70,8 +73,7 @@ def reconcile_metadata(report: ReconcileReport, *, path: str) -> dict:
         "keys_compared": dg.MetadataValue.int(report.state_keys),
         "source_keys": dg.MetadataValue.int(report.source_keys),
         "keys_dropped": dg.MetadataValue.int(report.dropped),
-        "state_days": [str(d) for d in report.days],
-        "state_days_rewritten": [str(d) for d in report.rewritten],
+        "deleted_from": str(report.at) if report.at is not None else "",
         "dropped_keys_sample": dg.MetadataValue.json(
             [{k: str(v) for k, v in row.items()} for row in report.dropped_sample]
         ),

@@ -18,8 +18,8 @@ def table_schema(schema: pa.Schema) -> dg.TableSchema:
 
 
 def extract_metadata(result: ExtractResult, *, shard: str, backend: str, path: str) -> dict:
-    """What the window's read shares (its query, plan, schema, cursor range): on every day's
-    event; `extract_day_metadata` has each day's own counts."""
+    """What the window's read shares (its query, plan, schema, cursor range), for
+    `range_metadata`; `extract_day_metadata` has each day's own counts."""
     return {
         "dagster/column_schema": table_schema(result.schema),
         "shard": shard,
@@ -57,12 +57,18 @@ def null_cursor_metadata(report: NullCursorReport, *, rejects_path: str) -> dict
     return metadata
 
 
+#: What a day of the window without rows reports, on every day's event of the run.
+EMPTY_EXTRACT_DAY = {"dagster/row_count": dg.MetadataValue.int(0), "bytes": dg.MetadataValue.int(0)}
+
+
 def extract_day_metadata(result: ExtractResult) -> dict[dt.date, dict]:
-    """Each day's rows and Parquet bytes, for that day's event alone."""
+    """Each day with rows: its rows and Parquet bytes, for that day's event alone (a day
+    without reports `EMPTY_EXTRACT_DAY`)."""
     return {
         day: {
             "dagster/row_count": dg.MetadataValue.int(stats.rows),
             "bytes": dg.MetadataValue.int(stats.bytes),
         }
         for day, stats in sorted(result.days.items())
+        if stats.rows
     }

@@ -59,6 +59,22 @@ def view_day_metadata(day: DayResult) -> dict:
     }
 
 
+#: What a view day with no rows and nothing left out reports, on every day's event of a run.
+EMPTY_VIEW_DAY = {
+    "dagster/row_count": dg.MetadataValue.int(0),
+    "rejects": dg.MetadataValue.int(0),
+    "duplicates_removed": dg.MetadataValue.int(0),
+    "missing_shards": dg.MetadataValue.json({}),
+    "orphans": dg.MetadataValue.json({}),
+}
+
+
+def says_more(day: DayResult) -> bool:
+    """Whether the day has more to report than `EMPTY_VIEW_DAY`: rows read or rejected, or a
+    shard left out."""
+    return bool(day.missing) or any(s.rows_in or s.rejected for s in day.stats.values())
+
+
 def view_window_metadata(drift: dict[str, dict[str, int]], *, path: str) -> dict:
     """What a run's days share: the JSON keys no column reads (sampled over the run's days)."""
     return {"json_drift": dg.MetadataValue.json(drift), "path": dg.MetadataValue.path(path)}

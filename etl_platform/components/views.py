@@ -15,6 +15,7 @@ selected.
 from collections.abc import Iterator
 
 import dagster as dg
+import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 
 from etl_platform.asset_keys import (
@@ -25,9 +26,14 @@ from etl_platform.asset_keys import (
 )
 from etl_platform.automation.conditions import VIEW_REFRESH
 from etl_platform.components.failures import step_failures
-from etl_platform.components.partition_metadata import add_daily_metadata, day_row_counts
+from etl_platform.components.partition_metadata import day_row_counts, range_metadata
 from etl_platform.components.view_checks import view_check_results, view_check_specs
-from etl_platform.components.view_metadata import view_day_metadata, view_window_metadata
+from etl_platform.components.view_metadata import (
+    EMPTY_VIEW_DAY,
+    says_more,
+    view_day_metadata,
+    view_window_metadata,
+)
 from etl_platform.layout import PARTITION_COLUMN
 from etl_platform.load.duckdb_catalog import register_view
 from etl_platform.partitions import (
@@ -39,7 +45,8 @@ from etl_platform.partitions import (
 from etl_platform.resources import LakeResource
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.specs.views import ViewSpec, parse_duration
-from etl_platform.steps.view_days import ViewInputs, build_view_days, lookup_tables
+from etl_platform.steps.view_days import ViewInputs, ViewWindow, build_view_days, lookup_tables
+from etl_platform.transform._rejects import empty_rejects
 from etl_platform.transform.view_shape import window_drift
 
 
@@ -84,6 +91,19 @@ def _asset_specs(spec: ViewSpec, sources: SourcesSpec) -> list[dg.AssetSpec]:
     ]
 
 
+#: A rejects day's columns (`build_view_day` adds the run's id), for an empty DuckDB view.
+REJECTS_ARROW_SCHEMA = pa.schema(
+    [*empty_rejects().to_arrow().schema, pa.field("_run_id", pa.large_string())]
+)
+
+
+def _view_schema(window: ViewWindow) -> pa.Schema | None:
+    """The columns of the window's last day (its preview's), for an empty DuckDB view: a view
+    whose days all had no rows has no file to read them from."""
+    preview = window.days[max(window.days)].preview if window.days else None
+    return None if preview is None else preview.to_arrow().schema
+
+
 def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefinition:
     with allow_beta_backfill_policy():
 
@@ -112,29 +132,44 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
                 window = build_view_days(inputs, window_days(context.partition_time_window))
             view, rejects = the_lake.view(spec.name), the_lake.rejects(spec.name)
             with duckdb.get_connection() as conn:
-                register_view(conn, spec.name, view)
-                register_view(conn, f"{spec.name}__rejects", rejects)
+                register_view(conn, spec.name, view, _view_schema(window))
+                register_view(conn, f"{spec.name}__rejects", rejects, REJECTS_ARROW_SCHEMA)
+            days = sorted(window.days)
             if view_asset_key(spec.name) in selected:
-                add_daily_metadata(
-                    context,
-                    {d: view_day_metadata(r) for d, r in window.days.items()},
-                    asset_key=view_asset_key(spec.name),
+                # The last day always describes itself: its schema and preview show on the
+                # asset's latest event.
+                own = {
+                    d: view_day_metadata(r)
+                    for d, r in window.days.items()
+                    if says_more(r) or d == days[-1]
+                }
+                shared = view_window_metadata(
+                    window_drift(spec, window.drift_samples), path=str(view.dir)
                 )
                 yield dg.MaterializeResult(
                     asset_key=view_asset_key(spec.name),
-                    metadata=view_window_metadata(
-                        window_drift(spec, window.drift_samples), path=str(view.dir)
+                    metadata=range_metadata(
+                        context,
+                        days,
+                        own,
+                        shared=shared,
+                        empty=EMPTY_VIEW_DAY,
+                        asset_key=view_asset_key(spec.name),
                     ),
                 )
             if rejects_asset_key(spec.name) in selected:
-                add_daily_metadata(
-                    context,
-                    day_row_counts({d: r.rejected for d, r in window.days.items()}),
-                    asset_key=rejects_asset_key(spec.name),
-                )
                 yield dg.MaterializeResult(
                     asset_key=rejects_asset_key(spec.name),
-                    metadata={"path": dg.MetadataValue.path(str(rejects.dir))},
+                    metadata=range_metadata(
+                        context,
+                        days,
+                        day_row_counts(
+                            {d: r.rejected for d, r in window.days.items() if r.rejected}
+                        ),
+                        shared={"path": dg.MetadataValue.path(str(rejects.dir))},
+                        empty={"dagster/row_count": dg.MetadataValue.int(0)},
+                        asset_key=rejects_asset_key(spec.name),
+                    ),
                 )
             yield from view_check_results(spec, window, context.selected_asset_check_keys)
 

@@ -124,6 +124,14 @@ def streaming_reader() -> BatchReader:
     return _REGISTRY[streaming_backend()]()
 
 
+def streaming_backend_for(name: str) -> str:
+    """The backend that reads a whole table (no window to page) under backend `name`: the one
+    named when it streams, else the fastest streaming one (connectorx reads a statement ahead
+    without a limit)."""
+    resolved = resolve_backend(name)
+    return resolved if resolved in STREAMING else streaming_backend()
+
+
 def reader_for(name: str, plan: TablePlan, query: WindowQuery) -> str:
     """Which driver reads this window under backend `name` (connectorx hands a window it cannot
     page to the streaming reader): what the materialization's metadata records."""

@@ -170,15 +170,32 @@ def extract_window(req: ExtractRequest, lake: Lake) -> ExtractResult:
 
 
 def _schema_drift(req: ExtractRequest, plan: TablePlan) -> SchemaDrift | None:
+    return check_schema_drift(
+        plan,
+        req.snapshot_columns,
+        shard=req.shard,
+        exclude=req.exclude_columns,
+        on_schema_change=req.on_schema_change,
+    )
+
+
+def check_schema_drift(
+    plan: TablePlan,
+    snapshot_columns: Mapping[str, str] | None,
+    *,
+    shard: str,
+    exclude: Sequence[str],
+    on_schema_change: str,
+) -> SchemaDrift | None:
     """The columns read against the snapshot the views were validated with; under `fail`, a
     difference stops the read before any file is written."""
-    if req.snapshot_columns is None:
+    if snapshot_columns is None:
         return None
     live = {p.column.name: p.column.column_type for p in plan.plans}
-    drift = compare_columns(req.snapshot_columns, live, exclude=req.exclude_columns)
-    if drift and req.on_schema_change == "fail":
+    drift = compare_columns(snapshot_columns, live, exclude=exclude)
+    if drift and on_schema_change == "fail":
         raise SchemaChanged(
-            f"shard {req.shard} table `{req.table}` differs from the schema snapshot "
+            f"shard {shard} table `{plan.table}` differs from the schema snapshot "
             f"(on_schema_change: fail): {'; '.join(drift.changes())}. Nothing was written; "
             "check the views against the change, then refresh the snapshot with "
             "`etl-platform sources schema`",

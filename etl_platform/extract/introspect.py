@@ -37,11 +37,12 @@ class TableNotFoundError(LookupError):
 
 @dataclasses.dataclass(frozen=True)
 class TablePlan:
-    """The columns to read, in order, and what is known about the cursor."""
+    """The columns to read, in order, and what is known about the cursor (a snapshot table,
+    read whole, has none)."""
 
     table: str
     plans: tuple[ColumnPlan, ...]
-    cursor: str
+    cursor: str | None
     cursor_index: str | None
     primary_key: tuple[str, ...] = ()
     #: The columns of the table's PRIMARY index, as the server has them (the configured
@@ -53,6 +54,8 @@ class TablePlan:
 
     @property
     def cursor_plan(self) -> ColumnPlan:
+        if self.cursor is None:
+            raise ValueError(f"table `{self.table}` is read whole: it has no cursor")
         return next(p for p in self.plans if p.column.name == self.cursor)
 
 
@@ -82,19 +85,20 @@ def plan_table(
     conn: pymysql.connections.Connection,
     table: str,
     *,
-    cursor: str,
+    cursor: str | None,
     primary_key: Sequence[str],
     exclude: Sequence[str] = (),
     shard: str = "",
 ) -> TablePlan:
-    """Plan the read of one table on one shard; missing table/columns are named errors."""
+    """Plan the read of one table on one shard; missing table/columns are named errors.
+    `cursor` None: the table is read whole (a snapshot table), no cursor is checked."""
     where = f"shard {shard}: " if shard else ""
     columns = read_columns(conn, table)
     if not columns:
         raise TableNotFoundError(f"{where}table `{table}` does not exist in `{conn.db!s}`")
     names = {c.name for c in columns}
     for role, wanted in (
-        ("cursor", [cursor]),
+        ("cursor", [cursor] if cursor is not None else []),
         ("primary_key", primary_key),
         ("exclude_columns", exclude),
     ):
@@ -105,15 +109,18 @@ def plan_table(
                 f"(columns: {sorted(names)})"
             )
     plans = tuple(plan_column(c, table=table) for c in columns if c.name not in set(exclude))
-    cursor_kind = next(p.kind for p in plans if p.column.name == cursor)
-    if cursor_kind not in ("datetime", "timestamp", "date"):
-        raise TypeError(
-            f"{where}table `{table}`: cursor column `{cursor}` must be DATETIME, TIMESTAMP or "
-            f"DATE, not {next(c.column_type for c in columns if c.name == cursor)}"
-        )
+    row = None
     with conn.cursor() as cur:
-        cur.execute(_CURSOR_INDEX_SQL, (table, cursor))
-        row = cur.fetchone()
+        if cursor is not None:
+            cursor_kind = next(p.kind for p in plans if p.column.name == cursor)
+            if cursor_kind not in ("datetime", "timestamp", "date"):
+                raise TypeError(
+                    f"{where}table `{table}`: cursor column `{cursor}` must be DATETIME, "
+                    f"TIMESTAMP or DATE, not "
+                    f"{next(c.column_type for c in columns if c.name == cursor)}"
+                )
+            cur.execute(_CURSOR_INDEX_SQL, (table, cursor))
+            row = cur.fetchone()
         cur.execute(_PRIMARY_INDEX_SQL, (table,))
         primary_index = tuple(str(r[0]) for r in cur.fetchall())
     return TablePlan(
@@ -158,7 +165,7 @@ def plan_on_shard(
     endpoint: MySqlEndpoint,
     table: str,
     *,
-    cursor: str,
+    cursor: str | None,
     primary_key: Sequence[str],
     shard: str,
     exclude: Sequence[str] = (),

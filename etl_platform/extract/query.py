@@ -128,6 +128,12 @@ def null_cursor_keys_sql(
     return f"SELECT {', '.join(key_exprs)} FROM {quote_mysql(table)} WHERE {where}"
 
 
+def whole_table_query(table: str, plans: Sequence[ColumnPlan]) -> WindowQuery:
+    """SELECT the planned columns of every row (a snapshot table's read); nothing is bound."""
+    columns = ", ".join(p.select_expr for p in plans)
+    return WindowQuery(sql=f"SELECT {columns} FROM {quote_mysql(table)}", params=())
+
+
 def key_set_sql(table: str, key_exprs: Sequence[str]) -> str:
     """SELECT every key of the table (key reconciliation), in no particular order."""
     return f"SELECT {', '.join(key_exprs)} FROM {quote_mysql(table)}"

@@ -4,7 +4,8 @@ Each write goes to a new prefix `<view>/updated_at=D/<write_id>/`; then the Glue
 location is switched to it in one call and the previous version's objects are deleted. A query
 that is running reads the location it resolved when it started: old files or new, never both, never
 an empty partition. A crash before the switch leaves the previous partition in place (the
-unreferenced prefix is removed by the next write of that day).
+unreferenced prefix is removed by the next write of that day). A day written with no rows has
+no file to land: `clear_partition` drops its Glue partition and then deletes its objects.
 """
 
 from __future__ import annotations
@@ -159,8 +160,7 @@ def land_partition(
     added = ensure_table(target, view, rows.schema)
     glue = target._client("glue")
     fs = target.filesystem()
-    day_prefix = table_location(target.bucket, target.prefix, view).removeprefix("s3://")
-    day_prefix += f"{partition_folder(day)}/"
+    day_prefix = _day_prefix(target, view, day)
     new_base = f"{day_prefix}{write_id}/"
     files, size = _write_files(fs, new_base, rows)
     new_location = f"s3://{new_base}"
@@ -194,6 +194,35 @@ def land_partition(
         "columns_added": added,
         "versions_removed": removed,
     }
+
+
+def clear_partition(target: AthenaTarget, view: str, day: dt.date) -> dict[str, Any]:
+    """Empty the day: drop its Glue partition (Athena then finds no rows for it), then delete
+    every version's objects. A view day written with no rows has no file to land."""
+    validate_identifier(target.database, what="Glue database")
+    validate_identifier(view, what="view")
+    glue = target._client("glue")
+    old_location = _partition_location(glue, target, view, day)
+    if old_location is not None:
+        glue.delete_partition(
+            DatabaseName=target.database, TableName=view, PartitionValues=[partition_key(day)]
+        )
+    removed = _remove_other_versions(target.filesystem(), _day_prefix(target, view, day), keep="")
+    return {
+        "location": None,
+        "previous_location": old_location,
+        "files": 0,
+        "bytes": 0,
+        "rows": 0,
+        "columns_added": [],
+        "versions_removed": removed,
+    }
+
+
+def _day_prefix(target: AthenaTarget, view: str, day: dt.date) -> str:
+    """`bucket/prefix/view/updated_at=D/`: where every version of the day is written."""
+    base = table_location(target.bucket, target.prefix, view).removeprefix("s3://")
+    return f"{base}{partition_folder(day)}/"
 
 
 def _remove_other_versions(fs: pafs.S3FileSystem, day_prefix: str, *, keep: str) -> int:

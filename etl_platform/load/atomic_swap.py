@@ -2,7 +2,8 @@
 
 On Linux `renameat2(RENAME_EXCHANGE)` swaps two paths atomically. Elsewhere, or on file systems
 that refuse it, two renames are used with the old copy kept until the new one is in place;
-`recover()` puts things right after a crash between the two.
+`recover()` puts things right after a crash between the two. `swap_out` removes a directory the
+same way: one rename aside, then the delete.
 
 A rename is atomic for a process that crashes, not for a machine that loses power: the kernel
 may write the rename to disk before the new files' data. So the new folder's files and the
@@ -100,3 +101,16 @@ def recover(final: Path) -> None:
     if backup.exists() and not final.exists():
         os.replace(backup, final)
         _fsync(final.parent)
+
+
+def swap_out(final: Path, aside: Path) -> bool:
+    """Remove directory `final` in one step: renamed to `aside` (a staging folder on the same
+    file system), the rename flushed, then deleted; readers see it whole or gone. Says whether
+    there was one."""
+    recover(final)
+    if not final.exists():
+        return False
+    os.replace(final, aside)
+    _fsync(final.parent)
+    shutil.rmtree(aside)
+    return True

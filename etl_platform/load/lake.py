@@ -1,11 +1,14 @@
 """The lake: Hive-style folders of Parquet, one per dataset and UTC day.
 
-Datasets: `raw/<shard>/<table>` (extracted rows by cursor day), `state/<shard>/<table>` (latest
-version per key as of the end of each day, for lookups), `views/<name>` and
-`views/<name>__rejects`. A write stages every day of its window in `<lake>.staging/` and then
-swaps each day's folder in whole, so re-running a window replaces it (same rows, no
-duplicates) and a crash mid-write leaves the previous files readable. A day with no rows still
-gets a folder with an empty file, so a day whose rows all moved on is emptied, not left stale.
+Datasets: `raw/<shard>/<table>` (extracted rows by cursor day), `state/<shard>/<table>` (every
+version of a looked-up table, one file: `load.versions`), `views/<name>` and
+`views/<name>__rejects`; a snapshot table's raw dataset is one file (`SnapshotFile`). A write
+stages every day of its window in `<lake>.staging/` and then swaps each day's folder in whole,
+so re-running a window replaces it (same rows, no duplicates) and a crash mid-write leaves the
+previous files readable. A day with no rows leaves no folder: its old folder is removed and
+the day is listed in the dataset's `_empty_days.json` (`empty_days`), so a day whose rows all
+moved on is emptied, not left stale, and readers still tell "written, no rows" from "never
+written" (`Dataset.written_days`).
 
 Staging sits beside the lake, not in it, each writer's folder locked while it lives, so a
 write removes what dead writers staged and never a live one's (`staging`).
@@ -17,15 +20,20 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from etl_platform.layout import partition_folder
-from etl_platform.load.atomic_swap import recover, swap_in
+from etl_platform.layout import PARTITION_FOLDER_GLOB, folder_day, partition_folder
+from etl_platform.load.atomic_swap import recover, swap_in, swap_out
+from etl_platform.load.empty_days import read_empty_days, record_days
 from etl_platform.load.staging import StagingFolder, staging_root
 from etl_platform.runtime.parallel import default_threads, ordered_map
+
+if TYPE_CHECKING:
+    from etl_platform.load.versions import VersionsTable
 
 #: Codec per zone. Raw and state files are written and read back once per run by the platform
 #: itself: lz4, cheap in CPU for somewhat larger files. Views are what people and Athena read:
@@ -89,8 +97,15 @@ class Lake:
     def raw(self, shard: str, table: str) -> Dataset:
         return Dataset(self.root, ("raw", shard, table))
 
-    def state(self, shard: str, table: str) -> Dataset:
-        return Dataset(self.root, ("state", shard, table))
+    def versions(self, shard: str, table: str) -> VersionsTable:
+        """A looked-up table's versions on one shard (lookup state)."""
+        from etl_platform.load.versions import VersionsTable  # it builds on Dataset
+
+        return VersionsTable(Dataset(self.root, ("state", shard, table)))
+
+    def snapshot(self, shard: str, table: str) -> SnapshotFile:
+        """A snapshot table's raw dataset: the whole table as last read (`mode: snapshot`)."""
+        return SnapshotFile(Dataset(self.root, ("raw", shard, table)))
 
     def view(self, name: str) -> Dataset:
         return Dataset(self.root, ("views", name))
@@ -126,12 +141,30 @@ class Dataset:
         folder = self.partition_dir(day)
         return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
 
+    def days_with_files(self) -> set[dt.date]:
+        """Days whose folder holds data files."""
+        if not self.dir.is_dir():
+            return set()
+        days = (
+            folder_day(f.parent.name) for f in self.dir.glob(f"{PARTITION_FOLDER_GLOB}/*.parquet")
+        )
+        return {d for d in days if d is not None}
+
+    def written_days(self) -> set[dt.date]:
+        """Days written, with rows (files) or without (listed in `_empty_days.json`)."""
+        return self.days_with_files() | read_empty_days(self.dir)
+
+    def is_written(self, day: dt.date) -> bool:
+        """Whether `day` was written, if only with no rows; False means never written."""
+        return bool(self.partition_files(day)) or day in read_empty_days(self.dir)
+
     def partition_rows(self, day: dt.date) -> int:
         """The day's row count from the files' footers, without reading their data."""
         return files_rows(self.partition_files(day))
 
     def read_partition(self, day: dt.date, columns: list[str] | None = None) -> pa.Table | None:
-        """The day's rows, or None when the day was never written."""
+        """The day's rows, or None when it has no files: never written, or written with no
+        rows (`is_written` tells which)."""
         files = self.partition_files(day)
         if not files:
             return None
@@ -196,6 +229,22 @@ def _split_by_day(
     for day, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
         yield day, ordered.slice(start, end - start)
         start = end
+
+
+def commit_days(
+    dataset: Dataset, staged: dict[dt.date, Path], empty: list[dt.date], *, aside: Path
+) -> None:
+    """Put days in place in the one order a crash cannot turn into stale rows: the `staged`
+    folders swapped in, then the folders of the `empty` days moved into `aside` (the writer's
+    staging folder) and deleted, then the dataset's list of empty days updated. Interrupted,
+    a day can only look unwritten, and is demanded again."""
+    for day, folder in staged.items():
+        final = dataset.partition_dir(day)
+        recover(final)
+        swap_in(folder, final)
+    for day in empty:
+        swap_out(dataset.partition_dir(day), aside / f"removed-{partition_folder(day)}")
+    record_days(dataset, empty=empty, filled=staged)
 
 
 class WindowWriter:
@@ -272,25 +321,19 @@ class WindowWriter:
         return writer
 
     def commit(self) -> dict[dt.date, DayStats]:
-        """Finish every day's file and swap each day's folder into place."""
+        """Finish every day's file and put the window in place: days with rows swapped in,
+        days without removed and listed (`commit_days`)."""
         self._flush()
+        staged = {}
         for day in self.days:
             writer = self._writers.pop(day, None)
-            target = self._staged_dir(day)
             if writer is None:
-                target.mkdir(parents=True, exist_ok=True)
-                pq.write_table(
-                    pa.Table.from_batches([], self.schema),  # empty_table() imports pandas
-                    target / "part-00000.parquet",
-                    **parquet_write_options(self.dataset.parts[0]),
-                )
-            else:
-                writer.close()
-            self.stats[day].bytes = sum(f.stat().st_size for f in target.iterdir())
-        for day in self.days:
-            final = self.dataset.partition_dir(day)
-            recover(final)
-            swap_in(self._staged_dir(day), final)
+                continue
+            writer.close()
+            staged[day] = self._staged_dir(day)
+            self.stats[day].bytes = sum(f.stat().st_size for f in staged[day].iterdir())
+        empty = [day for day in self.days if day not in staged]
+        commit_days(self.dataset, staged, empty, aside=self.staging)
         self._staging.finish()
         return self.stats
 
@@ -360,19 +403,105 @@ class DayWriter:
             self._writer = None
 
     def commit(self) -> DayStats:
-        """Finish the file and swap the day's folder into place."""
-        if self._writer is None:
-            raise RuntimeError(f"{self.dataset.name} {self.day}: no rows or schema written")
+        """Finish the file and swap the day's folder into place; a day of no rows (or nothing
+        written) leaves no file and is listed as empty (`commit_days`)."""
         self._close()
         folder = self._file.parent
-        stats = DayStats(self.rows, sum(f.stat().st_size for f in folder.iterdir()))
-        final = self.dataset.partition_dir(self.day)
-        recover(final)
-        swap_in(folder, final)
+        if self.rows:
+            stats = DayStats(self.rows, sum(f.stat().st_size for f in folder.iterdir()))
+            commit_days(self.dataset, {self.day: folder}, [], aside=self.staging)
+        else:
+            stats = DayStats()
+            commit_days(self.dataset, {}, [self.day], aside=self.staging)
         self._staging.finish()
         return stats
 
     def abort(self) -> None:
         """Drop what was staged; the folder in place is untouched."""
         self._close()
+        self._staging.remove()
+
+
+#: A snapshot table's one raw file, and the footer key of when it was read (ISO, UTC).
+SNAPSHOT_FILE = "snapshot.parquet"
+SNAPSHOT_AT_KEY = b"etl_platform.snapshot_at"
+
+
+@dataclasses.dataclass(frozen=True)
+class SnapshotFile:
+    """`raw/<shard>/<table>/snapshot.parquet`: a table read whole, replaced whole by each read.
+    Its footer says when it was read, which dates the changes the lookup state finds in it."""
+
+    dataset: Dataset
+
+    @property
+    def name(self) -> str:
+        return self.dataset.name
+
+    @property
+    def path(self) -> Path:
+        return self.dataset.dir / SNAPSHOT_FILE
+
+    def exists(self) -> bool:
+        recover(self.dataset.dir)
+        return self.path.is_file()
+
+    def schema(self) -> pa.Schema | None:
+        return pq.read_schema(self.path) if self.exists() else None
+
+    def taken_at(self) -> dt.datetime | None:
+        """When the snapshot in place was read, or None before the first."""
+        schema = self.schema()
+        stamp = (schema.metadata or {}).get(SNAPSHOT_AT_KEY) if schema is not None else None
+        return None if stamp is None else dt.datetime.fromisoformat(stamp.decode())
+
+    def read(self, columns: list[str]) -> tuple[pa.Table, dt.datetime]:
+        """The snapshot's `columns` and when it was read, from one open file (a snapshot
+        swapped in meanwhile is the next reader's). A column it lacks is a `KeyError`."""
+        file = pq.ParquetFile(self.path)
+        missing = [c for c in columns if c not in file.schema_arrow.names]
+        if missing:
+            raise KeyError(", ".join(missing))
+        stamp = (file.schema_arrow.metadata or {})[SNAPSHOT_AT_KEY]
+        return file.read(columns=columns), dt.datetime.fromisoformat(stamp.decode())
+
+    def open(self, schema: pa.Schema, taken_at: dt.datetime) -> SnapshotWriter:
+        return SnapshotWriter(self, schema, taken_at)
+
+
+class SnapshotWriter:
+    """Streams a snapshot's batches into a staged file; `commit()` swaps the dataset's folder
+    in whole, so a reader sees the previous snapshot or the new one."""
+
+    def __init__(self, target: SnapshotFile, schema: pa.Schema, taken_at: dt.datetime) -> None:
+        if taken_at.utcoffset() is None:
+            raise ValueError(f"{target.name}: a snapshot's time must be timezone-aware (UTC)")
+        stamp = taken_at.astimezone(dt.UTC).isoformat().encode()
+        self.target = target
+        self.schema = schema.with_metadata({**(schema.metadata or {}), SNAPSHOT_AT_KEY: stamp})
+        self._staging = StagingFolder(target.dataset)
+        self._folder = self._staging.path / "dataset"  # the writer's own folder holds its lock
+        self._folder.mkdir()
+        self.stats = DayStats()
+        self._writer = pq.ParquetWriter(
+            self._folder / SNAPSHOT_FILE, self.schema, **parquet_write_options("raw")
+        )
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows:
+            self._writer.write_batch(batch)
+            self.stats.rows += batch.num_rows
+
+    def commit(self) -> DayStats:
+        self._writer.close()
+        self.stats.bytes = (self._folder / SNAPSHOT_FILE).stat().st_size
+        final = self.target.dataset.dir
+        recover(final)
+        swap_in(self._folder, final)
+        self._staging.finish()
+        return self.stats
+
+    def abort(self) -> None:
+        """Drop the staged file; the snapshot in place is untouched."""
+        self._writer.close()
         self._staging.remove()

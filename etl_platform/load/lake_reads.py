@@ -20,10 +20,11 @@ from etl_platform.load.lake import Dataset
 
 def read_frame(dataset: Dataset, day: dt.date, columns: list[str]) -> pl.DataFrame | None:
     """The day's rows as polars reads them (faster than pyarrow + `from_arrow`, one copy of
-    the text), or None when the day has no partition."""
+    the text), or None when the day was never written. A day written with no rows is an empty
+    frame (`empty_frame`)."""
     files = dataset.partition_files(day)
     if not files:
-        return None
+        return empty_frame(dataset, day, columns) if dataset.is_written(day) else None
     for f in files:
         _require_columns(dataset.name, day, pq.read_schema(f).names, columns)
     frames = [pl.read_parquet(f, columns=columns, hive_partitioning=False) for f in files]
@@ -60,6 +61,48 @@ def read_slices(files: Sequence[Path], columns: list[str], rows: int) -> Iterato
                 start, taken = start + taken, 0
 
 
+def read_day_slices(
+    dataset: Dataset, day: dt.date, files: Sequence[Path], columns: list[str], rows: int
+) -> Iterator[pl.DataFrame]:
+    """`read_slices` of the day's `files`; a day written with no rows gives one empty frame,
+    so an empty shard still brings its columns (in the order shards are merged). Nothing when
+    no file of the table has a schema to give."""
+    if files:
+        yield from read_slices(files, columns, rows)
+        return
+    schema = file_schema(dataset, day)
+    if schema is not None:
+        _require_columns(dataset.name, day, schema.names, columns)
+        yield _empty(schema, columns)
+
+
+def empty_frame(dataset: Dataset, day: dt.date, columns: list[str]) -> pl.DataFrame:
+    """No rows, in the columns' types as the table's files have them (`file_schema`); with no
+    file anywhere to tell, every column is of type Null."""
+    schema = file_schema(dataset, day)
+    if schema is None:
+        return pl.DataFrame(schema=dict.fromkeys(columns, pl.Null))
+    _require_columns(dataset.name, day, schema.names, columns)
+    return _empty(schema, columns)
+
+
+def _empty(schema: pa.Schema, columns: list[str]) -> pl.DataFrame:
+    table = pa.Table.from_batches([], schema).select(columns)  # empty_table() imports pandas
+    return pl.DataFrame(pl.from_arrow(table))
+
+
+def file_schema(dataset: Dataset, day: dt.date) -> pa.Schema | None:
+    """The schema a file of `day` would have: of the dataset's file nearest to the day, else of
+    the same table's on another shard (same zone); None when no file of the table exists."""
+    days = sorted(dataset.days_with_files(), key=lambda d: (abs((d - day).days), d))
+    if days:
+        return pq.read_schema(dataset.partition_files(days[0])[0])
+    siblings = sorted(
+        dataset.dir.parent.parent.glob(f"*/{dataset.dir.name}/{PARTITION_FOLDER_GLOB}/*.parquet")
+    )
+    return pq.read_schema(siblings[-1]) if siblings else None
+
+
 def _require_columns(
     dataset: str, day: dt.date | None, names: Sequence[str], columns: Sequence[str]
 ) -> None:
@@ -85,11 +128,8 @@ def _partition_of(path: Path) -> tuple[str, dt.date | None]:
 
 
 def partition_days(dataset: Dataset) -> list[dt.date]:
-    """The days a dataset has a folder for, in order."""
-    if not dataset.dir.is_dir():
-        return []
-    days = (folder_day(p.name) for p in dataset.dir.glob(PARTITION_FOLDER_GLOB))
-    return sorted(d for d in days if d is not None)
+    """The days a dataset has written, with rows or without (`Dataset.written_days`), in order."""
+    return sorted(dataset.written_days())
 
 
 def days_before(dataset: Dataset, day: dt.date) -> list[dt.date]:

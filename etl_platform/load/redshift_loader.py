@@ -4,7 +4,8 @@ The day's rows go into a session-temporary stage first (PostgreSQL: streamed by 
 with `COPY ... FROM STDIN`; Redshift: `COPY` of the staged Parquet from S3), then the target's
 rows for the day are deleted and the stage's inserted, and only then is the transaction
 committed. A failure anywhere rolls everything back, so readers keep the previous rows and a
-re-run of the day replaces them (same rows, no duplicates).
+re-run of the day replaces them (same rows, no duplicates). A day written with no rows has no
+file to load: `clear_day` only deletes the day's rows.
 
 The DSN may hold a password: it is kept out of `repr`, metadata and error messages;
 `RedshiftTarget.describe()` is what gets logged.
@@ -162,6 +163,46 @@ def load_partition(
         "rows_deleted": deleted,
         "table_created": not had_table,
         "columns_added": _new_columns(rows.column_names, existing, redshift=target.redshift),
+        "statements": [target.scrub(s) for s in run.log],
+    }
+
+
+def clear_day(target: RedshiftTarget, table: str, day: dt.date) -> dict:
+    """Delete `table`'s rows for `day`, in one transaction: a view day written with no rows
+    has no file to load, and its previous rows must still go. No table yet: nothing to do.
+
+    Raises:
+        RedshiftLoadError: anything failed; nothing changed in the warehouse.
+    """
+    place = f"{target.schema}.{table} day {day} at {target.describe()}"
+    try:
+        if isinstance(day, dt.datetime) or not isinstance(day, dt.date):
+            raise TypeError(f"day must be a datetime.date, got {type(day).__name__}")
+        validate_identifier(table, what="table")
+    except (TypeError, ValueError) as e:
+        raise RedshiftLoadError(target.scrub(f"{place}: {e}")) from None
+
+    run = _Run(target, place)
+    deleted = 0
+    with run:
+        run.step = "connecting"
+        run.conn = target.connect()
+        cur = run.conn.cursor()
+        run.step = "deleting the day's rows"
+        if run.fetch(cur, sql.table_columns_sql(), (target.schema, table)):
+            run.execute(cur, sql.lock_table_sql(target.schema, table, redshift=target.redshift))
+            deleted = run.execute(cur, sql.delete_partition_sql(target.schema, table), (day,))
+        run.step = "committing"
+        run.conn.commit()
+
+    return {
+        "table": f"{target.schema}.{table}",
+        "day": day.isoformat(),
+        "target": target.describe(),
+        "rows_loaded": 0,
+        "rows_deleted": deleted,
+        "table_created": False,
+        "columns_added": [],
         "statements": [target.scrub(s) for s in run.log],
     }
 

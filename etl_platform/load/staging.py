@@ -9,11 +9,13 @@ a live writer's folder is never touched. Folders with no lock are removed after 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -127,6 +129,22 @@ def _remove_dead_writers(parent: Path, keep: Path) -> None:
         for entry in entries:
             if entry.path != str(keep) and entry.is_dir():
                 _remove_if_dead(Path(entry.path))
+
+
+@contextlib.contextmanager
+def dataset_lock(dataset: Dataset, name: str) -> Iterator[None]:
+    """Hold the dataset's lock `name` (exclusive) for a read-modify-write of one of its files.
+
+    The lock file sits in the dataset's staging folder, never in the lake; each call opens it
+    anew, so threads of one process take turns as processes do. Without `flock` (Windows) one
+    writer at a time is the caller's to ensure.
+    """
+    folder = dataset.staging_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / name).open("a") as handle:
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 class StagingFolder:

@@ -21,7 +21,8 @@ ROW_GROUP_BYTES = 8 * 2**20
 class ViewDayWriter:
     """Each shard's finished rows go to the day's file as they come, in shard order.
 
-    The file takes the first shard's schema (an empty shard's too). A later shard that adds a
+    The file takes the first shard's schema (an empty shard's too, which shapes the columns
+    even though a day of no rows leaves no file). A later shard that adds a
     column or changes a type (flatten's columns follow the data) has what was written so far
     read back and merged with it, as one `diagonal_relaxed` concat of the whole day would have
     done: same rows, same columns in the same order, same types; only such a day is held
@@ -95,13 +96,9 @@ class ViewDayWriter:
             self._hold(merged)
 
     def commit(self) -> DayStats:
-        """Write what is held (a day of empty shards still gets a file with their schema) and
-        swap the day into place."""
-        if self._schema is None:
-            raise ValueError("a view day needs at least one shard's rows, if only empty ones")
+        """Write what is held and swap the day into place; a day of no rows (empty shards, or
+        none) leaves no file and is listed as written empty."""
         self._flush()
-        if self._file.schema is None:
-            self._file.write(pl.DataFrame(schema=self._schema).to_arrow())
         return self._file.commit()
 
     def abort(self) -> None:

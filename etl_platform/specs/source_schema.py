@@ -57,7 +57,7 @@ def cursor_problems(sources: SourcesSpec, schema: SourceSchema) -> list[tuple[st
     problems = []
     for table, spec in sources.tables.items():
         columns = schema.tables.get(table)
-        if columns is None:
+        if columns is None or spec.is_snapshot:  # a snapshot table has no cursor
             continue
         checked = [("cursor", spec.cursor)]
         if spec.cursor_fallback is not None:

@@ -32,6 +32,13 @@ def _timezone(value: str) -> str:
 
 TimeZone = Annotated[str, pydantic.AfterValidator(_timezone)]
 
+#: The version column of a snapshot table's lookup state: when the snapshot that saw the row
+#: was taken (UTC). Such a table has no cursor of its own.
+SNAPSHOT_AT = "_snapshot_at"
+#: The fields that only mean something for a table read by cursor day.
+INCREMENTAL_ONLY = ("cursor", "null_cursor", "reconcile_keys")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -71,9 +78,11 @@ NullCursorPolicy = Literal["reject", "ignore"] | CursorFallback
 
 
 class TableSpec(_Strict):
-    """One table extracted from every shard."""
+    """One table extracted from every shard: by cursor day (`incremental`), or read whole on
+    each refresh and diffed by key (`snapshot`, for small tables with no usable date column)."""
 
     primary_key: list[Identifier] = Field(min_length=1)
+    mode: Literal["incremental", "snapshot"] = "incremental"
     cursor: Identifier = "updated_at"
     json_columns: list[Identifier] = Field(default_factory=list, alias="json")
     start: dt.date | None = None
@@ -92,6 +101,16 @@ class TableSpec(_Strict):
     @property
     def cursor_fallback(self) -> str | None:
         return self.null_cursor.fallback if isinstance(self.null_cursor, CursorFallback) else None
+
+    @property
+    def is_snapshot(self) -> bool:
+        return self.mode == "snapshot"
+
+    @property
+    def version_column(self) -> str:
+        """What orders the table's versions in lookup state: the cursor, or for a snapshot
+        table the time of the snapshot that saw the row (`SNAPSHOT_AT`)."""
+        return SNAPSHOT_AT if self.is_snapshot else self.cursor
 
 
 class RetrySpec(_Strict):
@@ -130,7 +149,17 @@ class SourcesSpec(_Strict):
             for shard in table.shards or []:
                 if shard not in self.shards:
                     problems.append(f"tables.{name}.shards: unknown shard {shard!r}")
-            overlap = set(table.exclude_columns) & (set(table.primary_key) | {table.cursor})
+            if table.is_snapshot:
+                problems.extend(
+                    f"tables.{name}.{field}: a snapshot table (mode: snapshot) takes no "
+                    f"{field}: it is read whole on each refresh, not by cursor day"
+                    for field in INCREMENTAL_ONLY
+                    if field in table.model_fields_set
+                )
+                kept = set(table.primary_key)
+            else:
+                kept = set(table.primary_key) | {table.cursor}
+            overlap = set(table.exclude_columns) & kept
             if overlap:
                 problems.append(
                     f"tables.{name}.exclude_columns: cannot exclude key/cursor column(s) "

@@ -61,8 +61,25 @@ def check_view_file(
     found += [
         (f, r) for f, r in validate_view(partial.spec, sources, schema) if not partial.covers(f)
     ]
+    if not partial.covers("source"):
+        found += snapshot_source_problems(partial.spec, sources)
     problems += [(f"attributes.{f}", r) for f, r in found]
     return (partial.spec if valid and not problems else None), problems
+
+
+def snapshot_source_problems(spec: ViewSpec, sources: SourcesSpec) -> list[Problem]:
+    """A view's days are its source's cursor days; a snapshot table has none (it holds only
+    the table as it is now), so it can be looked up but cannot drive a view."""
+    table = sources.tables.get(spec.source)
+    if table is None or not table.is_snapshot:
+        return []
+    return [
+        (
+            "source",
+            f"table {spec.source!r} is a snapshot table (mode: snapshot): it has no cursor days "
+            "to build a view's days from; use it in `lookups` of a view on another table",
+        )
+    ]
 
 
 def load_views(directory: Path, sources: SourcesSpec, schema: SourceSchema) -> list[LoadedView]:

@@ -7,13 +7,15 @@ import re
 from collections import Counter
 
 from etl_platform.layout import PARTITION_COLUMN
-from etl_platform.specs.source_schema import SourceSchema
+from etl_platform.specs.source_schema import CURSOR_TYPES, SourceSchema, type_name
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.specs.types import parse_type_name
-from etl_platform.specs.views import LookupSpec, ViewSpec, parse_duration
+from etl_platform.specs.views import LookupSpec, PeriodSpec, ViewSpec, parse_duration
 
 _CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
 _PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: The declared types a period lookup's view column may have.
+PERIOD_VIEW_TYPES = ("date", "timestamp")
 
 Problem = tuple[str, str]
 
@@ -163,7 +165,70 @@ def _one_lookup_problems(
                     f"unknown column {column!r} of table {lookup.table!r}",
                 )
             )
+    if lookup.period:
+        columns = {c: t for c, t in schema.tables[lookup.table].items() if c in related}
+        problems.extend(_period_problems(f"{where}.period", lookup.period, lookup.table, columns))
+        if source:
+            problems.extend(
+                _period_view_problems(f"{where}.period.view", lookup.period, spec, source, schema)
+            )
     return problems
+
+
+def _period_problems(
+    where: str, period: PeriodSpec, table: str, columns: dict[str, str]
+) -> list[Problem]:
+    """`from` and `to`: distinct date or datetime columns of the looked-up table."""
+    problems: list[Problem] = []
+    for field, column in zip(("from", "to"), period.bounds, strict=False):
+        if column not in columns:
+            problems.append((f"{where}.{field}", f"unknown column {column!r} of table {table!r}"))
+        else:
+            problems.extend(_date_problem(f"{where}.{field}", table, column, columns[column]))
+    if period.to == period.from_:
+        problems.append((f"{where}.to", f"must differ from `from` ({period.from_!r})"))
+    return problems
+
+
+def _period_view_problems(
+    where: str, period: PeriodSpec, spec: ViewSpec, source: _DrivingTable, schema: SourceSchema
+) -> list[Problem]:
+    """The view side, named like an `on` key: a declared column (its declared type), else a
+    column of the source table (its MySQL type); either must be a date or a timestamp."""
+    name = period.view
+    declared = spec.columns.get(name)
+    if declared is not None:
+        if not (declared.from_ or declared.json_column or declared.item):
+            return []  # an invalid column, already reported
+        try:
+            kind = parse_type_name(declared.type).name
+        except ValueError:
+            return []  # an unknown type, already reported
+        if kind in PERIOD_VIEW_TYPES:
+            return []
+        return [(where, f"column {name!r} is declared {declared.type}, not date or timestamp")]
+    if name not in source.columns:
+        return [
+            (
+                where,
+                f"{name!r} is neither a column of table {source.name!r} nor a declared output "
+                "column",
+            )
+        ]
+    return _date_problem(where, source.name, name, schema.tables[source.name][name])
+
+
+def _date_problem(where: str, table: str, column: str, column_type: str) -> list[Problem]:
+    """A period compares dates and instants: a column of another MySQL type is refused."""
+    if type_name(column_type) in CURSOR_TYPES:
+        return []
+    return [
+        (
+            where,
+            f"column {column!r} of table {table!r} is {column_type}, "
+            "not a DATE, DATETIME or TIMESTAMP",
+        )
+    ]
 
 
 def _flatten_explode_problems(spec: ViewSpec, source: _DrivingTable | None) -> list[Problem]:

@@ -83,12 +83,38 @@ class ColumnSpec(_Strict):
         return self
 
 
+class PeriodSpec(_Strict):
+    """Pick, among the related rows that match `on`, the one whose period holds a date of the
+    view row: `from <= view < to`. Without `to`, a period runs until the next `from` of the
+    same key; a null `to` is open-ended."""
+
+    view: Identifier
+    from_: Identifier = Field(alias="from")
+    to: Identifier | None = None
+
+    @property
+    def bounds(self) -> list[str]:
+        """The related columns the period reads: `from`, then `to` when given."""
+        return [self.from_, *([self.to] if self.to else [])]
+
+
 class LookupSpec(_Strict):
     """Columns of a related row on the same shard, as it was at the end of the day."""
 
     table: Identifier
     on: dict[Identifier, Identifier] = Field(min_length=1)
+    period: PeriodSpec | None = None
     columns: dict[Identifier, Identifier] = Field(min_length=1)
+
+    @property
+    def view_columns(self) -> list[str]:
+        """The view columns the lookup reads: its `on` keys, then the period's date."""
+        return [*self.on, *([self.period.view] if self.period else [])]
+
+    @property
+    def period_columns(self) -> list[str]:
+        """The related columns the period reads (none without a period)."""
+        return self.period.bounds if self.period else []
 
     @model_validator(mode="before")
     @classmethod

@@ -1,9 +1,9 @@
-"""Key reconciliation of a lookup state: forget the keys the shard no longer has.
+"""Key reconciliation of a lookup state: the keys the shard no longer has get a tombstone.
 
-A batch read never sees a delete, so the state (each day folded from the day before) carries a
-deleted row forward for ever. This compares the shard's current key set with the newest state
-day and rewrites the newest `RECONCILED_DAYS` days without the vanished keys; later days fold
-from them and do not bring the keys back. Older days keep the history as it was.
+A batch read never sees a delete, so a deleted row's last version would stay current for ever.
+This compares the shard's key set with the versions table's current keys and adds, for each
+key gone, a tombstone dated now: lookups as of today and later find nothing, earlier days keep
+the history as it was, and a key that comes back with a newer version is current again.
 """
 
 from __future__ import annotations
@@ -14,24 +14,21 @@ from collections.abc import Iterable, Sequence
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from etl_platform.load.lake import Dataset
-from etl_platform.load.lake_reads import partition_days, read_frame
+from etl_platform.load.versions import VersionsTable
+from etl_platform.transform.versions import as_of, tombstones, with_validity
 
-#: The newest state day and the one before it: today's state is folded again from yesterday's
-#: each time today's raw partition refreshes, so cleaning today's alone would not last.
-RECONCILED_DAYS = 2
+#: The origin of a reconciliation's tombstones in the versions table.
+RECONCILE = "reconcile"
 #: Dropped keys shown in the metadata.
 SAMPLE_KEYS = 20
 
 
 @dataclasses.dataclass(frozen=True)
 class ReconcileReport:
-    #: The state days rewritten (those that lost keys) and compared (the newest ones).
-    days: list[dt.date]
-    rewritten: list[dt.date]
-    #: Keys of the newest state day compared with the shard's.
+    #: When the tombstones took effect (None: no key was gone).
+    at: dt.datetime | None
+    #: Current keys of the versions table compared with the shard's.
     state_keys: int
     source_keys: int
     dropped: int
@@ -56,44 +53,35 @@ def vanished_keys(
     return unseen, read
 
 
-def reconcile_state(
-    state: Dataset, key: Sequence[str], source: Iterable[pa.RecordBatch]
+def reconcile_versions(
+    versions: VersionsTable,
+    key: Sequence[str],
+    cursor: str,
+    source: Iterable[pa.RecordBatch],
+    *,
+    at: dt.datetime,
 ) -> ReconcileReport:
-    """Drop from the newest state days the keys `source` (the shard's key set) lacks.
-
-    With no state day yet there is nothing to compare: `source` is not read.
-    """
+    """Add a tombstone at `at` for each current key of `versions` that `source` (the shard's
+    key set) lacks. With no versions yet there is nothing to compare: `source` is not read."""
     key = list(key)
-    days = partition_days(state)[-RECONCILED_DAYS:]
-    if not days:
-        return ReconcileReport([], [], 0, 0, 0, [])
-    newest = read_frame(state, days[-1], key)
-    assert newest is not None  # listed above
-    vanished, source_keys = vanished_keys(newest, source)
-    rewritten = []
-    if vanished.height:
-        for day in days:
-            if _drop_keys(state, day, vanished):
-                rewritten.append(day)
+    with versions.locked():
+        frame = versions.read()
+        if frame is None:
+            return ReconcileReport(None, 0, 0, 0, [])
+        current = as_of(frame, dt.date.max, key=key, cursor=cursor).select(key)
+        vanished, source_keys = vanished_keys(current, source)
+        if vanished.height:
+            gone = tombstones(vanished, at=at, cursor=cursor, schema=frame.schema, origin=RECONCILE)
+            merged = with_validity(
+                pl.concat([frame, gone], how="vertical_relaxed"), key=key, cursor=cursor
+            )
+            versions.replace(
+                merged.to_arrow(), versions.manifest(), snapshot_at=versions.applied_snapshot()
+            )
     return ReconcileReport(
-        days=days,
-        rewritten=rewritten,
-        state_keys=newest.height,
+        at=at if vanished.height else None,
+        state_keys=current.height,
         source_keys=source_keys,
         dropped=vanished.height,
         dropped_sample=vanished.head(SAMPLE_KEYS).to_dicts(),
     )
-
-
-def _drop_keys(state: Dataset, day: dt.date, vanished: pl.DataFrame) -> bool:
-    """Rewrite one state day without `vanished`, atomically; whether it held any of them."""
-    files = state.partition_files(day)
-    schema = pq.read_schema(files[0])
-    frame = read_frame(state, day, schema.names)
-    assert frame is not None
-    keys = vanished.cast(dict(frame.select(vanished.columns).schema))
-    kept = frame.join(keys, on=keys.columns, how="anti")
-    if kept.height == frame.height:
-        return False
-    state.write_partitions({day: kept.to_arrow()}, schema)
-    return True

@@ -18,16 +18,18 @@ import polars as pl
 
 from etl_platform.errors import PartitionMissing
 from etl_platform.load.lake import Lake, files_rows
-from etl_platform.load.lake_reads import read_frame, read_slices
+from etl_platform.load.lake_reads import read_day_slices
 from etl_platform.load.view_day import ViewDayWriter
 from etl_platform.runtime.memory import release_free_memory
 from etl_platform.runtime.parallel import default_threads, ordered_map
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.specs.views import ViewSpec
-from etl_platform.steps.state_days import state_columns
+from etl_platform.steps.lookup_versions import history_gaps, state_columns
 from etl_platform.steps.view_slices import READ_ROWS, raw_slices
+from etl_platform.transform._rejects import empty_rejects
 from etl_platform.transform.json_read import share_cores
 from etl_platform.transform.texts import copied_texts
+from etl_platform.transform.versions import as_of
 from etl_platform.transform.view_shape import SHARD, ShardStats, finish_shards, type_slices
 
 #: Drift samples a run keeps at most per JSON column.
@@ -47,7 +49,7 @@ def source_columns_needed(spec: ViewSpec, sources: SourcesSpec) -> list[str]:
         cols.append(spec.explode.json_column)
     declared = set(spec.columns)
     for lookup in spec.lookups:
-        cols.extend(left for left in lookup.on if left not in declared)
+        cols.extend(left for left in lookup.view_columns if left not in declared)
     return list(dict.fromkeys(cols))
 
 
@@ -174,29 +176,76 @@ class ViewInputs:
     def state_columns(self) -> dict[str, list[str]]:
         return {t: state_columns(t, [self.spec], self.sources) for t in lookup_tables(self.spec)}
 
+    @functools.cached_property
+    def synced_days(self) -> dict[tuple[str, str], set[dt.date]]:
+        """Per (shard, looked-up table read by day), the raw days its versions table was built
+        from. A snapshot table's versions come from snapshots, not days: it is not listed."""
+        return {
+            (shard, table): set(self.lake.versions(shard, table).manifest())
+            for shard in self.shards
+            for table in self.state_columns
+            if not self.sources.tables[table].is_snapshot
+        }
+
+    @functools.cached_property
+    def first_gaps(self) -> dict[tuple[str, str], dt.date]:
+        """Per (shard, looked-up table read by day), the first day since its start its
+        versions lack."""
+        out = {}
+        for (shard, table), synced in self.synced_days.items():
+            day = self.sources.table_start(table)
+            while day in synced:
+                day += dt.timedelta(days=1)
+            out[(shard, table)] = day
+        return out
+
     def missing_inputs(self, day: dt.date, shard: str) -> list[str]:
-        """The shard's inputs of `day` that are not in the lake (its raw day, its states)."""
+        """The shard's inputs of `day` that are not in the lake: its raw day, its lookup
+        tables' day; a lookup table lacking earlier days is named with the days to extract,
+        since the shard's lookups would otherwise be NULL without a sign (`history_gaps`).
+        A snapshot table's state is missing until it has versions (its first snapshot covers
+        every day since the table's start)."""
         missing = []
-        if not self.lake.raw(shard, self.spec.source).partition_files(day):
+        if not self.lake.raw(shard, self.spec.source).is_written(day):
             missing.append(f"raw/{shard}/{self.spec.source}")
         for table in self.state_columns:
-            if not self.lake.state(shard, table).partition_files(day):
-                missing.append(f"state/{shard}/{table}")
+            if self.sources.tables[table].is_snapshot:
+                if not self.lake.versions(shard, table).exists():
+                    missing.append(self.lake.versions(shard, table).name)
+                continue
+            gap = self.first_gaps[(shard, table)]
+            if gap > day:
+                continue
+            versions = self.lake.versions(shard, table)
+            if missing:  # the shard is out anyway: its raw day is not there
+                missing.append(versions.name)
+                continue
+            problem = history_gaps(
+                versions,
+                self.lake.raw(shard, table),
+                day - dt.timedelta(days=1),
+                start=self.sources.table_start(table),
+                synced=self.synced_days[(shard, table)],
+            )
+            missing.append(versions.name if problem is None else str(problem))
         return missing
 
     def raw_files(self, day: dt.date, shard: str) -> list[Path]:
         return self.lake.raw(shard, self.spec.source).partition_files(day)
 
     def states(self, day: dt.date, shard: str) -> dict[str, pl.DataFrame]:
+        """Each looked-up table as it stood at the end of `day` on `shard`."""
         out = {}
         for table, columns in self.state_columns.items():
-            frame = read_frame(self.lake.state(shard, table), day, columns)
-            if frame is None:
+            versions = self.lake.versions(shard, table).read(through=day)
+            if versions is None:
                 raise PartitionMissing(
-                    f"view {self.spec.name}: state/{shard}/{table} has no partition {day}; "
+                    f"view {self.spec.name}: state/{shard}/{table} has no versions yet; "
                     "materialize it first"
                 )
-            out[table] = frame
+            spec = self.sources.tables[table]
+            current = as_of(versions, day, key=spec.primary_key, cursor=spec.version_column)
+            out[table] = current.select(columns)
         return out
 
 
@@ -224,14 +273,19 @@ def build_view_day(inputs: ViewInputs, day: dt.date) -> DayResult:
         spec,
         type_slices(
             spec,
-            raw_slices(shards, lambda s: read_slices(raw_files[s], needed, READ_ROWS)),
+            raw_slices(
+                shards,
+                lambda s: read_day_slices(
+                    lake.raw(s, spec.source), day, raw_files[s], needed, READ_ROWS
+                ),
+            ),
             primary_key=table.primary_key,
             cursor=table.cursor,
             day_rows={s: files_rows(files) for s, files in raw_files.items()},
         ),
         primary_key=table.primary_key,
         related=LazyStates(shards, functools.partial(inputs.states, day)),
-        related_cursors={t: sources.tables[t].cursor for t in lookup_tables(spec)},
+        related_cursors={t: sources.tables[t].version_column for t in lookup_tables(spec)},
         run_id=inputs.run_id,
     )
     writer = ViewDayWriter(lake.view(spec.name), day) if inputs.write_view else None
@@ -262,16 +316,16 @@ def build_view_day(inputs: ViewInputs, day: dt.date) -> DayResult:
         if writer is not None:
             writer.abort()
         raise
-    day_rejects = pl.concat(rejects, how="vertical_relaxed").with_columns(
+    day_rejects = pl.concat(rejects or [empty_rejects()], how="vertical_relaxed").with_columns(
         pl.lit(inputs.run_id).alias("_run_id")
     )
     reject_rows = day_rejects.to_arrow()
     if inputs.write_rejects:
         lake.rejects(spec.name).write_partitions({day: reject_rows}, reject_rows.schema)
-    # In the day's final schema: a later shard may have added columns or widened types.
-    assert day_schema is not None
+    # In the day's final schema: a later shard may have added columns or widened types. No
+    # schema: no shard's table has a file to take one from.
     result.preview = pl.concat(
-        [pl.DataFrame(schema=day_schema), *preview], how="diagonal_relaxed"
+        [pl.DataFrame(schema=day_schema or {}), *preview], how="diagonal_relaxed"
     ).head(PREVIEW_ROWS)
     del rejects, day_rejects, reject_rows, preview
     release_free_memory()

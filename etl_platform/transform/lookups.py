@@ -3,6 +3,10 @@
 `lookups: [{table: customers, on: {customer_id: id}, columns: {email: customer_email}}]`
 becomes a left join on the latest version of each related key, so a view row never
 multiplies and a missing related row shows up as an orphan count, not a lost row.
+
+A lookup with a `period` (`{view: from_date, from: from_date, to: to_date}`) picks, among the
+related rows matching `on`, the one whose period holds the view row's date; still one row at
+most per view row.
 """
 
 from __future__ import annotations
@@ -11,9 +15,13 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
+from etl_platform.specs.views import PeriodSpec
 from etl_platform.transform._jsonpath import fresh_name
 from etl_platform.transform._rejects import check_columns
 from etl_platform.transform.dedupe import latest_rows
+
+#: What period bounds and view dates are compared as: a date is its midnight, UTC.
+INSTANT = pl.Datetime("us", "UTC")
 
 
 def latest_per_key(df: pl.DataFrame, *, key: Sequence[str], cursor: str) -> pl.DataFrame:
@@ -63,15 +71,20 @@ def apply_lookup(
     on: Mapping[str, str],
     columns: Mapping[str, str],
     related_cursor: str,
+    period: PeriodSpec | None = None,
 ) -> tuple[pl.DataFrame, int]:
     """Left-join `related[c]` into `df` as `columns[c]`, matching `df[l] == related[r]`.
 
     Args:
         df: view rows; their count and order are kept.
-        related: rows of the related table (may hold several versions per key).
+        related: rows of the related table (may hold several versions per key; with
+            `period`, every row is a period: pass the table as of the day, one row per key).
         on: view column -> related column, all must match.
         columns: related column -> output column name (must be new in `df`).
-        related_cursor: version column of `related`; the latest version per key is used.
+        related_cursor: version column of `related`; the latest version per key is used
+            (not with `period`).
+        period: pick the matching row whose period holds `df[period.view]`
+            (`period_lookup`).
 
     Returns:
         (df with the output columns added, orphans: rows whose join key is fully non-null
@@ -82,10 +95,15 @@ def apply_lookup(
     if not on:
         raise ValueError("lookup: `on` must name at least one column pair")
     check_columns(df, list(on), "lookup join (view side)")
-    check_columns(related, [*on.values(), *columns, related_cursor], "lookup (related side)")
+    bounds = period.bounds if period else []
+    check_columns(
+        related, [*on.values(), *columns, related_cursor, *bounds], "lookup (related side)"
+    )
     clashes = [out for out in columns.values() if out in df.columns]
     if clashes or len(set(columns.values())) < len(columns):
         raise ValueError(f"lookup: output column(s) {clashes} clash with view columns")
+    if period is not None:
+        return period_lookup(df, related, on=on, columns=columns, period=period)
 
     taken = [*df.columns, *columns.values()]
     join_keys = {left: fresh_name(f"__key_{i}", taken) for i, left in enumerate(on)}
@@ -128,3 +146,127 @@ def _cast_key(related: pl.DataFrame, column: str, target: pl.DataType) -> pl.Exp
         f"lookup: related column `{column}` ({source}) cannot be compared with the view key "
         f"of dtype {target}"
     )
+
+
+def period_lookup(
+    df: pl.DataFrame,
+    related: pl.DataFrame,
+    *,
+    on: Mapping[str, str],
+    columns: Mapping[str, str],
+    period: PeriodSpec,
+) -> tuple[pl.DataFrame, int]:
+    """`apply_lookup` with a period: among the rows of `related` matching `on`, the one with
+    `from <= df[period.view] < to` (`period_of` gives the rules).
+
+    Returns:
+        (df with the output columns added, orphans: rows with a fully non-null key and a
+        non-null date that no period holds). A null date looks nothing up and is no orphan.
+    """
+    check_columns(df, [period.view], "period lookup (view side)")
+    taken = [*df.columns, *related.columns, *columns.values()]
+    keys = _fresh_names([f"__key_{i}" for i in range(len(on))], taken)
+    at, matched = _fresh_names(["__at", "__matched"], [*taken, *keys])
+    join_keys = dict(zip(on, keys, strict=True))
+    asked = df.with_columns(
+        *(pl.col(view).alias(key) for view, key in join_keys.items()),
+        instant(df, period.view).alias(at),
+    )
+    # Each distinct (key, date) once: a day's rows often share them.
+    left = (
+        asked.select(*keys, at)
+        .filter(pl.all_horizontal(pl.col(c).is_not_null() for c in [*keys, at]))
+        .unique()
+    )
+    candidates = related.with_columns(
+        _cast_key(related, on[view], df.schema[view]).alias(key) for view, key in join_keys.items()
+    ).join(left.select(keys).unique(), on=keys, how="semi")
+    found = period_of(
+        left, candidates, keys=keys, at=at, period=period, columns=columns, order=related.columns
+    )
+    found = found.select(*keys, at, *columns.values()).with_columns(pl.lit(True).alias(matched))
+    joined = asked.join(found, on=[*keys, at], how="left", maintain_order="left")
+    dated = pl.all_horizontal(pl.col(c).is_not_null() for c in [*on, period.view])
+    orphans = joined.select((dated & pl.col(matched).is_null()).sum()).item()
+    return joined.drop(*keys, at, matched), orphans
+
+
+def period_of(
+    left: pl.DataFrame,
+    related: pl.DataFrame,
+    *,
+    keys: Sequence[str],
+    at: str,
+    period: PeriodSpec,
+    columns: Mapping[str, str],
+    order: Sequence[str],
+) -> pl.DataFrame:
+    """Each row of `left` (non-null `keys` and instant `at`) with the output columns of the
+    related row whose period holds `at`; rows that none holds are left out.
+
+    The rules, so the answer never depends on row order:
+    - a period is `from <= at < to`; a null `to` never ends; a null `from` holds nothing;
+    - without `to`, a period ends at the next `from` of the same key (an as-of join);
+    - overlapping periods: the latest `from` wins, then the latest `to` (null first), then
+      the related rows ordered by `order` ascending (the state's key columns come first).
+    """
+    taken = [*left.columns, *related.columns, *columns.values()]
+    start, end, rank = _fresh_names(["__from", "__to", "__rank"], taken)
+    bounds = [instant(related, period.from_).alias(start)]
+    if period.to:
+        bounds.append(instant(related, period.to).alias(end))
+    periods = (
+        related.sort(order, nulls_last=True, maintain_order=True)
+        .select(
+            *keys,
+            *(pl.col(src).alias(out) for src, out in columns.items()),
+            *bounds,
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias(rank),
+        )
+        .filter(pl.col(start).is_not_null())
+    )
+    if not period.to:
+        starts = periods.sort(rank).unique([*keys, start], keep="first", maintain_order=True)
+        return (
+            left.sort(at)
+            .join_asof(
+                starts.sort(start),
+                left_on=at,
+                right_on=start,
+                by=list(keys),
+                strategy="backward",
+                check_sortedness=False,
+            )
+            .filter(pl.col(rank).is_not_null())
+        )
+    holding = left.join(periods, on=list(keys), how="inner").filter(
+        (pl.col(start) <= pl.col(at)) & (pl.col(end).is_null() | (pl.col(at) < pl.col(end)))
+    )
+    return holding.sort(
+        [*keys, at, start, end, rank], descending=[False] * (len(keys) + 1) + [True, True, False]
+    ).unique([*keys, at], keep="first", maintain_order=True)
+
+
+def instant(frame: pl.DataFrame, column: str) -> pl.Expr:
+    """`column` as a UTC instant, a date as its midnight: periods compare instants, never text.
+    A datetime without a time zone is read as UTC, as the raw zone writes them."""
+    dtype = frame.schema[column]
+    if dtype in (pl.Date, pl.Null):
+        return pl.col(column).cast(INSTANT)
+    if isinstance(dtype, pl.Datetime):
+        expr = pl.col(column)
+        expr = (
+            expr.dt.replace_time_zone("UTC")
+            if dtype.time_zone is None
+            else expr.dt.convert_time_zone("UTC")
+        )
+        return expr.dt.cast_time_unit("us")
+    raise ValueError(f"period lookup: column `{column}` is {dtype}, not a date or datetime")
+
+
+def _fresh_names(bases: Sequence[str], taken: Sequence[str]) -> list[str]:
+    """Temporary column names, new to `taken` and to each other."""
+    out: list[str] = []
+    for base in bases:
+        out.append(fresh_name(base, [*taken, *out]))
+    return out

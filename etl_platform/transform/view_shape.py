@@ -164,7 +164,7 @@ def columns_kept(spec: ViewSpec, primary_key: Sequence[str]) -> list[str]:
     source key (rejects name rows by it), lookup keys, the JSON that explode and flatten
     still read, and the platform's. The rest of the raw row, its JSON text above all, is
     dropped there: nothing derived from it is left to compute."""
-    kept = [*spec.columns, *primary_key, *(c for lk in spec.lookups for c in lk.on)]
+    kept = [*spec.columns, *primary_key, *(c for lk in spec.lookups for c in lk.view_columns)]
     if spec.explode:
         kept.append(spec.explode.json_column)
     kept += [flat.json_column for flat in spec.flatten]
@@ -418,6 +418,7 @@ def _finish_shard(
             on=lookup.on,
             columns=lookup.columns,
             related_cursor=related_cursors[lookup.table],
+            period=lookup.period,
         )
         stats.orphans[lookup.table] = stats.orphans.get(lookup.table, 0) + orphans
 

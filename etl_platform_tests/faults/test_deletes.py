@@ -1,5 +1,6 @@
-"""Deletes in batch mode, against the real MariaDB: lookup state carries a deleted row forward
-until key reconciliation (`reconcile_keys: true`) drops it, and later days do not bring it back.
+"""Deletes in batch mode, against the real MariaDB: lookup state keeps a deleted row current
+until key reconciliation (`reconcile_keys: true`) marks it gone from then on; later updates do
+not bring it back, and the days before keep it.
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
-import pyarrow.parquet as pq
 import pytest
 
 from etl_platform.definitions import build_definitions
 from etl_platform.env import DEFAULTS_DIR, Environment
 from etl_platform.extract.connection import MySqlEndpoint
+from etl_platform.load.lake import Lake
 from etl_platform.runner import extract_lookup_history, run_range
-from etl_platform.steps.reconcile import RECONCILED_DAYS
+from etl_platform.transform.versions import as_of
 from etl_platform_tests.conftest import TEST_MYSQL_URL, run_sql
 
 pytestmark = pytest.mark.integration
@@ -74,67 +75,58 @@ def platform(
 
 
 def _state_ids(lake: Path, day: dt.date) -> set[int]:
-    folder = lake / "state" / "shard_00" / "customers" / f"updated_at={day}"
-    return set(pq.read_table(folder, columns=["id"]).column("id").to_pylist())
+    """The customer ids lookups see as of the end of `day`."""
+    versions = Lake(lake).versions("shard_00", "customers")
+    frame = versions.read(through=day)
+    assert frame is not None
+    return set(as_of(frame, day, key=["id"], cursor="updated_at")["id"].to_list())
 
 
-def _run_state(defs: dg.Definitions, instance: dg.DagsterInstance, first: dt.date, last: dt.date):
-    run = run_range(defs, "build_views", first, last, instance=instance, asset_selection=[STATE])
+def _run_state(defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
+    run = run_range(defs, "build_views", END, END, instance=instance, asset_selection=[STATE])
     assert run.success, [o.error for o in run.outcomes if o.error]
 
 
-def test_reconciliation_drops_a_deleted_customer_for_good(
+def test_reconciliation_marks_a_deleted_customer_gone_from_then_on(
     platform: tuple[dg.Definitions, Path], shop: MySqlEndpoint
 ) -> None:
     defs, lake = platform
-    day = END - dt.timedelta(days=1)  # the newest state day, before END's
+    today = dt.datetime.now(dt.UTC).date()
     with dg.instance_for_test() as instance:
         history = extract_lookup_history(defs, FIRST, instance=instance)
         assert history is not None and history.success
         run = run_range(defs, "extract_raw", FIRST, END, instance=instance)
         assert run.success, [o.error for o in run.outcomes if o.error]
-        _run_state(defs, instance, FIRST, day)
-        # A customer last changed before the state days that reconciliation rewrites.
-        older = day - dt.timedelta(days=RECONCILED_DAYS - 1)
-        gone = run_sql(
-            shop,
-            "SELECT MIN(id) FROM customers WHERE updated_at < %s",
-            params=((older - dt.timedelta(days=1)).isoformat(),),
-        )[0][0]
-        assert gone in _state_ids(lake, day)
+        _run_state(defs, instance)
+        gone = run_sql(shop, "SELECT MIN(id) FROM customers")[0][0]
+        assert gone in _state_ids(lake, END)
         run_sql(shop, "DELETE FROM customers WHERE id = %s", params=(gone,))
 
-        # Batch mode: the deleted row stays, and the next state day carries it forward.
-        _run_state(defs, instance, day, day)
-        assert gone in _state_ids(lake, day)
+        # Batch mode: the deleted row stays current.
+        _run_state(defs, instance)
+        assert gone in _state_ids(lake, today)
 
         result = defs.resolve_job_def("reconcile_keys").execute_in_process(instance=instance)
         assert result.success
         md = instance.get_latest_materialization_event(RECONCILE).asset_materialization.metadata
-        server_keys = run_sql(shop, "SELECT COUNT(*) FROM customers")[0][0]
+        server_ids = {r[0] for r in run_sql(shop, "SELECT id FROM customers")}
         assert md["keys_dropped"].value == 1
-        assert md["keys_compared"].value == len(_state_ids(lake, day)) + 1
-        assert md["source_keys"].value == server_keys
-        assert md["state_days_rewritten"].value == [str(older), str(day)]
-        assert gone not in _state_ids(lake, day)
-        assert gone not in _state_ids(lake, older)
-        # Older days keep the history as it was.
-        assert gone in _state_ids(lake, older - dt.timedelta(days=1))
+        assert md["keys_compared"].value == len(server_ids) + 1
+        assert md["source_keys"].value == len(server_ids)
+        assert md["deleted_from"].value.startswith(str(today))
+        assert _state_ids(lake, today) == server_ids
+        # The days before the delete was seen keep the history as it was.
+        assert gone in _state_ids(lake, END)
 
-        # Later days fold from the reconciled one; re-running the newest (folded from the day
-        # before it, also reconciled) does not bring it back either.
-        _run_state(defs, instance, END, END)
-        assert gone not in _state_ids(lake, END)
-        _run_state(defs, instance, day, day)
-        assert gone not in _state_ids(lake, day)
-        assert _state_ids(lake, END) == {
-            r[0]
-            for r in run_sql(
-                shop,
-                "SELECT id FROM customers WHERE updated_at < %s",
-                params=((END + dt.timedelta(days=1)).isoformat(),),
-            )
-        }
+        # Bringing the state up to date again, even from re-extracted days, keeps it gone.
+        run = run_range(defs, "extract_raw", FIRST, END, instance=instance)
+        assert run.success
+        _run_state(defs, instance)
+        assert _state_ids(lake, today) == server_ids
+        # A second reconciliation finds nothing more to drop.
+        result = defs.resolve_job_def("reconcile_keys").execute_in_process(instance=instance)
+        md = instance.get_latest_materialization_event(RECONCILE).asset_materialization.metadata
+        assert md["keys_dropped"].value == 0
 
 
 def test_reconciliation_without_state_has_nothing_to_do(
@@ -145,7 +137,7 @@ def test_reconciliation_without_state_has_nothing_to_do(
         result = defs.resolve_job_def("reconcile_keys").execute_in_process(instance=instance)
         assert result.success
         md = instance.get_latest_materialization_event(RECONCILE).asset_materialization.metadata
-        assert md["keys_dropped"].value == 0 and md["state_days"].value == []
+        assert md["keys_dropped"].value == 0 and md["deleted_from"].value == ""
         assert not (lake / "state").exists()
 
 

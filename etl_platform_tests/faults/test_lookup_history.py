@@ -1,5 +1,5 @@
-"""A looked-up table never extracted before the run's first day: its lookup state fails, naming
-what to extract, instead of succeeding with most lookups NULL; once extracted, they are filled."""
+"""A looked-up table never extracted before the run's first day: the view fails, naming what to
+extract, instead of succeeding with most lookups NULL; once extracted, they are filled."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def _known_customers() -> set[int]:
     return {r[0] for r in rows}
 
 
-def test_a_lookup_state_without_history_fails_until_the_history_is_extracted(
+def test_a_view_whose_lookups_lack_history_fails_until_the_history_is_extracted(
     platform: tuple[dg.Definitions, Lake],
 ) -> None:
     defs, lake = platform
@@ -81,18 +81,26 @@ def test_a_lookup_state_without_history_fails_until_the_history_is_extracted(
             )
 
         assert run_range(defs, "extract_raw", DAY, DAY, instance=instance).success
+        yesterday = DAY - dt.timedelta(days=1)
+        expected = (
+            f"{STATE} lacks {SEED_DAYS - 1} day(s) of raw/shard_00/customers through",
+            f"reads the table's history since its start, {START}",
+            f"`etl-platform run --job extract_raw --start {START} --end {yesterday}`",
+            "backfill raw/shard_00/customers over those days from the UI",
+        )
+        # The state takes the one day there is, and fails naming the days it lacks.
         refused = build(STATE)
         assert not refused.success
         error = next(o.error for o in refused.outcomes if o.error)
-        for part in (
-            f"{STATE}: raw/shard_00/customers lacks {SEED_DAYS - 1} day(s) before {DAY}",
-            "lookup state of customers on shard_00",
-            f"since its start, {START}",
-            f"`etl-platform run --job extract_raw --start {START} --end {DAY - dt.timedelta(1)}`",
-            "backfill raw/shard_00/customers over those days from the UI",
-        ):
-            assert part in error
-        assert not lake.state("shard_00", "customers").partition_files(DAY)
+        assert all(part in error for part in expected), error
+        assert set(lake.versions("shard_00", "customers").manifest()) == {DAY}
+        # The view refuses the shard for the same reason: no shard is left.
+        refused = build("views/orders_enriched", "views/orders_enriched__rejects")
+        assert not refused.success
+        error = next(o.error for o in refused.outcomes if o.error)
+        assert f"no shard has its inputs for {DAY}" in error
+        assert all(part in error for part in expected), error
+        assert lake.view("orders_enriched").read_partition(DAY) is None
 
         history = run_range(
             defs,

@@ -15,7 +15,12 @@ import pytest
 import sqlglot
 
 from etl_platform.load.athena_ddl import create_table_ddl, table_location
-from etl_platform.load.athena_lake import AthenaTarget, _write_files, land_partition
+from etl_platform.load.athena_lake import (
+    AthenaTarget,
+    _write_files,
+    clear_partition,
+    land_partition,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -113,6 +118,23 @@ def test_a_rewrite_switches_the_partition_and_removes_the_old_files(target: Athe
     root = table_location(target.bucket, target.prefix, "v").removeprefix("s3://")
     hive = ds.dataset(root, filesystem=fs, format="parquet", partitioning="hive").to_table()
     assert hive.num_rows == 3
+
+
+def test_a_day_written_with_no_rows_drops_its_partition_and_objects(target: AthenaTarget) -> None:
+    assert clear_partition(target, "v", D1)["previous_location"] is None  # no table yet
+    land_partition(target, "v", D1, _rows([1, 2]), write_id="w1")
+    land_partition(target, "v", D2, _rows([7]), write_id="w1")
+    meta = clear_partition(target, "v", D1)
+    assert meta["previous_location"].endswith("updated_at=2024-03-09/w1/")
+    assert (meta["rows"], meta["versions_removed"]) == (0, 1)
+    got = _read_like_athena(target, "v")
+    assert got.column("updated_at").to_pylist() == [D2]
+    root = table_location(target.bucket, target.prefix, "v").removeprefix("s3://")
+    left = target.filesystem().get_file_info(
+        pafs.FileSelector(f"{root}updated_at={D1}/", allow_not_found=True, recursive=True)
+    )
+    assert [i for i in left if i.type == pafs.FileType.File] == []
+    assert clear_partition(target, "v", D1)["versions_removed"] == 0  # again: nothing left
 
 
 def test_a_crash_before_the_switch_leaves_the_previous_partition(target: AthenaTarget) -> None:

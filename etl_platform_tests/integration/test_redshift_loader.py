@@ -18,7 +18,12 @@ import pyarrow as pa
 import pytest
 
 from etl_platform.load import redshift_loader
-from etl_platform.load.redshift_loader import RedshiftLoadError, RedshiftTarget, load_partition
+from etl_platform.load.redshift_loader import (
+    RedshiftLoadError,
+    RedshiftTarget,
+    clear_day,
+    load_partition,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -197,6 +202,22 @@ def test_rerunning_a_day_replaces_its_rows(target: RedshiftTarget) -> None:
     empty = load_partition(target, "orders", DAY, view_rows([]))
     assert (empty["rows_deleted"], empty["rows_loaded"]) == (1, 0)
     assert table_rows(target) == []
+
+
+def test_a_day_written_with_no_rows_deletes_only_its_rows(target: RedshiftTarget) -> None:
+    nothing = clear_day(target, "orders", DAY)  # no table yet: nothing to delete, none made
+    assert (nothing["rows_deleted"], nothing["rows_loaded"], nothing["table_created"]) == (
+        0,
+        0,
+        False,
+    )
+    assert sql(target.dsn, "SELECT 1 FROM pg_namespace WHERE nspname = %s", (target.schema,)) == []
+    load_partition(target, "orders", DAY, view_rows([1, 2]))
+    load_partition(target, "orders", NEXT, view_rows([3], day=NEXT))
+    cleared = clear_day(target, "orders", DAY)
+    assert (cleared["rows_deleted"], cleared["rows_loaded"]) == (2, 0)
+    assert table_rows(target) == [(3, NEXT)]
+    assert PASSWORD not in json.dumps(cleared)
 
 
 def test_a_second_day_leaves_the_first_alone(target: RedshiftTarget) -> None:

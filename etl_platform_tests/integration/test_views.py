@@ -15,6 +15,7 @@ import dagster as dg
 import duckdb
 import psycopg
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pytest
 
 from etl_platform.definitions import build_definitions
@@ -330,14 +331,14 @@ def test_each_day_of_a_range_run_has_its_own_counts(built: dict) -> None:
         assert all("landed" in md for md in landed.values())
     outcome = next(o for o in built["run"].outcomes if o.key == "views/orders_enriched")
     assert outcome.rows == sum(counted.values())
-    # A state day is the whole state as of that day: each day's count is its size, and the
-    # run's summary gives the size at the last day, not a sum of snapshots.
+    # Lookup state is one versions table: one materialization for the run, its count the
+    # versions it holds, which the run's summary reports as is.
     state = _run_events(built, dg.AssetKey(["state", "shard_00", "customers"]))
-    assert set(state) == days
-    sizes = [state[d]["dagster/row_count"].value for d in sorted(days)]
-    assert sizes == sorted(sizes) and sizes[-1] > 0  # customers are only added here
+    assert list(state) == [None]
+    versions = state[None]["dagster/row_count"].value
+    assert versions >= state[None]["keys"].value > 0
     outcome = next(o for o in built["run"].outcomes if o.key == "state/shard_00/customers")
-    assert outcome.rows == sizes[-1]
+    assert outcome.rows == versions
 
 
 def _run_events(built: dict, key: dg.AssetKey) -> dict[str, dict]:
@@ -626,3 +627,49 @@ def test_redshift_days_copy_back_to_the_athena_layout(
         )
     )
     assert got == expected
+
+
+def test_a_view_day_written_with_no_rows_empties_its_destinations(built: dict) -> None:
+    """A day before the seed has no orders: its view day leaves no file, is written empty, and
+    clears what the destinations held for it (planted here as if from an earlier build)."""
+    from etl_platform.load.athena_ddl import table_location
+    from etl_platform.load.athena_lake import land_partition
+    from etl_platform.load.lake import Lake
+
+    day = FIRST - dt.timedelta(days=1)
+    view = Lake(built["lake"]).view("orders_enriched")
+    target = built["athena"].target()
+    stale = view.read_partition(DAYS[0]).slice(0, 1)
+    land_partition(target, "orders_enriched", day, stale, write_id="stale")
+    schema = built["pg_schema"]
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(
+            f'INSERT INTO "{schema}".orders_enriched (order_id, _shard, updated_at) '
+            "VALUES (%s, %s, %s)",
+            (1, "shard_00", day),
+        )
+    run = run_range(built["defs"], "etl_all", day, day, instance=built["instance"])
+    assert run.success, [o.error for o in run.outcomes if o.error]
+
+    assert view.is_written(day) and view.partition_files(day) == []
+    assert not view.partition_dir(day).exists()
+    with psycopg.connect(PG_URL) as conn:
+        left = conn.execute(
+            f'SELECT COUNT(*) FROM "{schema}".orders_enriched WHERE updated_at = %s', (day,)
+        ).fetchone()
+    assert left == (0,)
+    glue = boto3.client("glue", endpoint_url=target.endpoint_url, region_name=target.region)
+    parts = glue.get_partitions(DatabaseName=target.database, TableName="orders_enriched")
+    assert str(day) not in {p["Values"][0] for p in parts["Partitions"]}
+    prefix = table_location(target.bucket, target.prefix, "orders_enriched").removeprefix("s3://")
+    found = target.filesystem().get_file_info(
+        pafs.FileSelector(f"{prefix}updated_at={day}/", allow_not_found=True, recursive=True)
+    )
+    assert [f.path for f in found if f.type == pafs.FileType.File] == []
+    assert _duck(built, "SELECT COUNT(*) FROM orders_enriched WHERE updated_at = ?", [day]) == [
+        (0,)
+    ]
+    for key in (["views", "orders_enriched"], ["redshift", "orders_enriched"]):
+        event = built["instance"].get_latest_materialization_event(dg.AssetKey(key))
+        assert event.asset_materialization.partition == str(day)
+        assert event.asset_materialization.metadata["dagster/row_count"].value == 0

@@ -47,15 +47,15 @@ def test_reading_a_raw_day_without_a_column_names_it(tmp_path: Path) -> None:
     assert read_frame(lake.raw("shard_00", "orders"), DAY, ["code"])["code"].to_list() == [1, 2]
 
 
-def test_the_state_zone_gets_no_source_hint(tmp_path: Path) -> None:
+def test_the_views_zone_gets_no_source_hint(tmp_path: Path) -> None:
     lake = Lake(tmp_path)
-    folder = lake.state("shard_00", "customers").partition_dir(DAY)
+    folder = lake.view("orders_enriched").partition_dir(DAY)
     folder.mkdir(parents=True)
     pq.write_table(pa.table({"id": [1]}), folder / "part-00000.parquet")
-    with pytest.raises(ColumnMissing, match=r"^state/shard_00/customers day 2024-03-10 has no "):
-        read_frame(lake.state("shard_00", "customers"), DAY, ["id", "email"])
+    with pytest.raises(ColumnMissing, match=r"^views/orders_enriched day 2024-03-10 has no "):
+        read_frame(lake.view("orders_enriched"), DAY, ["id", "email"])
     with pytest.raises(ColumnMissing) as caught:
-        read_frame(lake.state("shard_00", "customers"), DAY, ["email"])
+        read_frame(lake.view("orders_enriched"), DAY, ["email"])
     assert "dropped at the source" not in str(caught.value)
 
 

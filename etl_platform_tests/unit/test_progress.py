@@ -31,7 +31,7 @@ PLAN = RunPlan(
         "view__v": ("views/v", "views/v__rejects"),
         "athena__v": ("athena/v",),
     },
-    snapshots=frozenset({"state/shard_03/customers"}),
+    unpartitioned=frozenset({"state/shard_03/customers"}),
 )
 
 
@@ -51,7 +51,7 @@ def _event(kind: dg.DagsterEventType, step: str | None, at: float, data: object 
     )
 
 
-def _day(step: str, asset: str, day: str, rows: int, at: float):
+def _day(step: str, asset: str, day: str | None, rows: int, at: float):
     mat = dg.AssetMaterialization(
         asset_key=dg.AssetKey.from_user_string(asset),
         partition=day,
@@ -75,8 +75,7 @@ EVENTS = [
     _day("raw__shard_03__orders", "raw/shard_03/orders", "2025-03-02", 10_412, 3.1),
     _event(T.STEP_SUCCESS, "raw__shard_03__orders", 4.1, StepSuccessData(3100.0)),
     _event(T.STEP_START, "state__shard_03__customers", 4.2),
-    _day("state__shard_03__customers", "state/shard_03/customers", "2025-03-01", 90, 4.3),
-    _day("state__shard_03__customers", "state/shard_03/customers", "2025-03-02", 95, 4.4),
+    _day("state__shard_03__customers", "state/shard_03/customers", None, 95, 4.4),
     _event(T.STEP_SUCCESS, "state__shard_03__customers", 4.5, StepSuccessData(300.0)),
     _event(T.STEP_START, "view__v", 5.0),
     _day("view__v", "views/v", "2025-03-02", 7, 5.5),
@@ -95,7 +94,7 @@ def test_plain_mode_prints_one_line_per_finished_step() -> None:
     assert out.getvalue().splitlines() == [
         "run r1: etl_all, 4 steps, 2025-03-01 .. 2025-03-02",
         "[1/4] raw/shard_03/orders 2025-03-01..2025-03-02 20,412 rows 3.1 s",
-        "[2/4] state/shard_03/customers 2025-03-01..2025-03-02 95 rows 0.3 s",  # a size
+        "[2/4] state/shard_03/customers 0.3 s",
         "[3/4] FAILED views/v 2025-03-02 7 rows 1.0 s: LookupError: shard_03 is down",
         "[4/4] not run athena/v: a step it needs did not succeed",
     ]
@@ -104,16 +103,17 @@ def test_plain_mode_prints_one_line_per_finished_step() -> None:
 def test_the_tracker_counts_steps_partitions_rows_and_time_left() -> None:
     now = [0.0]
     tracker = StepTracker(PLAN, clock=lambda: now[0])
-    for event in EVENTS[:9]:
+    for event in EVENTS[:8]:
         tracker.on_event(event)
     now[0] = 10.0
     progress = tracker.progress()
     assert (progress.steps_done, progress.steps_total) == (2, 4)
-    assert (progress.partitions_done, progress.partitions_total) == (4, 10)  # 5 assets x 2 days
-    assert progress.rows == 20_412  # the state's days are sizes, not rows written
+    assert (progress.partitions_done, progress.partitions_total) == (3, 9)  # 4 assets x 2 days + 1
+    assert progress.rows == 20_412  # the state's count is its size, not rows written
     assert progress.running == ()
-    assert progress.seconds_left == pytest.approx(10 * (1 - 0.45) / 0.45)
-    tracker.on_event(EVENTS[9])
+    done = (2 / 4 + 3 / 9) / 2
+    assert progress.seconds_left == pytest.approx(10 * (1 - done) / done)
+    tracker.on_event(EVENTS[8])
     assert tracker.progress().running == ("views/v",)
 
 

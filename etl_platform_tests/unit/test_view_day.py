@@ -132,12 +132,16 @@ def test_the_day_is_what_one_concat_of_its_shards_in_order_is(
         assert_frame_equal(pl.read_parquet(file), whole)
 
 
-def test_a_day_of_empty_shards_still_gets_a_file_with_their_schema(tmp_path: Path) -> None:
+def test_a_day_of_empty_shards_leaves_no_file_and_is_written_empty(tmp_path: Path) -> None:
     shards = [_shard("s0", [], city=pl.Series([], dtype=pl.String)), _shard("s1", [])]
-    _, file = _write(tmp_path, shards)
-    back = pl.read_parquet(file)
-    assert back.height == 0
-    assert back.schema == pl.concat(shards, how="diagonal_relaxed").schema
+    dataset = Lake(tmp_path).view("v")
+    writer = ViewDayWriter(dataset, DAY)
+    for rows in shards:
+        writer.add(rows)
+    assert writer.commit().rows == 0
+    assert writer.schema == pl.concat(shards, how="diagonal_relaxed").schema
+    assert not dataset.partition_dir(DAY).exists()
+    assert dataset.written_days() == {DAY}
 
 
 def test_a_day_that_fails_midway_leaves_the_previous_day_in_place(tmp_path: Path) -> None:
