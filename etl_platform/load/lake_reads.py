@@ -5,7 +5,9 @@ No Hive inference anywhere: the raw files carry the cursor under the folder key'
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import functools
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -93,14 +95,48 @@ def _empty(schema: pa.Schema, columns: list[str]) -> pl.DataFrame:
 
 def file_schema(dataset: Dataset, day: dt.date) -> pa.Schema | None:
     """The schema a file of `day` would have: of the dataset's file nearest to the day, else of
-    the same table's on another shard (same zone); None when no file of the table exists."""
-    days = sorted(dataset.days_with_files(), key=lambda d: (abs((d - day).days), d))
+    the same table's on another shard (same zone); None when no file of the table exists.
+    A window of thousands of empty days asks this once a day: the listings are cached until
+    their folder changes."""
+    days = _days_with_files(dataset.dir, _mtime(dataset.dir))
     if days:
-        return pq.read_schema(dataset.partition_files(days[0])[0])
-    siblings = sorted(
-        dataset.dir.parent.parent.glob(f"*/{dataset.dir.name}/{PARTITION_FOLDER_GLOB}/*.parquet")
-    )
-    return pq.read_schema(siblings[-1]) if siblings else None
+        i = bisect.bisect_left(days, day)
+        nearest = min(days[max(0, i - 1) : i + 1], key=lambda d: (abs((d - day).days), d))
+        return _schema_of(*_stamped(dataset.partition_files(nearest)[0]))
+    zone = dataset.dir.parent.parent
+    shards = tuple(sorted(zone.glob(f"*/{dataset.dir.name}")))
+    sibling = _latest_sibling_file(shards, tuple(_mtime(d) for d in shards))
+    return _schema_of(*_stamped(sibling)) if sibling is not None else None
+
+
+def _mtime(folder: Path) -> int:
+    try:
+        return folder.stat().st_mtime_ns
+    except FileNotFoundError:
+        return 0
+
+
+@functools.lru_cache(maxsize=64)
+def _days_with_files(folder: Path, mtime: int) -> list[dt.date]:
+    """The sorted days of `folder`'s dataset that hold files, as of the folder's `mtime` (a
+    day swapped in or out renames a folder in it, which changes it)."""
+    return sorted(Dataset(folder, ()).days_with_files())
+
+
+@functools.lru_cache(maxsize=64)
+def _latest_sibling_file(shards: tuple[Path, ...], mtimes: tuple[int, ...]) -> Path | None:
+    files = [f for d in shards for f in d.glob(f"{PARTITION_FOLDER_GLOB}/*.parquet")]
+    return max(files, key=lambda f: (f.parent.name, str(f))) if files else None
+
+
+def _stamped(path: Path) -> tuple[Path, int]:
+    return path, _mtime(path)
+
+
+@functools.lru_cache(maxsize=256)
+def _schema_of(path: Path, mtime: int) -> pa.Schema:
+    """The file's schema, read once per version of the file."""
+    return pq.read_schema(path)
 
 
 def _require_columns(

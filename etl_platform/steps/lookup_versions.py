@@ -124,7 +124,8 @@ def sync_versions(
             # The views ask for other columns: every raw day is read again; tombstones stay.
             manifest, kept_columns = {}, columns
         days = partition_days(raw)
-        fingerprints = {d: day_fingerprint(raw.partition_files(d)) for d in days}
+        files = {d: raw.partition_files(d) for d in days}
+        fingerprints = {d: day_fingerprint(f) for d, f in files.items()}
         stale = [d for d in days if manifest.get(d) != fingerprints[d]]
         gone = sorted(set(manifest) - set(fingerprints))
         if not stale and not gone:
@@ -132,9 +133,12 @@ def sync_versions(
         current = versions.read()
         if current is not None and kept_columns is not None:
             current = _reshaped(current.filter(pl.col(ORIGIN) != RAW), kept_columns)
+        # A day written without rows has no versions: only a table with no versions at all
+        # reads one, for its columns.
+        read = [d for d in stale if files[d]] or ([stale[0]] if stale and current is None else [])
         fresh = [
             day_versions(rows, day, key=key)
-            for day in stale
+            for day in read
             if (rows := read_frame(raw, day, columns)) is not None
         ]
         redone = pl.lit(pl.Series([*stale, *gone], dtype=pl.Date))

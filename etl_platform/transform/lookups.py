@@ -37,33 +37,6 @@ def latest_per_key(df: pl.DataFrame, *, key: Sequence[str], cursor: str) -> pl.D
     return latest_rows(keyed, key, cursor)
 
 
-def fold_latest(
-    latest: pl.DataFrame, rows: pl.DataFrame, *, key: Sequence[str], cursor: str
-) -> pl.DataFrame:
-    """`latest_per_key(latest + rows)` when `latest` is already one row per key.
-
-    Only the keys `rows` touch are compacted again; the rest of `latest` is carried over.
-    Lookup state folds a small day into a large state, so this is much cheaper than compacting
-    the whole union, and gives the same frame.
-    """
-    key = list(key)
-    if not rows.height:
-        return latest
-    if any(latest.schema[k] != rows.schema[k] for k in key):  # joins need equal key types
-        return latest_per_key(
-            pl.concat([latest, rows], how="vertical_relaxed"), key=key, cursor=cursor
-        )
-    touched = rows.select(key).unique()
-    kept = latest.join(touched, on=key, how="anti", nulls_equal=True)
-    redone = pl.concat(
-        [latest.join(touched, on=key, how="semi", nulls_equal=True), rows], how="vertical_relaxed"
-    )
-    merged = pl.concat(
-        [kept, latest_per_key(redone, key=key, cursor=cursor)], how="vertical_relaxed"
-    )
-    return merged.sort(key, nulls_last=True, maintain_order=True)
-
-
 def apply_lookup(
     df: pl.DataFrame,
     related: pl.DataFrame,

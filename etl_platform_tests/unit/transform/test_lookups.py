@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from etl_platform.transform.lookups import apply_lookup, fold_latest, latest_per_key
+from etl_platform.transform.lookups import apply_lookup, latest_per_key
 
 BIG = 2**63 + 11  # above Int64's range: only UInt64 holds it
 
@@ -133,35 +133,3 @@ def test_refuses_bad_lookups(on: dict, columns: dict, message: str) -> None:
     related = pl.DataFrame({"id": [1], "name": ["x"], "ts": [0]})
     with pytest.raises(ValueError, match=message):
         apply_lookup(view, related, on=on, columns=columns, related_cursor="ts")
-
-
-@pytest.mark.parametrize("seed", range(20))
-def test_folding_a_day_into_compacted_state_equals_compacting_the_union(seed: int) -> None:
-    """fold_latest only recompacts the keys a day touches; the frame must be the same."""
-    import random
-
-    rng = random.Random(seed)
-
-    def rows(n: int) -> pl.DataFrame:
-        return pl.DataFrame(
-            {
-                "id": [rng.choice([None, *range(30)]) for _ in range(n)],
-                "region": [rng.choice(["eu", "us"]) for _ in range(n)],
-                "updated_at": [rng.choice([None, 1, 2, 3]) for _ in range(n)],
-                "email": [rng.choice([None, "a", "b", "c"]) for _ in range(n)],
-            },
-            schema={
-                "id": pl.Int64,
-                "region": pl.String,
-                "updated_at": pl.Int64,
-                "email": pl.String,
-            },
-        )
-
-    key = ["id", "region"]
-    state = latest_per_key(rows(rng.randint(0, 60)), key=key, cursor="updated_at")
-    for _ in range(3):
-        day = rows(rng.randint(0, 20))
-        expected = latest_per_key(pl.concat([state, day]), key=key, cursor="updated_at")
-        state = fold_latest(state, day, key=key, cursor="updated_at")
-        assert state.equals(expected)
