@@ -7,7 +7,8 @@ most 10 minutes". `bench.employees.run` measures one `etl-platform run` (one pro
 history goes where an operator's Materialize click sends it. In a fresh `DAGSTER_HOME` and lake
 under `.local/bench-employees/daemon/` (as `run` makes them) the driver starts
 `dagster-webserver` and `dagster-daemon run` on the project's workspace.yaml and dagster.yaml
-(queued runs, the default run launcher: one process per run from the daemon's code server),
+(queued runs, the default run launcher: one process per run from the daemon's code server,
+and, with the default multiprocess executor, one process per step),
 posts ONE `launchPartitionBackfill` of every asset of `etl_all` over the last `--days` days, as
 the UI does, and polls it until it ends. `--max-days-per-run` sets `extract.max_days_per_run`
 (the assets' `BackfillPolicy.multi_run`). A window shorter than the history first gets the
@@ -27,6 +28,7 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import statistics
@@ -35,6 +37,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import warnings
 from pathlib import Path
 
 import pymysql
@@ -193,6 +196,34 @@ def run_marks(home: Path, run_id: str) -> dict[str, tuple[float, float]]:
     return marks
 
 
+def step_spans(home: Path, run_id: str) -> list[tuple[float | None, float | None]]:
+    """Each step of one run: (its worker process's start, STEP_WORKER_STARTING to STEP_START;
+    its work, STEP_START to its success or failure), in seconds."""
+    path = home / "history" / "runs" / f"{run_id}.db"
+    if not path.is_file():
+        return []
+    stamps: dict[str, dict[str, float]] = {}
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        for step, kind, stamp in conn.execute(
+            "SELECT step_key, dagster_event_type, MIN(timestamp) FROM event_logs "
+            "WHERE dagster_event_type IN "
+            "('STEP_WORKER_STARTING', 'STEP_START', 'STEP_SUCCESS', 'STEP_FAILURE') GROUP BY 1, 2"
+        ):
+            stamps.setdefault(step, {})[kind] = _utc(stamp)
+    spans = []
+    for marks in stamps.values():
+        start = marks.get("STEP_START")
+        end = marks.get("STEP_SUCCESS", marks.get("STEP_FAILURE"))
+        worker = marks.get("STEP_WORKER_STARTING")
+        spans.append(
+            (
+                None if start is None or worker is None else start - worker,
+                None if start is None or end is None else end - start,
+            )
+        )
+    return spans
+
+
 def _utc(stamp: str) -> float:
     return dt.datetime.fromisoformat(stamp).replace(tzinfo=dt.UTC).timestamp()
 
@@ -226,6 +257,7 @@ def run_figures(instance, home: Path, backfill_id: str, launched: float) -> dict
                 "ended": at("ended", 1),
             }
         )
+    steps = [s for r in runs for s in step_spans(home, r["run_id"])]
     statuses: dict[str, int] = {}
     for r in runs:
         statuses[r["status"]] = statuses.get(r["status"], 0) + 1
@@ -255,6 +287,9 @@ def run_figures(instance, home: Path, backfill_id: str, launched: float) -> dict
         "started_to_first_step_seconds": _stats(spans("started", "first_step")),
         "steps_seconds": _stats(spans("first_step", "last_step_event")),
         "last_step_to_end_seconds": _stats(spans("last_step_event", "ended")),
+        "steps": len(steps),
+        "step_worker_start_seconds": _stats([w for w, _ in steps if w is not None]),
+        "step_work_seconds": _stats([s for _, s in steps if s is not None]),
         "seconds_with_a_run_going": round(busy, 2),
     }
 
@@ -312,6 +347,7 @@ def prepare_history(defs, first: dt.date, run_dir: Path) -> float | None:
 
     home = run_dir / "history-dagster"
     home.mkdir()
+    shutil.copyfile(bench.PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
     started = time.perf_counter()
     with dg.DagsterInstance.from_config(str(home)) as instance:
         history = extract_lookup_history(defs, first, instance=instance)
@@ -332,6 +368,10 @@ def measure(server: bench.Server, args: argparse.Namespace, seeded: dict, run_di
     os.environ.clear()
     os.environ.update(env)
     import dagster as dg
+
+    # Dagster's notices about its own preview APIs, once per component: not the bench's output.
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
     from etl_platform.definitions import build_definitions
     from etl_platform.demo.mariadb_server import free_port
@@ -430,6 +470,9 @@ def markdown(report: dict) -> str:
         ("run: RUN_START -> first STEP_START", stats("started_to_first_step_seconds")),
         ("run: first STEP_START -> last step event", stats("steps_seconds")),
         ("run: last step event -> run end", stats("last_step_to_end_seconds")),
+        ("steps (a process each: multiprocess executor)", f"{m['steps']}"),
+        ("step: STEP_WORKER_STARTING -> STEP_START", stats("step_worker_start_seconds")),
+        ("step: STEP_START -> STEP_SUCCESS", stats("step_work_seconds")),
         ("seconds with at least one run going", f"{m['seconds_with_a_run_going']}"),
         ("runs / events in the event log", f"{m['runs_count']} / {m['events_total']:,}"),
         ("ASSET_MATERIALIZATION_PLANNED events", f"{m['materialization_planned_events']:,} "
@@ -494,6 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the daemon and webserver are stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     server = bench.Server(args.host, args.port, args.user, args.password)
     work: Path = args.dir.resolve()
     work.mkdir(parents=True, exist_ok=True)

@@ -233,11 +233,21 @@ class ViewInputs:
     def raw_files(self, day: dt.date, shard: str) -> list[Path]:
         return self.lake.raw(shard, self.spec.source).partition_files(day)
 
+    @functools.cached_property
+    def versions(self) -> dict[tuple[str, str], pl.DataFrame | None]:
+        """Per (shard, looked-up table), its versions, read once for all the run's days (the
+        state is brought up to date before the view runs); each day takes them as of its end."""
+        return {
+            (shard, table): self.lake.versions(shard, table).read()
+            for shard in self.shards
+            for table in self.state_columns
+        }
+
     def states(self, day: dt.date, shard: str) -> dict[str, pl.DataFrame]:
         """Each looked-up table as it stood at the end of `day` on `shard`."""
         out = {}
         for table, columns in self.state_columns.items():
-            versions = self.lake.versions(shard, table).read(through=day)
+            versions = self.versions[(shard, table)]
             if versions is None:
                 raise PartitionMissing(
                     f"view {self.spec.name}: state/{shard}/{table} has no versions yet; "
