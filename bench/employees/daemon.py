@@ -359,7 +359,7 @@ def prepare_history(defs, first: dt.date, run_dir: Path) -> float | None:
 def measure(server: bench.Server, args: argparse.Namespace, seeded: dict, run_dir: Path) -> dict:
     """Daemon and webserver up, one backfill of `etl_all` over the window, the figures."""
     start, last = (dt.date.fromisoformat(seeded[k]) for k in ("start", "end"))
-    first = max(start, last - dt.timedelta(days=(args.days or 10**6) - 1))
+    first = start if args.days is None else max(start, last - dt.timedelta(days=args.days - 1))
     bench.fresh_run_dir(run_dir)
     env = bench.run_env(server, run_dir, seeded["start"])
     env[MAX_DAYS_ENV] = str(args.max_days_per_run)
