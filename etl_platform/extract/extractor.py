@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -85,6 +87,31 @@ class ExtractResult:
         return sum(d.bytes for d in self.days.values())
 
 
+class _Staged(Protocol):
+    def abort(self) -> None: ...
+
+
+@contextlib.contextmanager
+def staged_read(
+    writer: _Staged, *, shard: str, endpoint: MySqlEndpoint, table: str
+) -> Iterator[None]:
+    """A read into `writer`: any failure drops what it staged (the lake keeps its files) and a
+    lost connection names the shard; after it, the driver's buffers are released, so the next
+    step does not stack on them."""
+    try:
+        yield
+    except pymysql.err.OperationalError as e:
+        writer.abort()
+        if is_connect_error(e):
+            raise shard_unavailable(shard, endpoint, table, e) from None
+        raise
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        release_free_memory()
+
+
 def extract_window(req: ExtractRequest, lake: Lake) -> ExtractResult:
     """Read rows with cursor in the window in one range query; write one folder per day."""
     try:
@@ -122,7 +149,7 @@ def extract_window(req: ExtractRequest, lake: Lake) -> ExtractResult:
     writer = lake.raw(req.shard, req.table).open_window(req.days, schema)
     lo = hi = None
     reader = get_batch_reader(req.backend)
-    try:
+    with staged_read(writer, shard=req.shard, endpoint=req.endpoint, table=req.table):
         batches = (
             reader(
                 req.endpoint,
@@ -145,16 +172,6 @@ def extract_window(req: ExtractRequest, lake: Lake) -> ExtractResult:
             writer.write(batch, _cursor_day(cursor_values))
             lo, hi = _extend(lo, hi, cursor_values)
         days = writer.commit()
-    except pymysql.err.OperationalError as e:
-        writer.abort()
-        if is_connect_error(e):
-            raise shard_unavailable(req.shard, req.endpoint, req.table, e) from None
-        raise
-    except BaseException:
-        writer.abort()
-        raise
-    finally:
-        release_free_memory()  # the driver's buffers: what the next step would stack on
     return ExtractResult(
         plan=plan,
         query=query,

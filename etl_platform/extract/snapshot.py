@@ -16,14 +16,13 @@ import pyarrow as pa
 import pymysql
 
 from etl_platform.extract.backends import get_batch_reader, streaming_backend_for
-from etl_platform.extract.connection import MySqlEndpoint, is_connect_error, shard_unavailable
+from etl_platform.extract.connection import MySqlEndpoint, shard_unavailable
 from etl_platform.extract.drift import SchemaDrift
-from etl_platform.extract.extractor import check_schema_drift
+from etl_platform.extract.extractor import check_schema_drift, staged_read
 from etl_platform.extract.introspect import TablePlan, plan_table
 from etl_platform.extract.query import WindowQuery, whole_table_query
 from etl_platform.extract.types import ConversionStats, arrow_schema
 from etl_platform.load.lake import Lake
-from etl_platform.runtime.memory import release_free_memory
 from etl_platform.runtime.parallel import prefetched
 from etl_platform.specs.sources import SNAPSHOT_AT
 
@@ -96,7 +95,7 @@ def extract_snapshot(req: SnapshotRequest, lake: Lake) -> SnapshotResult:
     stats = ConversionStats()
     backend = streaming_backend_for(req.backend)
     writer = lake.snapshot(req.shard, req.table).open(schema, req.taken_at)
-    try:
+    with staged_read(writer, shard=req.shard, endpoint=req.endpoint, table=req.table):
         batches = get_batch_reader(backend)(
             req.endpoint,
             plan,
@@ -110,16 +109,6 @@ def extract_snapshot(req: SnapshotRequest, lake: Lake) -> SnapshotResult:
         for batch in prefetched(batches, depth=1):
             writer.write(batch)
         written = writer.commit()
-    except pymysql.err.OperationalError as e:
-        writer.abort()
-        if is_connect_error(e):
-            raise shard_unavailable(req.shard, req.endpoint, req.table, e) from None
-        raise
-    except BaseException:
-        writer.abort()
-        raise
-    finally:
-        release_free_memory()
     return SnapshotResult(
         plan=plan,
         query=query,
