@@ -15,7 +15,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from etl_platform.errors import ColumnMissing, PartitionMissing
+from etl_platform.errors import ColumnMissing
 from etl_platform.layout import PARTITION_FOLDER_GLOB, folder_day
 from etl_platform.load.lake import Dataset
 
@@ -166,20 +166,3 @@ def _partition_of(path: Path) -> tuple[str, dt.date | None]:
 def partition_days(dataset: Dataset) -> list[dt.date]:
     """The days a dataset has written, with rows or without (`Dataset.written_days`), in order."""
     return sorted(dataset.written_days())
-
-
-def days_before(dataset: Dataset, day: dt.date) -> list[dt.date]:
-    return [d for d in partition_days(dataset) if d < day]
-
-
-def partition_schema(dataset: Dataset, days: Sequence[dt.date], columns: list[str]) -> pa.Schema:
-    """The schema of the first of `days` that has files, restricted to `columns`."""
-    for day in days:
-        files = dataset.partition_files(day)
-        if files:
-            full = pq.read_schema(files[0])
-            _require_columns(dataset.name, day, full.names, columns)
-            return pa.schema([full.field(c) for c in columns])
-    raise PartitionMissing(
-        f"{dataset.name} has no partition in {days[0]}..{days[-1]}; extract it first"
-    )
