@@ -72,8 +72,11 @@ def test_source_assets_are_partitioned_pooled_and_bounded(defs: dg.Definitions) 
 def test_the_job_and_resources_load(defs: dg.Definitions) -> None:
     job = defs.resolve_job_def("extract_raw")
     assert len(job.asset_layer.executable_asset_keys) == 48
-    # raw, lookup state, four views with their rejects, six destinations
-    assert len(defs.resolve_job_def("etl_all").asset_layer.executable_asset_keys) == 48 + 24 + 8 + 6
+    # raw, lookup state (customers, orders, products), five views with their rejects, seven
+    # destinations
+    assert len(defs.resolve_job_def("etl_all").asset_layer.executable_asset_keys) == (
+        48 + 36 + 10 + 7
+    )
     defs.resolve_all_job_defs()
 
 
@@ -119,7 +122,7 @@ def test_a_view_and_its_rejects_can_be_selected_apart_and_are_automated_together
     graph = defs.resolve_asset_graph()
     views = [k for k in graph.get_all_asset_keys() if k.path[0] == "views"]
     rejects = [k for k in views if k.path[-1].endswith("__rejects")]
-    assert len(rejects) == 4
+    assert len(rejects) == 5
     for key in rejects:
         view = graph.get(dg.AssetKey(["views", key.path[-1].removesuffix("__rejects")]))
         node = graph.get(key)

@@ -50,6 +50,7 @@ def cmd_views_validate(args: argparse.Namespace) -> int:
     from etl_platform.specs.loader import load_source_schema, load_sources
     from etl_platform.specs.source_schema import schema_path_for
     from etl_platform.specs.view_loader import load_views, view_files
+    from etl_platform.transform.computed_types import expression_type_check
 
     directory = Path(args.dir) if args.dir else views_dir()
     if not view_files(directory):
@@ -61,7 +62,8 @@ def cmd_views_validate(args: argparse.Namespace) -> int:
         return 1
     try:
         sources = load_sources(sources_path())
-        views = load_views(directory, sources, load_source_schema(schema_path_for(sources_path())))
+        snapshot = load_source_schema(schema_path_for(sources_path()))
+        views = load_views(directory, sources, snapshot, expression_type_check(snapshot))
     except (SpecError, SpecErrors) as e:
         print(e, file=sys.stderr)
         return 1
@@ -78,25 +80,22 @@ def cmd_views_new(args: argparse.Namespace) -> int:
 def cmd_athena_ddl(args: argparse.Namespace) -> int:
     from etl_platform.destination_resources import athena_from_env
     from etl_platform.env import views_dir
-    from etl_platform.extract.schema_snapshot import snapshot_arrow_schema
     from etl_platform.load.athena_ddl import create_table_ddl, table_location
     from etl_platform.specs.loader import load_source_schema, load_sources
     from etl_platform.specs.source_schema import schema_path_for
     from etl_platform.specs.view_loader import load_views
+    from etl_platform.transform.computed_types import expression_type_check, lookup_arrow_types
     from etl_platform.transform.view_shape import declared_arrow_schema
 
     sources = load_sources(sources_path())
     snapshot = load_source_schema(schema_path_for(sources_path()))
-    views = {v.spec.name: v.spec for v in load_views(views_dir(), sources, snapshot)}
+    loaded = load_views(views_dir(), sources, snapshot, expression_type_check(snapshot))
+    views = {v.spec.name: v.spec for v in loaded}
     if args.view not in views:
         print(f"etl-platform: unknown view {args.view!r} (views: {sorted(views)})", file=sys.stderr)
         return 1
     spec = views[args.view]
-    lookup_types = {
-        out: snapshot_arrow_schema(snapshot, lk.table).field(col).type
-        for lk in spec.lookups
-        for col, out in lk.columns.items()
-    }
+    lookup_types = lookup_arrow_types(spec, snapshot)
     athena = athena_from_env()
     location = table_location(athena.bucket or "<bucket>", athena.prefix, spec.name)
     print(

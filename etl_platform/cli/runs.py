@@ -72,7 +72,7 @@ def cmd_run(args: argparse.Namespace, defs: dg.Definitions | None = None) -> int
     lake = lake_root()
     print(f"\nThe lake: {lake}")
     print("Open the UI:       make dev   (dg dev on http://127.0.0.1:3000)")
-    _print_sample_query(last)
+    _print_view_queries([key for run in runs for key in run.materialized], first=first, last=last)
     return 0 if all(run.success for run in runs) else 1
 
 
@@ -83,25 +83,25 @@ def _duckdb_file() -> str:
     return build_resources(get_environment())["duckdb"].database
 
 
-def _print_sample_query(day: dt.date) -> None:
-    """Show how to query the lake with DuckDB, and one query's answer when the views exist."""
+def _print_view_queries(materialized: list[dg.AssetKey], *, first: dt.date, last: dt.date) -> None:
+    """Show how to query the views the runs wrote with DuckDB, and their rows and rejects over
+    the run's days; nothing when they wrote no view."""
     import duckdb
 
+    from etl_platform.cli.check_report import view_query_lines, views_summary_query, written_views
+
+    views = written_views(materialized)
+    summary = views_summary_query(views, first=first, last=last)
+    if summary is None:
+        return
     database = _duckdb_file()
-    query = (
-        "SELECT status, count(*) AS orders, sum(total) AS total, count(customer_email) AS "
-        f"with_customer FROM orders_enriched WHERE updated_at = DATE '{day}' "
-        "GROUP BY 1 ORDER BY 2 DESC"
-    )
-    snippet = (
-        f"import duckdb; duckdb.connect('{database}', read_only=True).sql(\\\"{query}\\\").show()"
-    )
-    print(f'Query with DuckDB: .venv/bin/python -c "{snippet}"')
+    for line in view_query_lines(views, first=first, last=last, duckdb_file=database):
+        print(line)
     try:
         with duckdb.connect(database, read_only=True) as conn:
-            print(conn.sql(query))
+            print(conn.sql(summary))
     except duckdb.Error as e:
-        print(f"(no views to query yet: {e})")
+        print(f"(the views cannot be queried yet: {e})")
 
 
 def cmd_redshift_to_athena(args: argparse.Namespace) -> int:

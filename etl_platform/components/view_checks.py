@@ -1,4 +1,5 @@
-"""The four blocking checks that guard a view, and their results from a run's summary."""
+"""The four blocking checks that guard a view, the two that warn, and their results from a
+run's summary."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ from etl_platform.steps.view_days import ViewWindow
 CHECKS = ("unique_key_unique", "unique_key_not_null", "rows_balance", "reject_ratio")
 #: Warns (does not block) when a day was built without some shards' inputs.
 SHARDS_CHECK = "all_shards_present"
+#: Warns (does not block) when dedupe removed most rows: a unique key that is not one row's.
+KEEPS_ROWS_CHECK = "unique_key_keeps_rows"
+#: The share of rows in (an exploded view: of elements) that dedupe may remove before
+#: KEEPS_ROWS_CHECK warns.
+MAX_DUPLICATE_RATIO = 0.5
 
 
 def view_check_specs(spec: ViewSpec) -> list[dg.AssetCheckSpec]:
@@ -35,7 +41,18 @@ def view_check_specs(spec: ViewSpec) -> list[dg.AssetCheckSpec]:
             description="Every shard's inputs were there; a day built without some is rebuilt "
             "when they land.",
         ),
+        dg.AssetCheckSpec(KEEPS_ROWS_CHECK, asset=key, description=_keeps_rows_description(spec)),
     ]
+
+
+def _keeps_rows_description(spec: ViewSpec) -> str:
+    rows = "exploded elements" if spec.explode else "rows in"
+    return (
+        f"Dedupe on _shard + {' + '.join(spec.unique_key)} removes at most "
+        f"{MAX_DUPLICATE_RATIO:.0%} of the {rows}. More means the unique key is not one row's "
+        "key and the view keeps one row of many, dropping the rest: an analyst who meant an "
+        "aggregate (one row per customer, say) should write a report view instead."
+    )
 
 
 def view_check_results(
@@ -50,6 +67,10 @@ def view_check_results(
         for shard, s in window.stats.items()
         if not s.balanced(bool(spec.explode))
     }
+    duplicates = sum(s.duplicates for s in window.stats.values())
+    # An exploded view dedupes its elements: rows in are the parents.
+    deduped = sum(s.elements for s in window.stats.values()) if spec.explode else window.rows_in
+    duplicate_ratio = duplicates / deduped if deduped else 0.0
     results = [
         dg.AssetCheckResult(
             asset_key=key,
@@ -86,6 +107,25 @@ def view_check_results(
             passed=not window.missing,
             severity=dg.AssetCheckSeverity.WARN,
             metadata={"missing": dg.MetadataValue.json(window.missing)},
+        ),
+        dg.AssetCheckResult(
+            asset_key=key,
+            check_name=KEEPS_ROWS_CHECK,
+            passed=duplicate_ratio <= MAX_DUPLICATE_RATIO,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=(
+                f"dedupe on _shard + {' + '.join(spec.unique_key)} removed {duplicates:,} of "
+                f"{deduped:,} {'elements' if spec.explode else 'rows in'} "
+                f"({duplicate_ratio:.2%}; it warns above {MAX_DUPLICATE_RATIO:.0%})"
+            ),
+            metadata={
+                "ratio": duplicate_ratio,
+                "rows_in": window.rows_in,
+                **({"elements": deduped} if spec.explode else {}),
+                "duplicates": duplicates,
+                "max_duplicate_ratio": MAX_DUPLICATE_RATIO,
+                "key": ["_shard", *spec.unique_key],
+            },
         ),
     ]
     if selected is None:

@@ -51,7 +51,9 @@ def validate_model(model: type[M], data: object, path: Path, *, prefix: str = ""
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as e:
-        raise SpecError(path, [(prefix + f, r) for f, r in problems_from_validation(e)]) from None
+        raise SpecError(
+            path, [(prefix + f, r) for f, r in problems_from_validation(e, model)]
+        ) from None
 
 
 #: `${NAME}` or `${NAME:-default}`, the whole of a value.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import pydantic
@@ -53,7 +54,7 @@ def check_view_file(
         partial = PartialView(ViewSpec.model_validate(attributes))
         valid = True
     except pydantic.ValidationError as e:
-        found += problems_from_validation(e)
+        found += problems_from_validation(e, ViewSpec)
         partial, valid = partial_view(attributes), False
     name = partial.spec.name
     if not partial.covers("name") and name != path.parent.name:
@@ -82,8 +83,16 @@ def snapshot_source_problems(spec: ViewSpec, sources: SourcesSpec) -> list[Probl
     ]
 
 
-def load_views(directory: Path, sources: SourcesSpec, schema: SourceSchema) -> list[LoadedView]:
-    """All views in `directory`, each validated; every problem in every file is reported at once."""
+def load_views(
+    directory: Path,
+    sources: SourcesSpec,
+    schema: SourceSchema,
+    check: Callable[[ViewSpec], list[Problem]] | None = None,
+) -> list[LoadedView]:
+    """All views in `directory`, each validated; every problem in every file is reported at once.
+
+    `check` adds the problems that need the dataframe layer (a computed column's types) for
+    each spec that is otherwise valid; they are named under `attributes.` like the rest."""
     loaded: list[LoadedView] = []
     errors: list[SpecError] = []
     for path in view_files(directory):
@@ -92,6 +101,9 @@ def load_views(directory: Path, sources: SourcesSpec, schema: SourceSchema) -> l
         except SpecError as e:
             errors.append(e)
             continue
+        if spec is not None and check is not None:
+            problems = [(f"attributes.{f}", r) for f, r in check(spec)]
+            spec = None if problems else spec
         if spec is None:
             errors.append(SpecError(path, problems))
         else:

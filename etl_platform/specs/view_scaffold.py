@@ -205,6 +205,23 @@ def reject_allowance(rejected: int, rows: int) -> float:
     return min(1.0, max(DEFAULT_REJECT_RATIO, math.ceil(bound * 200 - 1e-9) / 200))
 
 
+#: Commented examples of the fields a scaffold cannot guess, written above `unique_key`.
+MORE_FIELDS = (
+    "More fields (docs/views.md has each):",
+    "- under columns, a computed column (after the lookups):",
+    '    net: {expr: "total - COALESCE(discount, 0)", type: "decimal(12,2)"}',
+    "- on any column, `nullable: false`: a row whose value is NULL becomes a reject",
+    "lookups:                      # related rows as of the end of the day, in this order",
+    "  - table: customers",
+    "    on: {customer_id: id}",
+    "    join: left                # or inner: a row without a related row becomes a reject",
+    "    columns: {email: customer_email, region_id: {as: region_id, type: int32}}",
+    "  - table: regions            # a chain: joins on region_id, brought in just above",
+    "    on: {region_id: id}",
+    "    columns: {name: region_name}",
+)
+
+
 def render_view(view: ScaffoldedView) -> str:
     """The defs.yaml text: flat mappings (a column, a list) on one line each, the notes as
     comments."""
@@ -221,6 +238,8 @@ def render_view(view: ScaffoldedView) -> str:
     )
     lines = [f"# {line}" for line in header]
     for line in body.splitlines():
+        if line.startswith("  unique_key:"):
+            lines += [f"  # {example}" for example in MORE_FIELDS]
         if line.startswith("  max_reject_ratio:"):
             lines += [f"  # {note}" for note in view.reject_note]
         lines.append(line)

@@ -7,6 +7,7 @@ import re
 from collections import Counter
 
 from etl_platform.layout import PARTITION_COLUMN
+from etl_platform.specs.expressions import expression_problems
 from etl_platform.specs.source_schema import CURSOR_TYPES, SourceSchema, type_name
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.specs.types import parse_type_name
@@ -26,7 +27,7 @@ def output_names(spec: ViewSpec) -> list[str]:
     if spec.explode:
         names.append(spec.explode.index_column)
     for lookup in spec.lookups:
-        names.extend(lookup.columns.values())
+        names.extend(lookup.outputs.values())
     return names
 
 
@@ -40,6 +41,7 @@ def validate_view(spec: ViewSpec, sources: SourcesSpec, schema: SourceSchema) ->
         *problems,
         *_column_problems(spec, source),
         *_lookup_problems(spec, sources, schema, source),
+        *_computed_problems(spec),
         *_flatten_explode_problems(spec, source),
         *_output_name_problems(names),
         *_key_problems(spec, names),
@@ -98,6 +100,8 @@ def _column_problems(spec: ViewSpec, source: _DrivingTable | None) -> list[Probl
     for name, col in spec.columns.items():
         where = f"columns.{name}"
         problems.extend(_type_problem(f"{where}.type", col.type))
+        if col.expr and col.type and _is_json_type(col.type):
+            problems.append((f"{where}.type", "a computed column cannot be json"))
         if source and col.from_ and col.from_ not in source.columns:
             problems.append(
                 (f"{where}.from", f"unknown column {col.from_!r} of table {source.name!r}")
@@ -114,12 +118,12 @@ def _lookup_problems(
 ) -> list[Problem]:
     problems: list[Problem] = []
     for i, lookup in enumerate(spec.lookups):
-        problems.extend(_one_lookup_problems(f"lookups.{i}", lookup, spec, sources, schema, source))
+        problems.extend(_one_lookup_problems(i, lookup, spec, sources, schema, source))
     return problems
 
 
 def _one_lookup_problems(
-    where: str,
+    index: int,
     lookup: LookupSpec,
     spec: ViewSpec,
     sources: SourcesSpec,
@@ -127,6 +131,7 @@ def _one_lookup_problems(
     source: _DrivingTable | None,
 ) -> list[Problem]:
     """One lookup's problems; without a known source, only those of the related table."""
+    where = f"lookups.{index}"
     if lookup.table not in sources.tables or lookup.table not in schema.tables:
         return [(f"{where}.table", f"unknown table {lookup.table!r}")]
     problems: list[Problem] = []
@@ -145,19 +150,13 @@ def _one_lookup_problems(
             )
         )
     for left, right in lookup.on.items():
-        if source and left not in source.columns and left not in spec.columns:
-            problems.append(
-                (
-                    f"{where}.on.{left}",
-                    f"{left!r} is neither a column of table "
-                    f"{spec.source!r} nor a declared output column",
-                )
-            )
+        if source:
+            problems.extend(_view_side_problems(f"{where}.on.{left}", left, spec, source, index))
         if right not in related:
             problems.append(
                 (f"{where}.on.{left}", f"unknown column {right!r} of table {lookup.table!r}")
             )
-    for column in lookup.columns:
+    for column, out in lookup.columns.items():
         if column not in related:
             problems.append(
                 (
@@ -165,14 +164,75 @@ def _one_lookup_problems(
                     f"unknown column {column!r} of table {lookup.table!r}",
                 )
             )
+        if not isinstance(out, str) and out.type:
+            problems.extend(_type_problem(f"{where}.columns.{column}.type", out.type))
     if lookup.period:
         columns = {c: t for c, t in schema.tables[lookup.table].items() if c in related}
         problems.extend(_period_problems(f"{where}.period", lookup.period, lookup.table, columns))
         if source:
             problems.extend(
-                _period_view_problems(f"{where}.period.view", lookup.period, spec, source, schema)
+                _period_view_problems(
+                    f"{where}.period.view", lookup.period, spec, source, schema, index
+                )
             )
     return problems
+
+
+def _view_side_problems(
+    field: str, column: str, spec: ViewSpec, source: _DrivingTable, index: int
+) -> list[Problem]:
+    """A lookup reads a view column: a column of the source table, a declared column read from
+    the row, or one an earlier lookup brought in (a chain). A later lookup's or a computed
+    column does not exist yet when this lookup runs."""
+    declared = spec.columns.get(column)
+    if declared is not None and declared.expr:
+        return [
+            (
+                field,
+                f"{column!r} is a computed column: computed columns are made after the lookups, "
+                "so a lookup cannot read one",
+            )
+        ]
+    if declared is not None or column in source.columns:
+        return []
+    for j, other in enumerate(spec.lookups):
+        if column in other.outputs.values():
+            if j < index:
+                return []
+            return [
+                (
+                    field,
+                    f"{column!r} comes from lookups.{j} (table {other.table!r}), which runs "
+                    f"after this one: move lookups.{j} before lookups.{index}",
+                )
+            ]
+    return [
+        (
+            field,
+            f"{column!r} is neither a column of table {spec.source!r}, a declared output "
+            "column, nor a column an earlier lookup brings in",
+        )
+    ]
+
+
+def _computed_problems(spec: ViewSpec) -> list[Problem]:
+    """An expression reads the view's columns that exist when it runs: those read from the row
+    (and the explode index), every lookup's, and the computed columns declared before it."""
+    known = [*spec.read_columns, *(o for lk in spec.lookups for o in lk.outputs.values())]
+    if spec.explode:
+        known.append(spec.explode.index_column)
+    problems: list[Problem] = []
+    for name, text in spec.computed.items():
+        problems += [(f"columns.{name}.expr", p) for p in expression_problems(text, known)]
+        known.append(name)
+    return problems
+
+
+def _is_json_type(text: str) -> bool:
+    try:
+        return parse_type_name(text).name == "json"
+    except ValueError:
+        return False
 
 
 def _period_problems(
@@ -191,13 +251,19 @@ def _period_problems(
 
 
 def _period_view_problems(
-    where: str, period: PeriodSpec, spec: ViewSpec, source: _DrivingTable, schema: SourceSchema
+    where: str,
+    period: PeriodSpec,
+    spec: ViewSpec,
+    source: _DrivingTable,
+    schema: SourceSchema,
+    index: int,
 ) -> list[Problem]:
-    """The view side, named like an `on` key: a declared column (its declared type), else a
-    column of the source table (its MySQL type); either must be a date or a timestamp."""
+    """The view side, named like an `on` key: a declared column (its declared type), a column
+    of the source table (its MySQL type), or an earlier lookup's column (its table's MySQL
+    type); it must be a date or a timestamp."""
     name = period.view
     declared = spec.columns.get(name)
-    if declared is not None:
+    if declared is not None and not declared.expr:
         if not (declared.from_ or declared.json_column or declared.item):
             return []  # an invalid column, already reported
         try:
@@ -207,15 +273,36 @@ def _period_view_problems(
         if kind in PERIOD_VIEW_TYPES:
             return []
         return [(where, f"column {name!r} is declared {declared.type}, not date or timestamp")]
-    if name not in source.columns:
-        return [
-            (
-                where,
-                f"{name!r} is neither a column of table {source.name!r} nor a declared output "
-                "column",
-            )
-        ]
-    return _date_problem(where, source.name, name, schema.tables[source.name][name])
+    side = _view_side_problems(where, name, spec, source, index)
+    if side:
+        return side
+    if name in source.columns:
+        return _date_problem(where, source.name, name, schema.tables[source.name][name])
+    return _looked_up_date_problem(where, name, spec, schema)
+
+
+def _looked_up_date_problem(
+    where: str, name: str, spec: ViewSpec, schema: SourceSchema
+) -> list[Problem]:
+    """A period's date brought in by an earlier lookup: its declared type, else its table's."""
+    for lookup in spec.lookups:
+        for column, out in lookup.outputs.items():
+            if out != name:
+                continue
+            declared = lookup.typed.get(out)
+            if declared is not None:
+                try:
+                    kind = parse_type_name(declared).name
+                except ValueError:
+                    return []  # an unknown type, already reported
+                if kind in PERIOD_VIEW_TYPES:
+                    return []
+                return [(where, f"column {name!r} is declared {declared}, not date or timestamp")]
+            columns = schema.tables.get(lookup.table, {})
+            if column in columns:
+                return _date_problem(where, lookup.table, column, columns[column])
+            return []
+    return []
 
 
 def _date_problem(where: str, table: str, column: str, column_type: str) -> list[Problem]:
@@ -262,9 +349,14 @@ def _output_name_problems(names: list[str]) -> list[Problem]:
 
 
 def _key_problems(spec: ViewSpec, names: list[str]) -> list[Problem]:
-    keyable = set(spec.columns) | ({spec.explode.index_column} if spec.explode else set())
+    keyable = set(spec.read_columns) | ({spec.explode.index_column} if spec.explode else set())
     problems: list[Problem] = [
-        ("unique_key", f"{key!r} is not a declared column")
+        (
+            "unique_key",
+            f"{key!r} is a computed column: dedupe runs before columns are computed"
+            if key in spec.computed
+            else f"{key!r} is not a declared column",
+        )
         for key in spec.unique_key
         if key not in keyable
     ]

@@ -59,23 +59,31 @@ class _Strict(BaseModel):
 
 
 class ColumnSpec(_Strict):
-    """One typed output column, from a source column, a JSON path, or an exploded element."""
+    """One typed output column: a source column, a JSON path, an exploded element, or an
+    expression over the view's other columns (`expr`, computed after the lookups)."""
 
     from_: Identifier | None = Field(default=None, alias="from")
     json_column: Identifier | None = Field(default=None, alias="json")
     path: JsonPath | None = None
     item: JsonPath | None = None
+    expr: str | None = None
     type: str
+    nullable: bool = True
 
     @model_validator(mode="after")
     def _one_source(self) -> ColumnSpec:
         given = [
             k
-            for k, v in (("from", self.from_), ("json", self.json_column), ("item", self.item))
+            for k, v in (
+                ("from", self.from_),
+                ("json", self.json_column),
+                ("item", self.item),
+                ("expr", self.expr),
+            )
             if v
         ]
         if len(given) != 1:
-            raise ValueError("give exactly one of from, json (with path), or item")
+            raise ValueError("give exactly one of from, json (with path), item, or expr")
         if self.json_column and not self.path:
             raise ValueError("json needs path")
         if self.path and not self.json_column:
@@ -98,13 +106,52 @@ class PeriodSpec(_Strict):
         return [self.from_, *([self.to] if self.to else [])]
 
 
+class LookupColumnSpec(_Strict):
+    """A looked-up column with its output name, and optionally a type it is cast to (a value
+    that does not fit is a reject) and `nullable: false` (a row without a value is a reject)."""
+
+    as_: Identifier | None = Field(default=None, alias="as")
+    type: str | None = None
+    nullable: bool = True
+
+
 class LookupSpec(_Strict):
-    """Columns of a related row on the same shard, as it was at the end of the day."""
+    """Columns of a related row on the same shard, as it was at the end of the day.
+
+    `on` may name a column that an earlier lookup brought in (a chain: rental -> inventory ->
+    film). `join: inner` leaves the rows without a related row out of the view (as rejects)."""
 
     table: Identifier
     on: dict[Identifier, Identifier] = Field(min_length=1)
     period: PeriodSpec | None = None
-    columns: dict[Identifier, Identifier] = Field(min_length=1)
+    columns: dict[Identifier, Identifier | LookupColumnSpec] = Field(min_length=1)
+    join: Literal["left", "inner"] = "left"
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        """Related column -> output column name."""
+        return {
+            column: out if isinstance(out, str) else (out.as_ or column)
+            for column, out in self.columns.items()
+        }
+
+    @property
+    def typed(self) -> dict[str, str]:
+        """Output column -> declared type, for the looked-up columns given one."""
+        return {
+            self.outputs[column]: out.type
+            for column, out in self.columns.items()
+            if isinstance(out, LookupColumnSpec) and out.type
+        }
+
+    @property
+    def required(self) -> list[str]:
+        """Output columns declared `nullable: false`."""
+        return [
+            self.outputs[column]
+            for column, out in self.columns.items()
+            if isinstance(out, LookupColumnSpec) and not out.nullable
+        ]
 
     @property
     def view_columns(self) -> list[str]:
@@ -160,3 +207,13 @@ class ViewSpec(_Strict):
     freshness: FreshnessSpec | None = None
     schedule: str | None = None
     max_reject_ratio: float = Field(default=0.01, ge=0, le=1)
+
+    @property
+    def computed(self) -> dict[str, str]:
+        """Computed columns (name -> expression), in declared order."""
+        return {name: c.expr for name, c in self.columns.items() if c.expr}
+
+    @property
+    def read_columns(self) -> list[str]:
+        """Declared columns read from the row (not computed): they exist before the lookups."""
+        return [name for name, c in self.columns.items() if not c.expr]

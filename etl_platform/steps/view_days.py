@@ -47,9 +47,10 @@ def source_columns_needed(spec: ViewSpec, sources: SourcesSpec) -> list[str]:
     cols.extend(f.json_column for f in spec.flatten)
     if spec.explode:
         cols.append(spec.explode.json_column)
-    declared = set(spec.columns)
+    # A lookup may join on a declared column or on one an earlier lookup brought in.
+    derived = set(spec.columns) | {out for lk in spec.lookups for out in lk.outputs.values()}
     for lookup in spec.lookups:
-        cols.extend(left for left in lookup.view_columns if left not in declared)
+        cols.extend(left for left in lookup.view_columns if left not in derived)
     return list(dict.fromkeys(cols))
 
 
@@ -109,6 +110,7 @@ class ViewWindow:
         total.duplicates += s.duplicates
         total.rows_out += s.rows_out
         total.elements += s.elements
+        total.dropped += s.dropped
         for table, n in s.orphans.items():
             total.orphans[table] = total.orphans.get(table, 0) + n
 

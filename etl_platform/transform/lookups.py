@@ -45,6 +45,7 @@ def apply_lookup(
     columns: Mapping[str, str],
     related_cursor: str,
     period: PeriodSpec | None = None,
+    found: str | None = None,
 ) -> tuple[pl.DataFrame, int]:
     """Left-join `related[c]` into `df` as `columns[c]`, matching `df[l] == related[r]`.
 
@@ -58,6 +59,8 @@ def apply_lookup(
             (not with `period`).
         period: pick the matching row whose period holds `df[period.view]`
             (`period_lookup`).
+        found: when given, a boolean column of that name says whether the row found a
+            related row (an inner join leaves out the rows where it is false).
 
     Returns:
         (df with the output columns added, orphans: rows whose join key is fully non-null
@@ -76,7 +79,7 @@ def apply_lookup(
     if clashes or len(set(columns.values())) < len(columns):
         raise ValueError(f"lookup: output column(s) {clashes} clash with view columns")
     if period is not None:
-        return period_lookup(df, related, on=on, columns=columns, period=period)
+        return period_lookup(df, related, on=on, columns=columns, period=period, found=found)
 
     taken = [*df.columns, *columns.values()]
     join_keys = {left: fresh_name(f"__key_{i}", taken) for i, left in enumerate(on)}
@@ -105,7 +108,8 @@ def apply_lookup(
     )
     keyed = pl.all_horizontal(pl.col(left).is_not_null() for left in on)
     orphans = joined.select((keyed & pl.col(matched).is_null()).sum()).item()
-    return joined.drop(matched, *(c for c in join_keys.values() if c in joined.columns)), orphans
+    joined = joined.drop(*(c for c in join_keys.values() if c in joined.columns))
+    return _found_column(joined, matched, found), orphans
 
 
 def _cast_key(related: pl.DataFrame, column: str, target: pl.DataType) -> pl.Expr:
@@ -128,6 +132,7 @@ def period_lookup(
     on: Mapping[str, str],
     columns: Mapping[str, str],
     period: PeriodSpec,
+    found: str | None = None,
 ) -> tuple[pl.DataFrame, int]:
     """`apply_lookup` with a period: among the rows of `related` matching `on`, the one with
     `from <= df[period.view] < to` (`period_of` gives the rules).
@@ -154,14 +159,21 @@ def period_lookup(
     candidates = related.with_columns(
         _cast_key(related, on[view], df.schema[view]).alias(key) for view, key in join_keys.items()
     ).join(left.select(keys).unique(), on=keys, how="semi")
-    found = period_of(
+    held = period_of(
         left, candidates, keys=keys, at=at, period=period, columns=columns, order=related.columns
     )
-    found = found.select(*keys, at, *columns.values()).with_columns(pl.lit(True).alias(matched))
-    joined = asked.join(found, on=[*keys, at], how="left", maintain_order="left")
+    held = held.select(*keys, at, *columns.values()).with_columns(pl.lit(True).alias(matched))
+    joined = asked.join(held, on=[*keys, at], how="left", maintain_order="left")
     dated = pl.all_horizontal(pl.col(c).is_not_null() for c in [*on, period.view])
     orphans = joined.select((dated & pl.col(matched).is_null()).sum()).item()
-    return joined.drop(*keys, at, matched), orphans
+    return _found_column(joined.drop(*keys, at), matched, found), orphans
+
+
+def _found_column(joined: pl.DataFrame, matched: str, found: str | None) -> pl.DataFrame:
+    """The join's marker dropped, or kept as the boolean `found` when the caller asks."""
+    if found is None:
+        return joined.drop(matched)
+    return joined.with_columns(pl.col(matched).fill_null(False).alias(found)).drop(matched)
 
 
 def period_of(

@@ -15,15 +15,15 @@ import pyarrow as pa
 
 from etl_platform.errors import ColumnMissing
 from etl_platform.specs.views import ViewSpec
-from etl_platform.transform._rejects import build_rejects, empty_rejects
 from etl_platform.transform.dedupe import dedupe_latest
 from etl_platform.transform.drift import json_key_drift
-from etl_platform.transform.dtypes import cast_failure, cast_source, parse_type, storage_dtype
+from etl_platform.transform.dtypes import parse_type, storage_dtype
+from etl_platform.transform.enrich import enrich
 from etl_platform.transform.explode import ElementField, explode_json_array
 from etl_platform.transform.flatten import flatten_json
 from etl_platform.transform.json_fields import JsonField, extract_json_fields
-from etl_platform.transform.lookups import apply_lookup
 from etl_platform.transform.texts import copied_texts
+from etl_platform.transform.typed_casts import Cast, cast_with_rejects
 
 SHARD, CURSOR, RUN_ID = "_shard", "_updated_at", "_run_id"
 #: Rows of each shard's day that the JSON key-drift report looks at (evenly spaced).
@@ -45,11 +45,14 @@ class ShardStats:
     duplicates: int = 0
     rows_out: int = 0
     elements: int = 0
+    #: Rows set aside after dedupe (inner lookups, looked-up and computed types, required
+    #: columns); counted in `rejected` too.
+    dropped: int = 0
     orphans: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def balanced(self, exploded: bool) -> bool:
         if exploded:
-            return self.elements == self.rows_out + self.duplicates
+            return self.elements == self.rows_out + self.duplicates + self.dropped
         return self.rows_in == self.rows_out + self.rejected + self.duplicates
 
 
@@ -99,8 +102,13 @@ def declared_arrow_schema(spec: ViewSpec, lookup_types: Mapping[str, pa.DataType
     columns depend on the data and are added as they appear)."""
     frame = pl.DataFrame(schema=declared_schema(spec))
     fields = list(frame.to_arrow().schema)
+    typed = {out: type_ for lk in spec.lookups for out, type_ in lk.typed.items()}
+    typed_frame = pl.DataFrame(schema={o: storage_dtype(parse_type(t)) for o, t in typed.items()})
+    typed_fields = {f.name: f.type for f in typed_frame.to_arrow().schema}
     fields += [
-        pa.field(out, lookup_types[out]) for lk in spec.lookups for out in lk.columns.values()
+        pa.field(out, typed_fields[out] if out in typed else lookup_types[out])
+        for lk in spec.lookups
+        for out in lk.outputs.values()
     ]
     fields += [
         pa.field(SHARD, pa.string()),
@@ -113,50 +121,14 @@ def declared_arrow_schema(spec: ViewSpec, lookup_types: Mapping[str, pa.DataType
 def _cast_source_columns(
     df: pl.DataFrame, spec: ViewSpec, key: Sequence[str]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """`from:` columns cast to their declared type; a value the cast would change (round, cut,
-    overflow, not parse) is a reject naming the source column and its raw value."""
+    """`from:` columns cast to their declared type; a value the cast would change is a reject
+    naming the source column and its raw value."""
     casts = [
-        (name, c.from_, df.schema[c.from_], storage_dtype(parse_type(c.type)))
+        Cast(name, c.from_, storage_dtype(parse_type(c.type)), c.from_)
         for name, c in spec.columns.items()
         if c.from_
     ]
-    if not casts:
-        return df, empty_rejects()
-    typed, wrong = {}, []
-    for name, src, source, dtype in casts:
-        typed[name], mask = cast_source(pl.col(src), source, dtype)
-        wrong.append(mask)
-    masks = df.select(m.alias(f"w{j}") for j, m in enumerate(wrong))
-    problem = masks.select(pl.any_horizontal(pl.all()).fill_null(False)).to_series()
-    kept = df.with_columns(**typed).filter(~problem)
-    if not problem.any():
-        return kept, empty_rejects()
-    # The reasons are worked out for the rejected rows alone, from their source values.
-    failed = df.filter(problem)
-    values = pl.concat(
-        [
-            failed.select(pl.col(src).alias(f"v{j}") for j, (_, src, _, _) in enumerate(casts)),
-            masks.filter(problem),
-        ],
-        how="horizontal",
-    )
-    said = [
-        pl.when(pl.col(f"w{j}")).then(
-            pl.lit(f"column {src}: ") + cast_failure(pl.col(f"v{j}"), source, dtype)
-        )
-        for j, (_, src, source, dtype) in enumerate(casts)
-    ]
-    details = values.select(
-        reason=pl.concat_list(said).list.drop_nulls().list.join("; "),
-        column=pl.coalesce(
-            pl.when(pl.col(f"w{j}")).then(pl.lit(src)) for j, (_, src, _, _) in enumerate(casts)
-        ),
-        raw_value=pl.coalesce(
-            pl.when(pl.col(f"w{j}")).then(pl.col(f"v{j}").cast(pl.String, strict=False))
-            for j in range(len(casts))
-        ),
-    )
-    return kept, build_rejects(failed, details, key_columns=key)
+    return cast_with_rejects(df, casts, key)
 
 
 def columns_kept(spec: ViewSpec, primary_key: Sequence[str]) -> list[str]:
@@ -411,16 +383,13 @@ def _finish_shard(
     df, removed = dedupe_latest(df, key=spec.unique_key, cursor=CURSOR, partition=SHARD)
     stats.duplicates = sum(removed.values())
 
-    for lookup in spec.lookups:
-        df, orphans = apply_lookup(
-            df,
-            related[lookup.table],
-            on=lookup.on,
-            columns=lookup.columns,
-            related_cursor=related_cursors[lookup.table],
-            period=lookup.period,
-        )
-        stats.orphans[lookup.table] = stats.orphans.get(lookup.table, 0) + orphans
+    enriched = enrich(spec, df, related=related, related_cursors=related_cursors, key=key)
+    df = enriched.rows
+    rejects.append(enriched.rejects)
+    stats.dropped = enriched.rejects.height
+    stats.rejected += stats.dropped
+    for table, orphans in enriched.orphans.items():
+        stats.orphans[table] = stats.orphans.get(table, 0) + orphans
 
     flattened: list[str] = []
     for flat in spec.flatten:
@@ -428,7 +397,7 @@ def _finish_shard(
         flattened.extend(added)
 
     schema = declared_schema(spec)
-    lookup_columns = [out for lookup in spec.lookups for out in lookup.columns.values()]
+    lookup_columns = [out for lookup in spec.lookups for out in lookup.outputs.values()]
     df = df.with_columns(pl.lit(run_id).alias(RUN_ID))
     df = df.select(
         [pl.col(n).cast(t) for n, t in schema.items()]

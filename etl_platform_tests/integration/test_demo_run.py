@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -56,11 +57,24 @@ def test_demo_run_starts_a_private_server_seeds_extracts_and_reuses(tmp_path: Pa
         assert sorted(p.name for p in lake.iterdir()) == [f"shard_{i:02d}" for i in range(12)]
         assert "raw/shard_11/orders" in first.stdout and "total:" in first.stdout
         assert "make dev" in first.stdout and "duckdb" in first.stdout
+        # The query hint and the summary name the views the run wrote, with their rejects.
+        assert "SELECT * FROM customer_profiles WHERE updated_at BETWEEN" in first.stdout
+        for view in (
+            "customer_profiles",
+            "order_activity",
+            "order_items",
+            "order_status_history",
+            "orders_enriched",
+        ):
+            assert re.search(rf"│ {view}\s+│\s+\d+ │\s+\d+ │", first.stdout), view
         # `.env` beside ETL_PLATFORM_LOCAL_DIR (the project's own when that is `.local`)
         settings = (tmp_path / "local" / ".env").read_text()
         assert "\nETL_PLATFORM_DEMO_MYSQL_URL=mysql://root@127.0.0.1:" in settings
-        days = {p.name for p in (lake / "shard_00" / "orders").iterdir()}
+        # A table no view looks up is extracted for the run's days alone; a looked-up one
+        # (orders) from its start.
+        days = {p.name for p in (lake / "shard_00" / "order_events").iterdir()}
         assert len(days) == 3
+        assert len(list((lake / "shard_00" / "orders").iterdir())) > 3
 
         second = _demo_run(tmp_path)
         assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]

@@ -88,6 +88,9 @@ def test_a_scaffolded_view_passes_its_checks_on_the_data_it_came_from(
     ran = _cli(project, "run", "--job", "etl_all", "--start", str(FIRST), "--end", str(SEED_END))
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
     assert "Checks that did not pass" not in ran.stdout
+    # The query hint is over the view this run wrote, not the demo's.
+    assert "SELECT * FROM shipments WHERE updated_at BETWEEN" in ran.stdout
+    assert "orders_enriched" not in ran.stdout
     steps = [m for line in ran.stdout.splitlines() if (m := STEP_LINE.match(line))]
     # One line per step: each table's extract on each shard, then the view.
     assert [int(m[1]) for m in steps] == list(range(1, 10))

@@ -314,6 +314,7 @@ def test_a_view_alone(ui: UI) -> None:
         "rows_balance",
         "reject_ratio",
         "all_shards_present",
+        "unique_key_keeps_rows",
     }
     _assert_lake_has_days(ui, ["orders_enriched"], rejects=False)
 

@@ -286,7 +286,13 @@ def test_order_status_history_counts_replayed_events_once(built: dict) -> None:
 def test_checks_pass_and_metadata_is_rich(built: dict) -> None:
     checks = built["checks"]
     for view in ("orders_enriched", "customer_profiles", "order_items", "order_status_history"):
-        for name in ("unique_key_unique", "unique_key_not_null", "rows_balance", "reject_ratio"):
+        for name in (
+            "unique_key_unique",
+            "unique_key_not_null",
+            "rows_balance",
+            "reject_ratio",
+            "unique_key_keeps_rows",
+        ):
             assert checks[(view, name)].passed, (view, name, checks[(view, name)].metadata)
     md = (
         built["instance"]
@@ -403,7 +409,7 @@ def test_views_shaped_day_by_day_on_one_thread_are_the_same(
         one_thread = _rows_per_shard(instance, run.run_id)
     assert one_thread == _rows_per_shard(built["instance"], built["run"].run_id)
     views = [p.name for p in (built["lake"] / "views").iterdir() if p.is_dir()]
-    assert len(views) == 8, views  # four views and their rejects
+    assert len(views) == 10, views  # five views and their rejects
     for name in views:
         threaded, single = (_view_rows(root / "views" / name) for root in (built["lake"], lake))
         assert threaded or name.endswith("__rejects"), name
@@ -457,7 +463,13 @@ def test_views_land_on_s3_and_glue_as_the_lake_has_them(built: dict) -> None:
     target = built["athena"].target()
     glue = boto3.client("glue", endpoint_url=target.endpoint_url, region_name=target.region)
     tables = {t["Name"] for t in glue.get_tables(DatabaseName=target.database)["TableList"]}
-    assert tables == {"orders_enriched", "customer_profiles", "order_items", "order_status_history"}
+    assert tables == {
+        "orders_enriched",
+        "customer_profiles",
+        "order_items",
+        "order_status_history",
+        "order_activity",
+    }
     parts = glue.get_partitions(DatabaseName=target.database, TableName="orders_enriched")
     assert sorted(p["Values"][0] for p in parts["Partitions"]) == [str(d) for d in DAYS]
     fs = target.filesystem()

@@ -113,7 +113,8 @@ def test_a_good_period_loads(tmp_path: Path, attributes: dict) -> None:
         (
             _view({**PERIOD, "view": "nope"}),
             "attributes.lookups.0.period.view",
-            "'nope' is neither a column of table 'salaries' nor a declared output column",
+            "'nope' is neither a column of table 'salaries', a declared output column, nor a "
+            "column an earlier lookup brings in",
         ),
         (
             _view({**PERIOD, "view": "salary"}),
