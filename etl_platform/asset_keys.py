@@ -43,3 +43,17 @@ def compat_asset_key(view: str) -> dg.AssetKey:
 def shard_pool(shard: str) -> str:
     """One Dagster pool per shard caps the queries that hit one replica at a time."""
     return f"mysql_{shard}"
+
+
+def current_asset_key(view: str) -> dg.AssetKey:
+    """A view's current rows: the latest version of each key across its days."""
+    return dg.AssetKey(["views", f"{view}__current"])
+
+
+def report_asset_key(view: str) -> dg.AssetKey:
+    return dg.AssetKey(["reports", view])
+
+
+def by_column_asset_key(view: str, column: str) -> dg.AssetKey:
+    """A view's current rows partitioned by one of its date columns (`partition_by`)."""
+    return dg.AssetKey(["views", f"{view}__by_{column}"])

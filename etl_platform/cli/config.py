@@ -50,7 +50,7 @@ def cmd_views_validate(args: argparse.Namespace) -> int:
     from etl_platform.specs.loader import load_source_schema, load_sources
     from etl_platform.specs.source_schema import schema_path_for
     from etl_platform.specs.view_loader import load_views, view_files
-    from etl_platform.transform.computed_types import expression_type_check
+    from etl_platform.transform.view_types import view_type_check
 
     directory = Path(args.dir) if args.dir else views_dir()
     if not view_files(directory):
@@ -63,7 +63,7 @@ def cmd_views_validate(args: argparse.Namespace) -> int:
     try:
         sources = load_sources(sources_path())
         snapshot = load_source_schema(schema_path_for(sources_path()))
-        views = load_views(directory, sources, snapshot, expression_type_check(snapshot))
+        views = load_views(directory, sources, snapshot, view_type_check(snapshot))
     except (SpecError, SpecErrors) as e:
         print(e, file=sys.stderr)
         return 1
@@ -84,12 +84,12 @@ def cmd_athena_ddl(args: argparse.Namespace) -> int:
     from etl_platform.specs.loader import load_source_schema, load_sources
     from etl_platform.specs.source_schema import schema_path_for
     from etl_platform.specs.view_loader import load_views
-    from etl_platform.transform.computed_types import expression_type_check, lookup_arrow_types
     from etl_platform.transform.view_shape import declared_arrow_schema
+    from etl_platform.transform.view_types import lookup_arrow_types, view_type_check
 
     sources = load_sources(sources_path())
     snapshot = load_source_schema(schema_path_for(sources_path()))
-    loaded = load_views(views_dir(), sources, snapshot, expression_type_check(snapshot))
+    loaded = load_views(views_dir(), sources, snapshot, view_type_check(snapshot))
     views = {v.spec.name: v.spec for v in loaded}
     if args.view not in views:
         print(f"etl-platform: unknown view {args.view!r} (views: {sorted(views)})", file=sys.stderr)

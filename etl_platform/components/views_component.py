@@ -14,7 +14,7 @@ from etl_platform.env import sources_path, views_dir
 from etl_platform.specs.loader import load_source_schema, load_sources
 from etl_platform.specs.source_schema import schema_path_for
 from etl_platform.specs.view_loader import load_views, view_files
-from etl_platform.transform.computed_types import expression_type_check
+from etl_platform.transform.view_types import view_type_check
 
 
 class ViewsComponent(dg.Component, dg.Model, dg.Resolvable):
@@ -36,9 +36,7 @@ class ViewsComponent(dg.Component, dg.Model, dg.Resolvable):
         path = sources_path()
         sources = load_sources(path)
         snapshot = load_source_schema(schema_path_for(path))
-        views = [
-            v.spec for v in load_views(folder, sources, snapshot, expression_type_check(snapshot))
-        ]
+        views = [v.spec for v in load_views(folder, sources, snapshot, view_type_check(snapshot))]
         assets: list[dg.AssetsDefinition] = list(build_state_assets(sources, views))
         jobs, schedules = [], []
         for view in views:

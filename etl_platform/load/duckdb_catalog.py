@@ -8,6 +8,8 @@ view with the columns it would have, so queries over it answer no rows instead o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import duckdb
 import pyarrow as pa
 
@@ -66,3 +68,22 @@ def register_view(
     else:
         return False
     return True
+
+
+def register_parquet_view(
+    conn: duckdb.DuckDBPyConnection,
+    name: str,
+    files: str,
+    *,
+    hive_dates: Sequence[str] = (),
+) -> None:
+    """(Re)create view `name` over `files` (a Parquet path or glob); `hive_dates` are the Hive
+    folder keys read as DATE (a second partitioning's column)."""
+    options = ", union_by_name = true"
+    if hive_dates:
+        types = ", ".join(f"{_literal(c)}: DATE" for c in hive_dates)
+        options += f", hive_partitioning = true, hive_types = {{{types}}}"
+    conn.execute(
+        f"CREATE OR REPLACE VIEW {quote_ansi(name)} AS SELECT * FROM read_parquet("
+        f"{_literal(files)}{options})"
+    )

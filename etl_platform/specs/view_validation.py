@@ -46,7 +46,42 @@ def validate_view(spec: ViewSpec, sources: SourcesSpec, schema: SourceSchema) ->
         *_output_name_problems(names),
         *_key_problems(spec, names),
         *_schedule_problems(spec),
+        *_report_problems(spec, names),
     ]
+
+
+def _report_problems(spec: ViewSpec, names: list[str]) -> list[Problem]:
+    """A report's grain and measures read output columns known at load (not flatten's); the
+    second partitioning names one too. Types are checked with the dataframe layer."""
+    problems: list[Problem] = []
+    outputs = set(names)
+    if bool(spec.grain) != bool(spec.measures):
+        field = "measures" if spec.grain else "grain"
+        problems.append((field, "a report needs both grain and measures"))
+    if spec.across_shards and not spec.grain:
+        problems.append(("across_shards", "only a report (grain and measures) has shards to merge"))
+    for i, column in enumerate(spec.grain):
+        if column not in outputs:
+            problems.append((f"grain.{i}", f"{column!r} is not an output column of the view"))
+    for name, count in Counter(spec.grain).items():
+        if count > 1:
+            problems.append(("grain", f"{name!r} is in the grain {count} times"))
+    for name, measure in spec.measure_specs.items():
+        if name in spec.grain:
+            problems.append((f"measures.{name}", f"{name!r} is also a grain column"))
+        if name.startswith("_"):
+            problems.append(
+                (f"measures.{name}", f"{name!r} is reserved: `_` names are the platform's")
+            )
+        if measure.column and measure.column not in outputs:
+            problems.append(
+                (f"measures.{name}", f"{measure.column!r} is not an output column of the view")
+            )
+    if spec.partition_by and spec.partition_by not in outputs:
+        problems.append(
+            ("partition_by", f"{spec.partition_by!r} is not an output column of the view")
+        )
+    return problems
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,6 +7,7 @@ load, with the file and the field named.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from typing import Annotated, Literal
@@ -186,6 +187,45 @@ class ExplodeSpec(_Strict):
     index_column: Identifier = "item_index"
 
 
+#: The measures a report can compute, with whether they need a column.
+MEASURE_FUNCTIONS = ("count", "count_distinct", "sum", "min", "max", "avg")
+_MEASURE = re.compile(r"^\s*([a-z_]+)\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)?\s*\)\s*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Measure:
+    """`sum(total)`: the function, and the view column it reads (None for `count()`)."""
+
+    function: str
+    column: str | None
+
+
+def parse_measure(text: str) -> Measure:
+    """`count()`, `count_distinct(c)`, `sum(c)`, `min(c)`, `max(c)` or `avg(c)`."""
+    match = _MEASURE.match(text)
+    if not match or match[1] not in MEASURE_FUNCTIONS:
+        raise ValueError(
+            f"bad measure {text!r}: use count(), count_distinct(c), sum(c), min(c), max(c) "
+            "or avg(c) over a view column"
+        )
+    function, column = match[1], match[2]
+    if function == "count" and column is not None:
+        raise ValueError(
+            f"bad measure {text!r}: count() takes no column (count_distinct(c) counts values)"
+        )
+    if function != "count" and column is None:
+        raise ValueError(f"bad measure {text!r}: {function}() takes a view column")
+    return Measure(function, column)
+
+
+def _measure(text: str) -> str:
+    parse_measure(text)
+    return text
+
+
+MeasureText = Annotated[str, pydantic.AfterValidator(_measure)]
+
+
 class FreshnessSpec(_Strict):
     warn_after: Duration | None = None
     fail_after: Duration
@@ -207,6 +247,25 @@ class ViewSpec(_Strict):
     freshness: FreshnessSpec | None = None
     schedule: str | None = None
     max_reject_ratio: float = Field(default=0.01, ge=0, le=1)
+    grain: list[Identifier] = Field(default_factory=list)
+    measures: dict[Identifier, MeasureText] = Field(default_factory=dict)
+    across_shards: bool = False
+    partition_by: Identifier | None = None
+
+    @property
+    def is_report(self) -> bool:
+        """A view with a report (`grain` and `measures`), aggregated from its current rows."""
+        return bool(self.grain or self.measures)
+
+    @property
+    def needs_current(self) -> bool:
+        """Whether the view keeps its current rows (the latest version of each key across
+        days): its report and its second partitioning are built from them."""
+        return self.is_report or self.partition_by is not None
+
+    @property
+    def measure_specs(self) -> dict[str, Measure]:
+        return {name: parse_measure(text) for name, text in self.measures.items()}
 
     @property
     def computed(self) -> dict[str, str]:

@@ -18,8 +18,8 @@ from etl_platform.specs.sources import SourcesSpec
 from etl_platform.specs.view_loader import VIEW_COMPONENT_TYPE, load_views
 from etl_platform.specs.views import ViewSpec
 from etl_platform.steps.view_days import source_columns_needed
-from etl_platform.transform.computed_types import expression_type_check
 from etl_platform.transform.view_shape import shape_shard
+from etl_platform.transform.view_types import view_type_check
 
 UTC = dt.UTC
 T = dt.datetime(2024, 3, 1, 12, tzinfo=UTC)
@@ -270,7 +270,78 @@ def test_a_computed_column_of_the_wrong_types_is_refused_at_load(tmp_path: Path)
     )
     _write(tmp_path, attributes)
     with pytest.raises(SpecErrors) as info:
-        load_views(tmp_path, SOURCES, SCHEMA, expression_type_check(SCHEMA))
+        load_views(tmp_path, SOURCES, SCHEMA, view_type_check(SCHEMA))
     [(field, reason)] = [(f, r) for e in info.value.errors for f, r in e.problems]
     assert field == "attributes.columns.bad.expr"
     assert "position" in reason
+
+
+def _type_problems(root: Path, attributes: dict) -> list[tuple[str, str]]:
+    _write(root, attributes)
+    with pytest.raises(SpecErrors) as info:
+        load_views(root, SOURCES, SCHEMA, view_type_check(SCHEMA))
+    return [(f, r) for e in info.value.errors for f, r in e.problems]
+
+
+def test_a_lookup_key_that_cannot_be_compared_is_refused_at_load(tmp_path: Path) -> None:
+    first = dict(CHAIN["lookups"][0], columns={"film_id": {"as": "film_id", "type": "string"}})
+    attributes = dict(CHAIN, lookups=[first, CHAIN["lookups"][1]])
+    [(field, reason)] = _type_problems(tmp_path, attributes)
+    assert field == "attributes.lookups.1.on.film_id"
+    assert reason.startswith("'film_id' is String and film.film_id is UInt16: they cannot be")
+
+
+def test_a_report_and_a_second_partitioning_load(tmp_path: Path) -> None:
+    attributes = dict(
+        CHAIN,
+        columns={**CHAIN["columns"], "day": {"expr": "DATE(rented_at)", "type": "date"}},
+        lookups=[CHAIN["lookups"][0]],
+        grain=["day", "store"],
+        measures={
+            "rentals": "count()",
+            "revenue": "sum(amount)",
+            "films": "count_distinct(film_id)",
+        },
+        across_shards=True,
+        partition_by="day",
+    )
+    attributes["columns"]["rented_at"] = {"from": "rental_date", "type": "timestamp"}
+    _write(tmp_path, attributes)
+    [loaded] = load_views(tmp_path, SOURCES, SCHEMA, view_type_check(SCHEMA))
+    assert loaded.spec.is_report and loaded.spec.needs_current
+    assert loaded.spec.measure_specs["revenue"].column == "amount"
+
+
+def test_bad_report_fields_are_named(tmp_path: Path) -> None:
+    attributes = dict(
+        CHAIN,
+        grain=["nope", "rental_id", "rental_id"],
+        measures={"rental_id": "sum(amount)", "_n": "count()"},
+    )
+    assert dict(_problems(tmp_path, attributes)) == {
+        "attributes.grain.0": "'nope' is not an output column of the view",
+        "attributes.grain": "'rental_id' is in the grain 2 times",
+        "attributes.measures.rental_id": "'rental_id' is also a grain column",
+        "attributes.measures._n": "'_n' is reserved: `_` names are the platform's",
+    }
+
+
+def test_a_measure_is_one_function_of_one_column(tmp_path: Path) -> None:
+    attributes = dict(CHAIN, grain=["store"], measures={"n": "count(rental_id)"})
+    [(field, reason)] = _problems(tmp_path, attributes)
+    assert field == "attributes.measures.n"
+    assert "count() takes no column" in reason
+
+
+def test_report_types_are_checked_at_load(tmp_path: Path) -> None:
+    attributes = dict(CHAIN, grain=["store"], measures={"t": "sum(title)"}, partition_by="amount")
+    assert dict(_type_problems(tmp_path, attributes)) == {
+        "attributes.measures.t": "sum() needs a number (int, float or decimal); 'title' is String",
+        "attributes.partition_by": "'amount' is Decimal(precision=5, scale=2), not a date or "
+        "timestamp",
+    }
+
+
+def test_a_report_needs_grain_and_measures(tmp_path: Path) -> None:
+    problems = dict(_problems(tmp_path, dict(CHAIN, grain=["store"], across_shards=True)))
+    assert problems == {"attributes.measures": "a report needs both grain and measures"}
