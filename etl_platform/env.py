@@ -152,3 +152,17 @@ def missing_setting(name: str, who: str, role: str) -> SettingMissing:
 def secret(name: str) -> str | None:
     """A secret's value from the environment, read at run time only."""
     return os.environ.get(name) or None
+
+
+#: The alert webhook's URL: a credential (its path holds the token), read when a tick runs.
+ALERT_WEBHOOK_URL_ENV = "ETL_PLATFORM_ALERT_WEBHOOK_URL"
+#: The UI's base URL (e.g. http://127.0.0.1:3000), for links in alerts.
+UI_URL_ENV = "ETL_PLATFORM_UI_URL"
+
+
+def alert_webhook_url() -> str | None:
+    return (secret(ALERT_WEBHOOK_URL_ENV) or "").strip() or None
+
+
+def ui_url() -> str | None:
+    return (os.environ.get(UI_URL_ENV) or "").strip().rstrip("/") or None

@@ -72,10 +72,10 @@ def test_source_assets_are_partitioned_pooled_and_bounded(defs: dg.Definitions) 
 def test_the_job_and_resources_load(defs: dg.Definitions) -> None:
     job = defs.resolve_job_def("extract_raw")
     assert len(job.asset_layer.executable_asset_keys) == 48
-    # raw, lookup state (customers, orders, products), five views with their rejects, seven
-    # destinations
+    # raw, lookup state (customers, orders, products), six views with their rejects, eight
+    # destinations, and daily_orders' current rows, report and layout by order day
     assert len(defs.resolve_job_def("etl_all").asset_layer.executable_asset_keys) == (
-        48 + 36 + 10 + 7
+        48 + 36 + 12 + 8 + 3
     )
     defs.resolve_all_job_defs()
 
@@ -110,7 +110,7 @@ def test_automation_sensors_cover_raw_and_derived_assets(defs: dg.Definitions) -
     raw = sensors["raw_extract_automation"].asset_selection.resolve(graph)
     derived = sensors["derived_assets_automation"].asset_selection.resolve(graph)
     assert raw == set(_raw_keys(defs))
-    assert {k.path[0] for k in derived} == {"state", "views", "athena", "redshift"}
+    assert {k.path[0] for k in derived} == {"state", "views", "reports", "athena", "redshift"}
     assert all(s.default_status == dg.DefaultSensorStatus.STOPPED for s in sensors.values())
 
 
@@ -122,7 +122,7 @@ def test_a_view_and_its_rejects_can_be_selected_apart_and_are_automated_together
     graph = defs.resolve_asset_graph()
     views = [k for k in graph.get_all_asset_keys() if k.path[0] == "views"]
     rejects = [k for k in views if k.path[-1].endswith("__rejects")]
-    assert len(rejects) == 5
+    assert len(rejects) == 6
     for key in rejects:
         view = graph.get(dg.AssetKey(["views", key.path[-1].removesuffix("__rejects")]))
         node = graph.get(key)

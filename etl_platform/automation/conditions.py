@@ -23,6 +23,16 @@ DERIVED_REFRESH = (
     dg.AutomationCondition.eager().replace("in_latest_time_window", RECENT_DAYS)
     & dg.AutomationCondition.all_deps_blocking_checks_passed()
 ).with_label("eager, today and yesterday, behind blocking checks")
+#: What is built from all of a view's days at once (its current rows, report and layout by
+#: another date) follows any day that lands. `eager()` would wait until every day since
+#: `start` exists, which a view built for its recent days never has.
+WHOLE_REFRESH = (
+    (
+        dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated()
+    ).since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("after any day of its inputs lands")
 #: Views build from the shards whose inputs are there (a shard that is down leaves its part
 #: out, named in a warning check) and rebuild when its day lands: eager over the recent days,
 #: without waiting for every input.

@@ -60,10 +60,19 @@ class WrittenView:
 
 def written_views(materialized: Iterable[dg.AssetKey]) -> list[WrittenView]:
     """The views among the assets a run materialized (`views/<v>`, `views/<v>__rejects`), in
-    name order."""
-    names = {k.path[1] for k in materialized if len(k.path) == 2 and k.path[0] == "views"}
+    name order; a view's current rows and second layout (not by `updated_at`) are not."""
+    names = {
+        k.path[1]
+        for k in materialized
+        if len(k.path) == 2 and k.path[0] == "views" and not _derived(k.path[1])
+    }
     views = {n.removesuffix(_REJECTS) for n in names}
     return [WrittenView(v, v in names, f"{v}{_REJECTS}" in names) for v in sorted(views)]
+
+
+def _derived(name: str) -> bool:
+    """`<v>__current` and `<v>__by_<column>`: built from a view's days, not days themselves."""
+    return name.endswith("__current") or "__by_" in name
 
 
 def _run_days(first: dt.date, last: dt.date) -> str:

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from urllib.parse import quote, quote_plus, unquote
 
-from etl_platform.env import REDSHIFT_DSN_ENV, secret, sources_path
+from etl_platform.env import ALERT_WEBHOOK_URL_ENV, REDSHIFT_DSN_ENV, secret, sources_path
 from etl_platform.extract.connection import MySqlEndpoint, url_password
 
 MASK = "***"
@@ -51,12 +51,17 @@ def secret_values() -> frozenset[str]:
         tuple(secret(v) or "" for v in url_vars),
         tuple(secret(v) or "" for v in password_vars),
         secret(REDSHIFT_DSN_ENV) or "",
+        secret(ALERT_WEBHOOK_URL_ENV) or "",
     )
 
 
 @functools.lru_cache(maxsize=32)
-def _values(urls: tuple[str, ...], passwords: tuple[str, ...], dsn: str) -> frozenset[str]:
+def _values(
+    urls: tuple[str, ...], passwords: tuple[str, ...], dsn: str, webhook: str = ""
+) -> frozenset[str]:
     found = set(passwords)
+    if webhook.strip():
+        found.add(webhook.strip())
     for url in urls:
         found |= _url_secrets(url)
     if dsn:

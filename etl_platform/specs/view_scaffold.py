@@ -219,6 +219,10 @@ MORE_FIELDS = (
     "  - table: regions            # a chain: joins on region_id, brought in just above",
     "    on: {region_id: id}",
     "    columns: {name: region_name}",
+    "grain: [order_day, status]    # a report (reports/<name>) of the current rows, with:",
+    "measures: {orders: count(), revenue: sum(total), buyers: count_distinct(customer_id)}",
+    "across_shards: true           # one report row per grain value, not per shard",
+    "partition_by: order_day       # also lay the current rows out by this date column",
 )
 
 

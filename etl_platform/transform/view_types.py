@@ -113,4 +113,12 @@ def _report_type_problems(spec: ViewSpec, schema: Mapping[str, pl.DataType]) -> 
     by = spec.partition_by
     if by and by in schema and not isinstance(schema[by], (pl.Date, pl.Datetime)):
         problems.append(("partition_by", f"{by!r} is {schema[by]}, not a date or timestamp"))
+    if by and isinstance(schema.get(by), pl.Datetime) and f"{by}_day" in schema:
+        problems.append(
+            (
+                "partition_by",
+                f"a timestamp's days are folders named {by}_day, which is an output column; "
+                "rename it or partition by a computed date",
+            )
+        )
     return problems

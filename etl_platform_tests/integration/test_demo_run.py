@@ -61,6 +61,7 @@ def test_demo_run_starts_a_private_server_seeds_extracts_and_reuses(tmp_path: Pa
         assert "SELECT * FROM customer_profiles WHERE updated_at BETWEEN" in first.stdout
         for view in (
             "customer_profiles",
+            "daily_orders",
             "order_activity",
             "order_items",
             "order_status_history",

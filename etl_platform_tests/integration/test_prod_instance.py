@@ -15,6 +15,11 @@ from etl_platform.env import PROJECT_ROOT
 pytestmark = pytest.mark.integration
 
 
+@dg.asset(name="probe")
+def _probe() -> None:
+    """Stores one materialization: the events path of the production storage."""
+
+
 def test_the_production_instance_config_loads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -38,5 +43,9 @@ def test_the_production_instance_config_loads(
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert instance.get_runs() == []
+        # Events go through PostgreSQL's NOTIFY: a run stores them, not only lists them.
+        result = dg.materialize([_probe], instance=instance)
+        assert result.success
+        assert instance.get_latest_materialization_event(dg.AssetKey("probe")) is not None
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")

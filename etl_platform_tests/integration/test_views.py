@@ -409,7 +409,7 @@ def test_views_shaped_day_by_day_on_one_thread_are_the_same(
         one_thread = _rows_per_shard(instance, run.run_id)
     assert one_thread == _rows_per_shard(built["instance"], built["run"].run_id)
     views = [p.name for p in (built["lake"] / "views").iterdir() if p.is_dir()]
-    assert len(views) == 10, views  # five views and their rejects
+    assert len(views) == 13, views  # six views, their rejects, daily_orders by order day
     for name in views:
         threaded, single = (_view_rows(root / "views" / name) for root in (built["lake"], lake))
         assert threaded or name.endswith("__rejects"), name
@@ -469,6 +469,7 @@ def test_views_land_on_s3_and_glue_as_the_lake_has_them(built: dict) -> None:
         "order_items",
         "order_status_history",
         "order_activity",
+        "daily_orders",
     }
     parts = glue.get_partitions(DatabaseName=target.database, TableName="orders_enriched")
     assert sorted(p["Values"][0] for p in parts["Partitions"]) == [str(d) for d in DAYS]

@@ -109,7 +109,7 @@ def test_views_validate_refuses_a_folder_without_view_specs(
 
 def test_views_validate_accepts_the_demo_views(capsys: pytest.CaptureFixture) -> None:
     assert main(["views", "validate", str(DEFAULTS_DIR / "views")]) == 0
-    assert "5 view(s) ok" in capsys.readouterr().out
+    assert "6 view(s) ok" in capsys.readouterr().out
 
 
 CURSOR_SOURCES = """

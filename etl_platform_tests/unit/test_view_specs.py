@@ -24,6 +24,7 @@ def test_the_demo_views_validate() -> None:
     views = load_views(DEFAULTS_DIR / "views", SOURCES, SCHEMA)
     assert sorted(v.spec.name for v in views) == [
         "customer_profiles",
+        "daily_orders",
         "order_activity",
         "order_items",
         "order_status_history",

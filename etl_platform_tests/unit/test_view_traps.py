@@ -377,6 +377,9 @@ def test_the_views_a_run_wrote() -> None:
         "views/returns__rejects",
         "views/audits",
         "athena/shipments",
+        "views/audits__current",
+        "views/audits__by_audit_day",
+        "reports/audits",
     )
     assert written_views(keys) == [
         WrittenView("audits", rows=True, rejects=False),
