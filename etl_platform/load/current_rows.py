@@ -22,9 +22,10 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from etl_platform.load.atomic_swap import recover, swap_in
-from etl_platform.load.lake import Dataset, dictionary_columns, parquet_write_options
-from etl_platform.load.staging import StagingFolder, dataset_lock
+from etl_platform.load.atomic_swap import recover
+from etl_platform.load.lake import Dataset, dictionary_columns
+from etl_platform.load.replaced_file import replace_with_table
+from etl_platform.load.staging import dataset_lock
 from etl_platform.transform.current_rows import DAY
 
 #: The lake zone of current rows.
@@ -120,25 +121,14 @@ class CurrentTable:
         meta[MANIFEST_KEY] = json.dumps({str(d): fp for d, fp in sorted(manifest.items())})
         meta[GROUP_KEY] = json.dumps(list(group))
         table = rows.replace_schema_metadata(meta)
-        staging = StagingFolder(self.dataset)
-        try:
-            target = staging.path / "current"
-            target.mkdir()
-            pq.write_table(
-                table,
-                target / FILE_NAME,
-                row_group_size=ROW_GROUP_ROWS,
-                use_dictionary=dictionary_columns(table),
-                **parquet_write_options("views"),
-            )
-            size = (target / FILE_NAME).stat().st_size
-            recover(self.dir)
-            swap_in(target, self.dir)
-        except BaseException:
-            staging.remove()
-            raise
-        staging.finish()
-        return size
+        return replace_with_table(
+            self.dataset,
+            FILE_NAME,
+            table,
+            zone="views",
+            row_group_size=ROW_GROUP_ROWS,
+            use_dictionary=dictionary_columns(table),
+        )
 
 
 def current_table(root: Path, view: str) -> CurrentTable:

@@ -56,3 +56,24 @@ class ReplacedFileWriter:
         """Drop the staged file; the one in place is untouched."""
         self._writer.close()
         self._staging.remove()
+
+
+def replace_with_table(
+    dataset: Dataset, file_name: str, table: pa.Table, *, zone: str, **write_options: object
+) -> int:
+    """Write `table` as the dataset's one file, staged beside the lake, and swap it in whole;
+    the file's size back. A reader sees the old file or the new one; a failed write leaves
+    the old one. Callers that read, merge and replace hold the dataset's lock around it."""
+    staging = StagingFolder(dataset)
+    try:
+        target = staging.path / "dataset"
+        target.mkdir()
+        pq.write_table(table, target / file_name, **parquet_write_options(zone), **write_options)
+        size = (target / file_name).stat().st_size
+        recover(dataset.dir)
+        swap_in(target, dataset.dir)
+    except BaseException:
+        staging.remove()
+        raise
+    staging.finish()
+    return size

@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
 
-from etl_platform.load.atomic_swap import recover, swap_in
-from etl_platform.load.lake import Dataset, parquet_write_options
-from etl_platform.load.staging import StagingFolder, dataset_lock
+from etl_platform.load.atomic_swap import recover
+from etl_platform.load.lake import Dataset
+from etl_platform.load.replaced_file import replace_with_table
+from etl_platform.load.staging import dataset_lock
 
 ZONE = "reports"
 FILE_NAME = "report.parquet"
@@ -32,19 +32,9 @@ def report_path(root: Path, view: str) -> Path:
 def write_report(root: Path, view: str, report: pl.DataFrame) -> Path:
     """Write `report` and swap it in place of the previous one; its path back."""
     dataset = report_dataset(root, view)
-    staging = StagingFolder(dataset)
-    try:
-        folder = staging.path / "report"
-        folder.mkdir()
+    with dataset_lock(dataset, ".report.lock"):
         # Compressed like the views: people and Athena read it.
-        pq.write_table(report.to_arrow(), folder / FILE_NAME, **parquet_write_options("views"))
-        with dataset_lock(dataset, ".report.lock"):
-            recover(dataset.dir)
-            swap_in(folder, dataset.dir)
-    except BaseException:
-        staging.remove()
-        raise
-    staging.finish()
+        replace_with_table(dataset, FILE_NAME, report.to_arrow(), zone="views")
     return dataset.dir / FILE_NAME
 
 

@@ -18,9 +18,10 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from etl_platform.load.atomic_swap import recover, swap_in
-from etl_platform.load.lake import Dataset, parquet_write_options
-from etl_platform.load.staging import StagingFolder, dataset_lock
+from etl_platform.load.atomic_swap import recover
+from etl_platform.load.lake import Dataset
+from etl_platform.load.replaced_file import replace_with_table
+from etl_platform.load.staging import dataset_lock
 from etl_platform.transform.versions import DAY
 
 FILE_NAME = "versions.parquet"
@@ -118,21 +119,6 @@ class VersionsTable:
         if snapshot_at is not None:
             meta[SNAPSHOT_KEY] = snapshot_at.astimezone(dt.UTC).isoformat()
         table = versions.replace_schema_metadata(meta)
-        staging = StagingFolder(self.dataset)
-        try:
-            target = staging.path / "versions"
-            target.mkdir()
-            pq.write_table(
-                table,
-                target / FILE_NAME,
-                row_group_size=ROW_GROUP_ROWS,
-                **parquet_write_options("state"),
-            )
-            size = (target / FILE_NAME).stat().st_size
-            recover(self.dir)
-            swap_in(target, self.dir)
-        except BaseException:
-            staging.remove()
-            raise
-        staging.finish()
-        return size
+        return replace_with_table(
+            self.dataset, FILE_NAME, table, zone="state", row_group_size=ROW_GROUP_ROWS
+        )

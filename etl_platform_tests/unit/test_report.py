@@ -26,7 +26,7 @@ from etl_platform.components.report import (
 )
 from etl_platform.env import DEFAULTS_DIR
 from etl_platform.layout import partition_folder
-from etl_platform.load import report_file
+from etl_platform.load import replaced_file, report_file
 from etl_platform.load.current_rows import current_path
 from etl_platform.load.lake import Lake
 from etl_platform.resources import LakeResource
@@ -433,7 +433,7 @@ def test_a_failed_write_leaves_the_previous_report(
     def crash(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(report_file, "swap_in", crash)
+    monkeypatch.setattr(replaced_file, "swap_in", crash)
     with pytest.raises(OSError, match="disk full"):
         report_file.write_report(tmp_path, "sales", pl.DataFrame({"g": [2], "n": [2]}))
     assert report_file.read_report(tmp_path, "sales").equals(first)  # type: ignore[union-attr]
