@@ -6,10 +6,57 @@ import datetime as dt
 
 import dagster as dg
 
+#: Minutes between two raw reads once the automation sensor is on.
+RAW_TICK_MINUTES = 15
 #: How often raw data is read from the shards once the automation sensor is on.
-RAW_CRON = "*/15 * * * *"
-#: Raw extracts refresh today's partition on this cadence.
+RAW_CRON = f"*/{RAW_TICK_MINUTES} * * * *"
+#: Raw extracts refresh today's partition on this cadence (no late-commit grace).
 RAW_REFRESH = dg.AutomationCondition.on_cron(RAW_CRON)
+#: Yesterday's partition, and only it: within two days of the end of the latest partition
+#: (today's, as the partitions end at tomorrow 00:00 UTC), but not the latest.
+YESTERDAY = (
+    dg.AutomationCondition.in_latest_time_window(lookback_delta=dt.timedelta(days=2))
+    & ~dg.AutomationCondition.in_latest_time_window()
+)
+
+
+def late_commit_crons(grace: dt.timedelta) -> list[str]:
+    """The crons whose ticks are the raw ticks (every `RAW_TICK_MINUTES`, UTC) in
+    [midnight, midnight + grace): for 2h `*/15 0-1 * * *`, for 90m also `0-29/15 1 * * *`.
+    A grace of a day or more is every raw tick."""
+    if grace <= dt.timedelta(0):
+        return []
+    if grace >= dt.timedelta(days=1):
+        return [RAW_CRON]
+    hours, rest = divmod(grace, dt.timedelta(hours=1))
+    crons = [f"*/{RAW_TICK_MINUTES} 0-{hours - 1} * * *"] if hours else []
+    # ticks at minute m of the last hour with m minutes < rest
+    minutes = -(-rest // dt.timedelta(minutes=1))  # ceil: a tick at m counts when m min < rest
+    if minutes:
+        crons.append(f"0-{minutes - 1}/{RAW_TICK_MINUTES} {hours} * * *")
+    return crons
+
+
+def raw_refresh(grace: dt.timedelta) -> dg.AutomationCondition:
+    """The raw assets' condition: today's partition on every raw tick (`RAW_REFRESH`), and
+    yesterday's on every raw tick before midnight UTC + `grace` (`extract.late_commit_grace`),
+    so a row committed after midnight with a cursor on yesterday still lands. Each partition is
+    requested at most once per tick (a tick counts until the partition is requested or
+    materialized). A grace of 0 is `RAW_REFRESH`."""
+    crons = late_commit_crons(grace)
+    if not crons:
+        return RAW_REFRESH
+    ticks = dg.AutomationCondition.cron_tick_passed(crons[0], "UTC")
+    for cron in crons[1:]:
+        ticks = ticks | dg.AutomationCondition.cron_tick_passed(cron, "UTC")
+    yesterday = (YESTERDAY & ticks.since_last_handled()).with_label(
+        f"yesterday until {grace} after midnight UTC"
+    )
+    return (RAW_REFRESH | yesterday).with_label(
+        f"today on cron {RAW_CRON}, yesterday too until {grace} after midnight UTC"
+    )
+
+
 #: A snapshot table (not partitioned) is read whole on the same cadence, one read per tick.
 SNAPSHOT_REFRESH = (
     dg.AutomationCondition.on_cron(RAW_CRON) & ~dg.AutomationCondition.in_progress()

@@ -10,7 +10,10 @@ AUTOMATION_SENSORS = [
     dg.AutomationConditionSensorDefinition(
         "raw_extract_automation",
         target=RAW_ASSETS,
-        description="Re-extract today's partition of every shard x table every 15 minutes.",
+        description=(
+            "Re-extract today's partition of every shard x table every 15 minutes, and "
+            "yesterday's within extract.late_commit_grace after midnight UTC."
+        ),
     ),
     dg.AutomationConditionSensorDefinition(
         "derived_assets_automation",

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from etl_platform.asset_keys import raw_asset_key, shard_pool
-from etl_platform.automation.conditions import RAW_REFRESH, SNAPSHOT_REFRESH
+from etl_platform.automation.conditions import SNAPSHOT_REFRESH, raw_refresh
 from etl_platform.components.null_cursor_check import (
     null_cursor_check_result,
     null_cursor_check_spec,
@@ -64,7 +64,7 @@ def build_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.Asset
                 f"Rows of `{table}` on {shard} whose `{table_spec.cursor}` falls in the "
                 "partition's UTC day, as Parquet in the raw zone."
             ),
-            automation_condition=RAW_REFRESH,
+            automation_condition=raw_refresh(sources.extract.late_commit_grace_delta),
             partitions_def=platform_partitions(sources),
             backfill_policy=bounded_backfill(sources.extract.max_days_per_run),
             pool=shard_pool(shard),

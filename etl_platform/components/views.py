@@ -43,8 +43,9 @@ from etl_platform.partitions import (
     window_days,
 )
 from etl_platform.resources import LakeResource
+from etl_platform.specs.durations import parse_duration
 from etl_platform.specs.sources import SourcesSpec
-from etl_platform.specs.views import ViewSpec, parse_duration
+from etl_platform.specs.views import ViewSpec
 from etl_platform.steps.view_days import ViewInputs, ViewWindow, build_view_days, lookup_tables
 from etl_platform.transform._rejects import empty_rejects
 from etl_platform.transform.view_shape import window_drift

@@ -10,6 +10,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from etl_platform.identifiers import IdentifierError, validate_identifier
+from etl_platform.specs.durations import parse_duration
 
 
 def _identifier(value: str) -> str:
@@ -126,6 +127,22 @@ class ExtractSettings(_Strict):
     connect_timeout_seconds: float = Field(default=10, gt=0)
     read_timeout_seconds: float | None = Field(default=3600, gt=0)
     retry: RetrySpec = RetrySpec()
+    #: How long after midnight UTC yesterday's partitions are re-read on every raw tick, so a
+    #: row committed after midnight with a cursor on yesterday still lands (`2h`, `90m`, a
+    #: number of seconds; 0 turns it off; at most `1d`).
+    late_commit_grace: str | int = "2h"
+
+    @field_validator("late_commit_grace")
+    @classmethod
+    def _grace(cls, value: str | int) -> str | int:
+        grace = parse_duration(value)
+        if not dt.timedelta(0) <= grace <= dt.timedelta(days=1):
+            raise ValueError(f"late_commit_grace {value!r} must be between 0 and 1d")
+        return value
+
+    @property
+    def late_commit_grace_delta(self) -> dt.timedelta:
+        return parse_duration(self.late_commit_grace)
 
 
 class SourcesSpec(_Strict):

@@ -7,11 +7,12 @@ import re
 from collections import Counter
 
 from etl_platform.layout import PARTITION_COLUMN
+from etl_platform.specs.durations import parse_duration
 from etl_platform.specs.expressions import expression_problems
 from etl_platform.specs.source_schema import CURSOR_TYPES, SourceSchema, type_name
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.specs.types import parse_type_name
-from etl_platform.specs.views import LookupSpec, PeriodSpec, ViewSpec, parse_duration
+from etl_platform.specs.views import LookupSpec, PeriodSpec, ViewSpec
 
 _CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
 _PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

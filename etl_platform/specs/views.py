@@ -8,18 +8,16 @@ load, with the file and the field named.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import re
 from typing import Annotated, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from etl_platform.specs.durations import Duration
 from etl_platform.specs.sources import Identifier
 
 _PATH_SEGMENT = re.compile(r"^[A-Za-z0-9_\-$@]+$")
-_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 #: Columns every view row carries; names starting with `_` are the platform's.
 SYSTEM_COLUMNS = ("_shard", "_updated_at", "_run_id")
@@ -35,24 +33,6 @@ def _json_path(value: str) -> str:
 
 
 JsonPath = Annotated[str, pydantic.AfterValidator(_json_path)]
-
-
-def parse_duration(value: str | int) -> dt.timedelta:
-    """`15m`, `2h`, `1d`, `30s`, or a number of seconds."""
-    if isinstance(value, int):
-        return dt.timedelta(seconds=value)
-    m = _DURATION.match(value.strip())
-    if not m:
-        raise ValueError(f"bad duration {value!r}: use a number and s, m, h or d (e.g. 15m)")
-    return dt.timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
-
-
-def _duration(value: str | int) -> str | int:
-    parse_duration(value)
-    return value
-
-
-Duration = Annotated[str | int, pydantic.AfterValidator(_duration)]
 
 
 class _Strict(BaseModel):
