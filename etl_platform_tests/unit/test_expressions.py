@@ -22,7 +22,8 @@ from etl_platform.specs.expressions import (
     parse_expression,
     referenced_columns,
 )
-from etl_platform.transform.expressions import COMPILED_NODES, compile_expression, like_regex
+from etl_platform.transform.expression_values import like_regex
+from etl_platform.transform.expressions import COMPILED_NODES, compile_expression
 
 UTC = dt.UTC
 
