@@ -17,14 +17,14 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from etl_platform.load.atomic_swap import recover
 from etl_platform.load.lake import Dataset, dictionary_columns
-from etl_platform.load.replaced_file import replace_with_table
+from etl_platform.load.replaced_file import DayManifestFile, replace_with_table
 from etl_platform.load.staging import dataset_lock
 from etl_platform.transform.current_rows import DAY
 
@@ -60,41 +60,15 @@ def read_current(
 
 
 @dataclasses.dataclass(frozen=True)
-class CurrentTable:
+class CurrentTable(DayManifestFile):
     """One view's current rows, under the lake's `current/` zone."""
 
-    dataset: Dataset
-
-    @property
-    def name(self) -> str:
-        return self.dataset.name
-
-    @property
-    def dir(self) -> Path:
-        return self.dataset.dir
-
-    @property
-    def path(self) -> Path:
-        return self.dir / FILE_NAME
-
-    def exists(self) -> bool:
-        recover(self.dir)
-        return self.path.is_file()
-
-    def schema(self) -> pa.Schema | None:
-        return pq.read_schema(self.path) if self.exists() else None
-
-    def manifest(self) -> dict[dt.date, str]:
-        """The view days the file was built from, with their fingerprints; empty before the
-        first build."""
-        schema = self.schema()
-        raw = json.loads((schema.metadata or {}).get(MANIFEST_KEY, b"{}")) if schema else {}
-        return {dt.date.fromisoformat(d): fp for d, fp in raw.items()}
+    FILE_NAME: ClassVar[str] = FILE_NAME
+    MANIFEST_KEY: ClassVar[bytes] = MANIFEST_KEY
 
     def group(self) -> list[str] | None:
         """The columns the file is one row per; None before the first build."""
-        schema = self.schema()
-        raw = (schema.metadata or {}).get(GROUP_KEY) if schema is not None else None
+        raw = self.footer(GROUP_KEY)
         return None if raw is None else json.loads(raw)
 
     def read(self, columns: Sequence[str] | None = None) -> pl.DataFrame | None:

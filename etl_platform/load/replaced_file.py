@@ -7,7 +7,11 @@ then the folder is swapped in whole: a reader sees the old file or the new one.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import json
 from pathlib import Path
+from typing import ClassVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -77,3 +81,43 @@ def replace_with_table(
         raise
     staging.finish()
     return size
+
+
+@dataclasses.dataclass(frozen=True)
+class DayManifestFile:
+    """A one-file dataset whose footer records the days it was built from and what each day's
+    files were then (`MANIFEST_KEY`), so an update reads only the days that changed."""
+
+    dataset: Dataset
+    FILE_NAME: ClassVar[str]
+    MANIFEST_KEY: ClassVar[bytes]
+
+    @property
+    def name(self) -> str:
+        return self.dataset.name
+
+    @property
+    def dir(self) -> Path:
+        return self.dataset.dir
+
+    @property
+    def path(self) -> Path:
+        return self.dir / self.FILE_NAME
+
+    def exists(self) -> bool:
+        recover(self.dir)
+        return self.path.is_file()
+
+    def schema(self) -> pa.Schema | None:
+        return pq.read_schema(self.path) if self.exists() else None
+
+    def footer(self, key: bytes) -> bytes | None:
+        """A footer entry; None before the first build or when the file has none."""
+        schema = self.schema()
+        return (schema.metadata or {}).get(key) if schema is not None else None
+
+    def manifest(self) -> dict[dt.date, str]:
+        """The days the file was built from, with their fingerprints; empty before the first
+        build."""
+        raw = json.loads(self.footer(self.MANIFEST_KEY) or b"{}")
+        return {dt.date.fromisoformat(d): fp for d, fp in raw.items()}

@@ -13,14 +13,13 @@ import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from etl_platform.load.atomic_swap import recover
-from etl_platform.load.lake import Dataset
-from etl_platform.load.replaced_file import replace_with_table
+from etl_platform.load.replaced_file import DayManifestFile, replace_with_table
 from etl_platform.load.staging import dataset_lock
 from etl_platform.transform.versions import DAY
 
@@ -44,44 +43,16 @@ def day_fingerprint(files: list[Path]) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class VersionsTable:
+class VersionsTable(DayManifestFile):
     """One shard x table's versions, under the lake's `state/` zone."""
 
-    dataset: Dataset
-
-    @property
-    def name(self) -> str:
-        return self.dataset.name
-
-    @property
-    def dir(self) -> Path:
-        return self.dataset.dir
-
-    @property
-    def path(self) -> Path:
-        return self.dir / FILE_NAME
-
-    def exists(self) -> bool:
-        recover(self.dir)
-        return self.path.is_file()
-
-    def manifest(self) -> dict[dt.date, str]:
-        """The raw days the file was built from, with their fingerprints; empty before the
-        first build."""
-        if not self.exists():
-            return {}
-        meta = pq.read_schema(self.path).metadata or {}
-        raw = json.loads(meta.get(MANIFEST_KEY, b"{}"))
-        return {dt.date.fromisoformat(d): fp for d, fp in raw.items()}
-
-    def schema(self) -> pa.Schema | None:
-        return pq.read_schema(self.path) if self.exists() else None
+    FILE_NAME: ClassVar[str] = FILE_NAME
+    MANIFEST_KEY: ClassVar[bytes] = MANIFEST_KEY
 
     def applied_snapshot(self) -> dt.datetime | None:
         """For a snapshot table: when the snapshot it was last brought up to date with was
         taken; None before the first (or for a table read by day)."""
-        schema = self.schema()
-        stamp = (schema.metadata or {}).get(SNAPSHOT_KEY) if schema is not None else None
+        stamp = self.footer(SNAPSHOT_KEY)
         return None if stamp is None else dt.datetime.fromisoformat(stamp.decode())
 
     def read(
