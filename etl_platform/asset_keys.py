@@ -57,3 +57,8 @@ def report_asset_key(view: str) -> dg.AssetKey:
 def by_column_asset_key(view: str, column: str) -> dg.AssetKey:
     """A view's current rows partitioned by one of its date columns (`partition_by`)."""
     return dg.AssetKey(["views", f"{view}__by_{column}"])
+
+
+def capture_asset_key(shard: str) -> dg.AssetKey:
+    """A shard's binlog capture (`etl-platform cdc run`): its lag and position."""
+    return dg.AssetKey(["cdc", shard])

@@ -132,3 +132,16 @@ def moto_endpoint() -> Iterator[str]:
     finally:
         server.stop()
         mp.undo()
+
+
+@pytest.fixture(scope="session")
+def binlog_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MySqlEndpoint]:
+    """A private MariaDB with the binlog as change data capture needs it (ROW, FULL image,
+    FULL metadata) on a free loopback port: the shared server's binlog is off, and turning it
+    on would change what every other test sees."""
+    from etl_platform.demo.mariadb_server import start_server, stop_server
+
+    base = tmp_path_factory.mktemp("binlog_server")
+    server = start_server(base, binlog=True)
+    yield server.endpoint
+    stop_server(base)

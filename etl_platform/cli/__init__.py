@@ -7,6 +7,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
+from etl_platform.cli.cdc import add_cdc_parser
 from etl_platform.cli.config import (
     cmd_athena_ddl,
     cmd_sources_schema,
@@ -83,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", help="last day (YYYY-MM-DD), with --start")
     p.add_argument("--plain", action="store_true", help=PLAIN_HELP)
     p.set_defaults(func=cmd_run)
+
+    add_cdc_parser(sub)
     return parser
 
 

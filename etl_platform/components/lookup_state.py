@@ -78,7 +78,12 @@ def _from_raw_days(
     spec = sources.tables[table]
     raw = lake.raw(shard, table)
     report = sync_versions(
-        raw, versions, columns=columns, key=list(spec.primary_key), cursor=spec.version_column
+        raw,
+        versions,
+        columns=columns,
+        key=list(spec.primary_key),
+        cursor=spec.version_column,
+        changes=lake.changes(shard, table) if spec.is_cdc else None,
     )
     synced = set(versions.manifest())
     if synced and (

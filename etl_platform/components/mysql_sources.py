@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from etl_platform.asset_keys import raw_asset_key, shard_pool
+from etl_platform.asset_keys import capture_asset_key, raw_asset_key, shard_pool
 from etl_platform.automation.conditions import SNAPSHOT_REFRESH, raw_refresh
 from etl_platform.components.null_cursor_check import (
     null_cursor_check_result,
@@ -30,7 +30,7 @@ from etl_platform.components.source_metadata import (
 from etl_platform.env import sources_path
 from etl_platform.errors import SchemaChanged
 from etl_platform.extract.connection import ShardUnavailableError
-from etl_platform.extract.extractor import ExtractRequest, ExtractResult, extract_window
+from etl_platform.extract.extractor import ExtractResult, extract_window
 from etl_platform.extract.null_cursor import NullCursorRule
 from etl_platform.extract.null_cursor_rows import (
     NullCursorReport,
@@ -50,6 +50,7 @@ from etl_platform.redaction import redacted_step
 from etl_platform.resources import LakeResource, MySqlShardsResource
 from etl_platform.specs.source_schema import schema_path_for
 from etl_platform.specs.sources import RetrySpec, SourcesSpec, TableSpec
+from etl_platform.steps.extract_request import extract_request
 
 
 def build_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.AssetsDefinition:
@@ -64,7 +65,11 @@ def build_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.Asset
                 f"Rows of `{table}` on {shard} whose `{table_spec.cursor}` falls in the "
                 "partition's UTC day, as Parquet in the raw zone."
             ),
-            automation_condition=raw_refresh(sources.extract.late_commit_grace_delta),
+            # A CDC table's days are filled by the capture, which reports each day it adds
+            # to; a materialization here is a batch re-read, asked for by hand or a backfill.
+            automation_condition=None
+            if table_spec.is_cdc
+            else raw_refresh(sources.extract.late_commit_grace_delta),
             partitions_def=platform_partitions(sources),
             backfill_policy=bounded_backfill(sources.extract.max_days_per_run),
             pool=shard_pool(shard),
@@ -148,23 +153,14 @@ def _extract_or_retry(
     table_spec = sources.tables[table]
     settings = sources.extract
     with _shard_failures(context, settings.retry):
-        request = ExtractRequest(
-            shard=shard,
-            table=table,
-            endpoint=mysql_shards.endpoint(shard, sources.shards[shard]),
-            days=days,
-            cursor=table_spec.cursor,
-            primary_key=table_spec.primary_key,
-            timezone=sources.shard_timezone(shard),
-            exclude_columns=table_spec.exclude_columns,
-            batch_rows=settings.batch_rows,
+        request = extract_request(
+            sources,
+            shard,
+            table,
+            mysql_shards.endpoint(shard, sources.shards[shard]),
+            days,
             backend=mysql_shards.backend,
-            connect_timeout=settings.connect_timeout_seconds,
-            read_timeout=settings.read_timeout_seconds,
-            first_day=sources.table_start(table),
-            fallback=table_spec.cursor_fallback,
-            snapshot_columns=snapshot,
-            on_schema_change=table_spec.on_schema_change,
+            snapshot=snapshot,
         )
         result = extract_window(request, lake)
         nulls = survey_null_cursor(
@@ -284,6 +280,25 @@ def snapshot_metadata(result: SnapshotResult, *, shard: str, path: str) -> dict:
         "query": dg.MetadataValue.md(f"```sql\n{result.query.describe()}\n```"),
         "path": dg.MetadataValue.path(path),
     }
+
+
+def build_capture_specs(sources: SourcesSpec) -> list[dg.AssetSpec]:
+    """Each shard's binlog capture, as the UI shows it: the process (`etl-platform cdc run`)
+    reports its lag, position and events/s as materializations of this asset."""
+    return [
+        dg.AssetSpec(
+            key=capture_asset_key(shard),
+            group_name=f"raw_{shard}",
+            description=(
+                f"The binlog capture of {shard} for {', '.join(sources.cdc_tables(shard))}: "
+                "run by `etl-platform cdc run`, outside Dagster's runs (docs/cdc.md)."
+            ),
+            kinds={"mysql"},
+            tags={"shard": shard},
+        )
+        for shard in sources.shards
+        if sources.cdc_tables(shard)
+    ]
 
 
 def build_source_assets(sources: SourcesSpec) -> list[dg.AssetsDefinition]:

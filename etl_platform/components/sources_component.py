@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from etl_platform.components.mysql_sources import build_source_assets
+from etl_platform.components.mysql_sources import build_capture_specs, build_source_assets
 from etl_platform.env import sources_path
 from etl_platform.specs.loader import load_checked_sources
 
@@ -14,7 +14,9 @@ class MySqlSourcesComponent(dg.Component, dg.Model, dg.Resolvable):
     path for every reader of it, so the snapshot and the secrets are those of the same file).
     Its cursors are checked against the schema snapshot beside it, when there is one.
     Produces `raw/<shard>/<table>` for every table on every shard that carries it,
-    group `raw_<shard>`, pool `mysql_<shard>`."""
+    group `raw_<shard>`, pool `mysql_<shard>`, and `cdc/<shard>` for a shard whose binlog is
+    captured."""
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-        return dg.Definitions(assets=build_source_assets(load_checked_sources(sources_path())))
+        sources = load_checked_sources(sources_path())
+        return dg.Definitions(assets=[*build_source_assets(sources), *build_capture_specs(sources)])

@@ -78,8 +78,11 @@ def _reachable(endpoint: MySqlEndpoint) -> bool:
     return True
 
 
-def start_server(datadir: Path, *, binlog: bool = True, timeout: float = 60) -> PrivateServer:
-    """Start a server in `datadir` (initialising it the first time), or reuse a running one."""
+def start_server(
+    datadir: Path, *, binlog: bool = True, timeout: float = 60, port: int | None = None
+) -> PrivateServer:
+    """Start a server in `datadir` (initialising it the first time), or reuse a running one.
+    `port`: this one rather than a free one (a restart that clients reconnect to)."""
     datadir = datadir.resolve()
     port_file = datadir / "port"
     if port_file.exists() and _alive(datadir / "data" / "mariadbd.pid"):
@@ -106,7 +109,7 @@ def start_server(datadir: Path, *, binlog: bool = True, timeout: float = 60) -> 
         )
         if proc.returncode != 0:
             raise ServerError(f"mariadb-install-db failed in {data}:\n{proc.stderr[-2000:]}")
-    port = free_port()
+    port = port or free_port()
     args = [
         mariadbd,
         "--no-defaults",

@@ -169,7 +169,7 @@ def extract_window(req: ExtractRequest, lake: Lake) -> ExtractResult:
             if req.fallback is not None:
                 batch = fill_cursor(batch, req.cursor, req.fallback)
             cursor_values = batch.column(req.cursor)
-            writer.write(batch, _cursor_day(cursor_values))
+            writer.write(batch, cursor_day(cursor_values))
             lo, hi = _extend(lo, hi, cursor_values)
         days = writer.commit()
     return ExtractResult(
@@ -228,7 +228,7 @@ def _before_start(req: ExtractRequest) -> tuple[dt.datetime, dt.datetime]:
     return start, start + dt.timedelta(days=1)
 
 
-def _cursor_day(values: pa.Array) -> pa.Array:
+def cursor_day(values: pa.Array) -> pa.Array:
     """The UTC day of each cursor value (DATE cursors are their own day)."""
     if pa.types.is_date32(values.type):
         return values

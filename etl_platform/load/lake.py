@@ -2,7 +2,8 @@
 
 Datasets: `raw/<shard>/<table>` (extracted rows by cursor day), `state/<shard>/<table>` (every
 version of a looked-up table, one file: `load.versions`), `views/<name>` and
-`views/<name>__rejects`; a snapshot table's raw dataset is one file (`SnapshotFile`). A write
+`views/<name>__rejects`; a snapshot table's raw dataset is one file (`SnapshotFile`); a CDC
+table's change files sit apart, in `changes/<shard>/<table>` (`load.change_files`). A write
 stages every day of its window in `<lake>.staging/` and then swaps each day's folder in whole,
 so re-running a window replaces it (same rows, no duplicates) and a crash mid-write leaves the
 previous files readable. A day with no rows leaves no folder: its old folder is removed and
@@ -33,6 +34,7 @@ from etl_platform.load.staging import StagingFolder, staging_root
 from etl_platform.runtime.parallel import default_threads, ordered_map
 
 if TYPE_CHECKING:
+    from etl_platform.load.change_files import ChangeLog
     from etl_platform.load.versions import VersionsTable
 
 #: Codec per zone. Raw and state files are written and read back once per run by the platform
@@ -102,6 +104,12 @@ class Lake:
         from etl_platform.load.versions import VersionsTable  # it builds on Dataset
 
         return VersionsTable(Dataset(self.root, ("state", shard, table)))
+
+    def changes(self, shard: str, table: str) -> ChangeLog:
+        """A CDC table's change files on one shard (`load.change_files`)."""
+        from etl_platform.load.change_files import ChangeLog  # it builds on this module
+
+        return ChangeLog(self.root / "changes" / shard / table)
 
     def snapshot(self, shard: str, table: str) -> SnapshotFile:
         """A snapshot table's raw dataset: the whole table as last read (`mode: snapshot`)."""

@@ -79,11 +79,12 @@ NullCursorPolicy = Literal["reject", "ignore"] | CursorFallback
 
 
 class TableSpec(_Strict):
-    """One table extracted from every shard: by cursor day (`incremental`), or read whole on
-    each refresh and diffed by key (`snapshot`, for small tables with no usable date column)."""
+    """One table extracted from every shard: by cursor day (`incremental`), by cursor day and
+    from the binlog within seconds (`cdc`, docs/cdc.md), or read whole on each refresh and
+    diffed by key (`snapshot`, for small tables with no usable date column)."""
 
     primary_key: list[Identifier] = Field(min_length=1)
-    mode: Literal["incremental", "snapshot"] = "incremental"
+    mode: Literal["incremental", "cdc", "snapshot"] = "incremental"
     cursor: Identifier = "updated_at"
     json_columns: list[Identifier] = Field(default_factory=list, alias="json")
     start: dt.date | None = None
@@ -106,6 +107,11 @@ class TableSpec(_Strict):
     @property
     def is_snapshot(self) -> bool:
         return self.mode == "snapshot"
+
+    @property
+    def is_cdc(self) -> bool:
+        """Changes come from the binlog (`cdc.capture`); the batch extract lands the history."""
+        return self.mode == "cdc"
 
     @property
     def version_column(self) -> str:
@@ -145,10 +151,29 @@ class ExtractSettings(_Strict):
         return parse_duration(self.late_commit_grace)
 
 
+class CdcSettings(_Strict):
+    """How the binlog capture of `mode: cdc` tables batches, checkpoints and compacts."""
+
+    #: A change file is written (and the checkpoint advanced) when this many seconds passed
+    #: since the batch's first change, or when it holds `batch_rows` changes, at a transaction
+    #: boundary.
+    batch_seconds: float = Field(default=2.0, gt=0, le=300)
+    batch_rows: int = Field(default=10_000, ge=1, le=1_000_000)
+    #: The server sends a heartbeat this often when the shard is idle, so the lag stays true.
+    heartbeat_seconds: float = Field(default=1.0, gt=0, le=60)
+    #: A day's change files pass into its day file beyond this many files or bytes.
+    compact_files: int = Field(default=50, ge=1)
+    compact_bytes: int = Field(default=64 * 2**20, ge=1)
+    #: The replication client's server id on each shard is this plus the shard's index; it
+    #: must differ from every server's and every other replica's id.
+    server_id: int = Field(default=7_400, ge=1, le=2**32 - 1_000)
+
+
 class SourcesSpec(_Strict):
     timezone: TimeZone = "UTC"
     start: dt.date
     extract: ExtractSettings = ExtractSettings()
+    cdc: CdcSettings = CdcSettings()
     shards: dict[Identifier, ShardSpec] = Field(min_length=1)
     tables: dict[Identifier, TableSpec] = Field(min_length=1)
 
@@ -200,3 +225,7 @@ class SourcesSpec(_Strict):
 
     def shards_for(self, table: str) -> list[str]:
         return list(self.tables[table].shards or self.shards)
+
+    def cdc_tables(self, shard: str) -> list[str]:
+        """The `mode: cdc` tables read from `shard`'s binlog."""
+        return [t for t, spec in self.tables.items() if spec.is_cdc and shard in self.shards_for(t)]

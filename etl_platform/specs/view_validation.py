@@ -48,6 +48,23 @@ def validate_view(spec: ViewSpec, sources: SourcesSpec, schema: SourceSchema) ->
         *_key_problems(spec, names),
         *_schedule_problems(spec),
         *_report_problems(spec, names),
+        *_history_problems(spec, sources),
+    ]
+
+
+def _history_problems(spec: ViewSpec, sources: SourcesSpec) -> list[Problem]:
+    """Only the binlog sees a row leave its day (a move or a delete): a batch-read source
+    cannot keep each key on its latest day alone."""
+    table = sources.tables.get(spec.source)
+    if spec.history or table is None or table.is_cdc:
+        return []
+    return [
+        (
+            "history",
+            f"history: false needs a source read from the binlog; table {spec.source!r} is "
+            f"mode: {table.mode} (set mode: cdc in sources.yaml, or keep history: true and "
+            "take each key's latest row with QUALIFY, see docs/views.md)",
+        )
     ]
 
 

@@ -231,6 +231,10 @@ class ViewSpec(_Strict):
     measures: dict[Identifier, MeasureText] = Field(default_factory=dict)
     across_shards: bool = False
     partition_by: Identifier | None = None
+    #: With a `mode: cdc` source, `false` keeps each key only on the day of its latest version
+    #: (a row that moved to a later day leaves its old day); `true` keeps the version each day
+    #: last held (docs/cdc.md).
+    history: bool = True
 
     @property
     def is_report(self) -> bool:

@@ -16,18 +16,22 @@ from collections.abc import Iterable
 import polars as pl
 
 from etl_platform.errors import PartitionMissing
+from etl_platform.load.change_files import ChangeLog
 from etl_platform.load.lake import Dataset
 from etl_platform.load.lake_reads import partition_days, read_frame
+from etl_platform.load.raw_day_reads import raw_day_files, read_raw_day_frame
 from etl_platform.load.versions import VersionsTable, day_fingerprint
 from etl_platform.runtime.memory import release_free_memory
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.specs.views import ViewSpec
+from etl_platform.transform.changes import DELETE, OP, visible
 from etl_platform.transform.versions import (
     DAY,
     META,
     ORIGIN,
     RAW,
     day_versions,
+    tombstones,
     with_validity,
 )
 
@@ -113,9 +117,13 @@ def sync_versions(
     columns: list[str],
     key: list[str],
     cursor: str,
+    changes: ChangeLog | None = None,
 ) -> SyncReport:
     """Bring `versions` up to date with every raw day of `raw`: the days whose files changed
-    are read again and their versions replaced; tombstones and other origins are kept."""
+    are read again and their versions replaced; tombstones and other origins are kept.
+
+    A CDC table's `changes` are part of its raw days: a day is its day file and change files
+    read as one (`raw_day_reads`), re-read when either changes."""
     with versions.locked():
         manifest = versions.manifest()
         schema = versions.schema()
@@ -123,8 +131,12 @@ def sync_versions(
         if schema is not None and [c for c in schema.names if c not in META] != columns:
             # The views ask for other columns: every raw day is read again; tombstones stay.
             manifest, kept_columns = {}, columns
-        days = partition_days(raw)
-        files = {d: raw.partition_files(d) for d in days}
+        if changes is None:
+            days = partition_days(raw)
+            files = {d: raw.partition_files(d) for d in days}
+        else:
+            days = sorted(set(partition_days(raw)) | changes.days())
+            files = {d: raw_day_files(raw, changes, d) for d in days}
         fingerprints = {d: day_fingerprint(f) for d, f in files.items()}
         stale = [d for d in days if manifest.get(d) != fingerprints[d]]
         gone = sorted(set(manifest) - set(fingerprints))
@@ -137,9 +149,9 @@ def sync_versions(
         # reads one, for its columns.
         read = [d for d in stale if files[d]] or ([stale[0]] if stale and current is None else [])
         fresh = [
-            day_versions(rows, day, key=key)
+            part
             for day in read
-            if (rows := read_frame(raw, day, columns)) is not None
+            for part in _read_day_versions(raw, changes, day, columns, key=key, cursor=cursor)
         ]
         redone = pl.lit(pl.Series([*stale, *gone], dtype=pl.Date))
         kept = (
@@ -157,6 +169,34 @@ def sync_versions(
         del merged
         release_free_memory()
         return _report(versions, stale, gone, manifest, key)
+
+
+def _read_day_versions(
+    raw: Dataset,
+    changes: ChangeLog | None,
+    day: dt.date,
+    columns: list[str],
+    *,
+    key: list[str],
+    cursor: str,
+) -> list[pl.DataFrame]:
+    """A raw day's versions. Of a CDC day read as one, every version that stood at a day's
+    end (`move` rows too), and for each key whose winning change is a `delete` a tombstone
+    from the day's start, dated by the day as a key reconciliation's are by its time."""
+    if changes is None:
+        rows = read_frame(raw, day, columns)
+        return [] if rows is None else [day_versions(rows, day, key=key)]
+    frame = read_raw_day_frame(raw, changes, key, day, columns)
+    if frame is None:
+        return []
+    out = [day_versions(visible(frame, history=True).select(columns), day, key=key)]
+    if OP in frame.columns and (deleted := frame.filter(pl.col(OP) == DELETE)).height:
+        start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+        schema = out[0].schema
+        out.append(
+            tombstones(deleted.select(key), at=start, cursor=cursor, schema=schema, origin=RAW)
+        )
+    return out
 
 
 def _reshaped(versions: pl.DataFrame, columns: list[str]) -> pl.DataFrame:

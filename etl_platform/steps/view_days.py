@@ -19,6 +19,7 @@ import polars as pl
 from etl_platform.errors import PartitionMissing
 from etl_platform.load.lake import Lake, files_rows
 from etl_platform.load.lake_reads import read_day_slices
+from etl_platform.load.raw_day_reads import raw_day_rows, raw_day_written, read_raw_day_slices
 from etl_platform.load.view_day import ViewDayWriter
 from etl_platform.runtime.memory import release_free_memory
 from etl_platform.runtime.parallel import default_threads, ordered_map
@@ -208,7 +209,7 @@ class ViewInputs:
         A snapshot table's state is missing until it has versions (its first snapshot covers
         every day since the table's start)."""
         missing = []
-        if not self.lake.raw(shard, self.spec.source).is_written(day):
+        if not raw_day_written(self.lake, shard, self.spec.source, day):
             missing.append(f"raw/{shard}/{self.spec.source}")
         for table in self.state_columns:
             if self.sources.tables[table].is_snapshot:
@@ -261,6 +262,34 @@ class ViewInputs:
         return out
 
 
+def _raw_reader(
+    inputs: ViewInputs, day: dt.date, shards: list[str], needed: list[str]
+) -> tuple[Callable[[str], Iterator[pl.DataFrame]], dict[str, int]]:
+    """How a shard's raw rows of `day` are read, and each shard's rows (which space the drift
+    sample): a CDC source's day is its day file and change files read as one."""
+    spec, lake = inputs.spec, inputs.lake
+    table = inputs.sources.tables[spec.source]
+    if table.is_cdc:
+        return functools.partial(
+            read_raw_day_slices,
+            lake,
+            table=table,
+            table_name=spec.source,
+            day=day,
+            columns=needed,
+            rows=READ_ROWS,
+            history=spec.history,
+        ), {s: raw_day_rows(lake, s, spec.source, day) for s in shards}
+    raw_files = {s: inputs.raw_files(day, s) for s in shards}
+
+    def read(shard: str) -> Iterator[pl.DataFrame]:
+        return read_day_slices(
+            lake.raw(shard, spec.source), day, raw_files[shard], needed, READ_ROWS
+        )
+
+    return read, {s: files_rows(files) for s, files in raw_files.items()}
+
+
 def build_view_day(inputs: ViewInputs, day: dt.date) -> DayResult:
     """Shape and write one day of the view and its rejects; a summary back."""
     spec, sources, lake = inputs.spec, inputs.sources, inputs.lake
@@ -278,22 +307,17 @@ def build_view_day(inputs: ViewInputs, day: dt.date) -> DayResult:
             f"view {spec.name}: no shard has its inputs for {day} ({what} missing); "
             "extract them first"
         )
-    raw_files = {s: inputs.raw_files(day, s) for s in shards}
     needed = source_columns_needed(spec, sources)
+    read_raw, day_rows = _raw_reader(inputs, day, shards, needed)
     # Shards are finished as their last slice is typed, and written as they are finished.
     shaped_shards = finish_shards(
         spec,
         type_slices(
             spec,
-            raw_slices(
-                shards,
-                lambda s: read_day_slices(
-                    lake.raw(s, spec.source), day, raw_files[s], needed, READ_ROWS
-                ),
-            ),
+            raw_slices(shards, read_raw),
             primary_key=table.primary_key,
             cursor=table.cursor,
-            day_rows={s: files_rows(files) for s, files in raw_files.items()},
+            day_rows=day_rows,
         ),
         primary_key=table.primary_key,
         related=LazyStates(shards, functools.partial(inputs.states, day)),

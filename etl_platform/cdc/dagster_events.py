@@ -1,0 +1,82 @@
+"""The capture as Dagster sees it: runless materializations of the raw days it adds to (which
+the views' automation follows, as it follows a batch extract) and of its `cdc/<shard>` asset
+(lag, position, events/s).
+
+Runless events rather than a sensor: the capture knows the moment a day changed, and a
+sensor would only poll the lake for what the capture already knows, a tick later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import dagster as dg
+
+from etl_platform.asset_keys import capture_asset_key, raw_asset_key
+from etl_platform.cdc.capture import FlushReport
+
+#: Raw days are reported at most this often (each report is a stored event per day).
+REPORT_SECONDS = 10.0
+
+
+class DagsterReporter:
+    """Reports flushes to a Dagster instance, a raw day at most once per `every` seconds."""
+
+    def __init__(self, instance: dg.DagsterInstance, *, every: float = REPORT_SECONDS) -> None:
+        self.instance = instance
+        self.every = every
+        self._due: dict[tuple[str, str, dt.date], int] = {}
+        self._last = 0.0
+        self._rows = 0
+        self._latest: FlushReport | None = None
+
+    def __call__(self, report: FlushReport) -> None:
+        for table, days in report.touched.items():
+            for day in days:
+                key = (report.shard, table, day)
+                self._due[key] = self._due.get(key, 0) + 1
+        self._rows += report.rows
+        self._latest = report
+        if time.monotonic() - self._last >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Report what accumulated since the last report."""
+        report = self._latest
+        if report is None:
+            return
+        checkpoint = report.checkpoint
+        for (shard, table, day), flushes in sorted(self._due.items()):
+            self.instance.report_runless_asset_event(
+                dg.AssetMaterialization(
+                    asset_key=raw_asset_key(shard, table),
+                    partition=day.isoformat(),
+                    description="changes from the binlog",
+                    metadata={
+                        "source": "binlog",
+                        "change_files_added": flushes,
+                        "position": str(checkpoint.position),
+                    },
+                )
+            )
+        self.instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                asset_key=capture_asset_key(report.shard),
+                metadata={
+                    "lag_seconds": dg.MetadataValue.float(report.lag_seconds or 0.0),
+                    "position": str(checkpoint.position),
+                    "gtid": checkpoint.gtid or "",
+                    "last_commit": (
+                        checkpoint.last_commit.isoformat() if checkpoint.last_commit else ""
+                    ),
+                    "events_per_second": dg.MetadataValue.float(round(report.events_per_second, 1)),
+                    "rows_since_last_report": self._rows,
+                    "quarantined": report.quarantined,
+                    "stopped_tables": dg.MetadataValue.json(checkpoint.stopped),
+                },
+            )
+        )
+        self._due.clear()
+        self._rows = 0
+        self._last = time.monotonic()
