@@ -95,6 +95,7 @@ class ShardCapture:
         on_flush: Callable[[FlushReport], None] | None = None,
         on_handover: Callable[[str, BinlogPosition], None] | None = None,
         on_resync: Callable[[str, list[dt.date]], None] | None = None,
+        on_stop: Callable[[str, Checkpoint], None] | None = None,
     ) -> None:
         self.sources = sources
         self.shard = shard
@@ -104,6 +105,7 @@ class ShardCapture:
         self.on_flush = on_flush
         self.on_handover = on_handover
         self.on_resync = on_resync
+        self.on_stop = on_stop
         self.timezone = sources.shard_timezone(shard)
         self.server_id = self.settings.server_id + sorted(sources.shards).index(shard)
         self.crasher = Crasher(os.environ.get(CRASH_ENV))
@@ -247,9 +249,7 @@ class ShardCapture:
                             break
                     continue
                 elif isinstance(event, Undecodable):
-                    self._set_aside(
-                        [Quarantined("", event.after.order_key(), event.reason, "")]
-                    )
+                    self._set_aside([Quarantined("", event.after.order_key(), event.reason, "")])
                     continue
                 elif isinstance(event, Idle):
                     boundary = event.end
@@ -382,6 +382,8 @@ class ShardCapture:
             checkpoint, position=event.end, gtid=event.gtid, stopped=stopped
         )
         write_checkpoint(self.lake.root, self.shard, checkpoint)
+        if event.table in stopped and self.on_stop is not None:
+            self.on_stop(self.shard, checkpoint)
         return checkpoint
 
 

@@ -15,6 +15,8 @@ import dagster as dg
 
 from etl_platform.asset_keys import capture_asset_key, raw_asset_key
 from etl_platform.cdc.capture import FlushReport
+from etl_platform.cdc.checkpoint import Checkpoint
+from etl_platform.components.capture_check import capture_check_evaluation
 
 #: Raw days are reported at most this often (each report is a stored event per day).
 REPORT_SECONDS = 10.0
@@ -40,6 +42,11 @@ class DagsterReporter:
         self._latest = report
         if time.monotonic() - self._last >= self.every:
             self.flush()
+
+    def stopped(self, shard: str, checkpoint: Checkpoint) -> None:
+        """A table was stopped: its shard's `tables_captured` check fails now, which the
+        alert sensor posts (once: it follows check evaluations by storage id)."""
+        self.instance.report_runless_asset_event(capture_check_evaluation(shard, checkpoint))
 
     def flush(self) -> None:
         """Report what accumulated since the last report."""

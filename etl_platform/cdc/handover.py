@@ -60,11 +60,4 @@ def extract_days(
         window = days[i : i + step]
         result = extract_window(extract_request(sources, shard, table, endpoint, window), lake)
         rows += sum(s.rows for s in result.days.values())
-    log.info(
-        "shard %s table %s: %d row(s) over %d day(s) read for the handover",
-        shard,
-        table,
-        rows,
-        len(days),
-    )
     return rows

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from etl_platform.components.capture_check import build_capture_checks
 from etl_platform.components.mysql_sources import build_capture_specs, build_source_assets
 from etl_platform.env import sources_path
 from etl_platform.specs.loader import load_checked_sources
@@ -19,4 +20,7 @@ class MySqlSourcesComponent(dg.Component, dg.Model, dg.Resolvable):
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         sources = load_checked_sources(sources_path())
-        return dg.Definitions(assets=[*build_source_assets(sources), *build_capture_specs(sources)])
+        return dg.Definitions(
+            assets=[*build_source_assets(sources), *build_capture_specs(sources)],
+            asset_checks=build_capture_checks(sources),
+        )

@@ -122,23 +122,36 @@ _DDL = re.compile(
 _NAME = re.compile(r"(?:`(?:[^`]|``)+`|\w+)(?:\s*\.\s*(?:`(?:[^`]|``)+`|\w+))?")
 
 
+_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
+
+
 def ddl_tables(statement: str, schema: str) -> tuple[DdlKind, list[str]] | None:
-    """The kind of a DDL statement and the tables of `schema` it names, or None for other
-    statements. Names qualified with another schema are left out."""
-    m = _DDL.match(statement)
+    """The kind of a DDL statement and the tables of `schema` it names (both sides of a
+    RENAME), or None for other statements. Names qualified with another schema are left out."""
+    m = _DDL.match(_COMMENT.sub(" ", statement))
     if m is None:
         return None
     verb = m.group("verb").split()[0].lower()
     kind: DdlKind = verb if verb in ("alter", "truncate", "drop", "rename") else "other"  # type: ignore[assignment]
-    names = m.group("names")
+    names = m.group("names").strip()
     if kind == "alter":
-        names = _NAME.match(names.strip()).group(0) if _NAME.match(names.strip()) else ""
+        first = _NAME.match(names)
+        parts = [first.group(0)] if first else []
+    else:
+        parts = [
+            name.strip()
+            for item in names.split(",")
+            for name in re.split(r"\s+TO\s+", item.strip(), flags=re.IGNORECASE)
+        ]
     tables = []
-    for raw in _NAME.findall(names):
-        parts = [p.strip().strip("`").replace("``", "`") for p in raw.split(".")]
-        if len(parts) == 2 and parts[0] != schema:
+    for raw in parts:
+        named = _NAME.fullmatch(raw)
+        if named is None:
             continue
-        tables.append(parts[-1])
+        pieces = [p.strip().strip("`").replace("``", "`") for p in raw.split(".")]
+        if len(pieces) == 2 and pieces[0] != schema:
+            continue
+        tables.append(pieces[-1])
     return kind, tables
 
 

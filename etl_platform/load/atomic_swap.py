@@ -33,7 +33,7 @@ def _exchange(a: Path, b: Path) -> bool:
     return rc == 0
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
     if os.name == "nt":  # Windows flushes only files opened for writing, and no folders
         if path.is_dir():
             return
@@ -50,11 +50,11 @@ def _sync_folder(folder: Path) -> None:
     """Flush a folder's files and the folder itself to disk (not its subfolders' files)."""
     for entry in folder.iterdir():
         if entry.is_file():
-            _fsync(entry)
-    _fsync(folder)
+            fsync_path(entry)
+    fsync_path(folder)
 
 
-def _make_parents(folder: Path) -> None:
+def make_folders(folder: Path) -> None:
     """`mkdir -p`, with each new folder's entry flushed to disk (a dataset's first day)."""
     missing = []
     while not folder.exists():
@@ -62,7 +62,7 @@ def _make_parents(folder: Path) -> None:
         folder = folder.parent
     for made in reversed(missing):
         made.mkdir(exist_ok=True)
-        _fsync(made.parent)
+        fsync_path(made.parent)
 
 
 def _same_file_system(new: Path, parent: Path) -> None:
@@ -76,7 +76,7 @@ def _same_file_system(new: Path, parent: Path) -> None:
 
 def swap_in(new: Path, final: Path) -> None:
     """Put directory `new` at `final`; whatever was at `final` is deleted afterwards."""
-    _make_parents(final.parent)
+    make_folders(final.parent)
     _same_file_system(new, final.parent)
     _sync_folder(new)  # the data on disk before any rename that exposes it
     old: Path | None = None  # where the previous contents end up
@@ -90,7 +90,7 @@ def swap_in(new: Path, final: Path) -> None:
             shutil.rmtree(old)
         os.replace(final, old)
         os.replace(new, final)
-    _fsync(final.parent)  # the renames on disk before the old copy is deleted
+    fsync_path(final.parent)  # the renames on disk before the old copy is deleted
     if old is not None:
         shutil.rmtree(old)
 
@@ -100,7 +100,7 @@ def recover(final: Path) -> None:
     backup = final.with_name(f".old-{final.name}")
     if backup.exists() and not final.exists():
         os.replace(backup, final)
-        _fsync(final.parent)
+        fsync_path(final.parent)
 
 
 def swap_out(final: Path, aside: Path) -> bool:
@@ -111,6 +111,6 @@ def swap_out(final: Path, aside: Path) -> bool:
     if not final.exists():
         return False
     os.replace(final, aside)
-    _fsync(final.parent)
+    fsync_path(final.parent)
     shutil.rmtree(aside)
     return True

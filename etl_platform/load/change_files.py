@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from etl_platform.layout import PARTITION_FOLDER_GLOB, folder_day, partition_folder
+from etl_platform.load.atomic_swap import fsync_path, make_folders
 from etl_platform.load.lake import parquet_write_options
 from etl_platform.transform.changes import POS
 
@@ -39,25 +40,6 @@ def file_positions(path: Path) -> tuple[str, str]:
         raise ValueError(f"{path}: not a change file name ({file_name('<first>', '<last>')})")
     half = len(parts) // 2
     return "-".join(parts[:half]), "-".join(parts[half:])
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _make_folders(folder: Path) -> None:
-    """`mkdir -p`, each new folder's entry flushed to disk."""
-    missing = []
-    while not folder.is_dir():
-        missing.append(folder)
-        folder = folder.parent
-    for made in reversed(missing):
-        made.mkdir(exist_ok=True)
-        _fsync(made.parent)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,13 +77,13 @@ class ChangeLog:
             raise ValueError(f"{self.name} {day}: every change needs a {POS}")
         bounds = pc.min_max(positions)
         folder = self.day_dir(day)
-        _make_folders(folder)
+        make_folders(folder)
         final = folder / file_name(bounds["min"].as_py(), bounds["max"].as_py())
         temp = final.with_name(final.name + TEMP_SUFFIX)
         pq.write_table(table, temp, **parquet_write_options("raw"))
-        _fsync(temp)
+        fsync_path(temp)
         os.replace(temp, final)
-        _fsync(folder)
+        fsync_path(folder)
         return final
 
     def read(
@@ -141,7 +123,7 @@ class ChangeLog:
             folders.add(f.parent)
         for folder in folders:
             if folder.is_dir():
-                _fsync(folder)
+                fsync_path(folder)
 
 
 def _present(path: Path, columns: list[str]) -> list[str]:

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from etl_platform.load.atomic_file import write_atomic
 from etl_platform.load.staging import dataset_lock
 
 if TYPE_CHECKING:
@@ -64,30 +63,9 @@ def read_empty_days(folder: Path) -> set[dt.date]:
 
 
 def _replace(folder: Path, days: set[dt.date]) -> None:
-    """Write the list to a temp file beside it, flush it to disk and rename it over the old."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write the list beside the old one, flush it to disk and rename it over the old."""
     text = json.dumps(day_ranges(days), separators=(",", ":"))
-    fd, temp = tempfile.mkstemp(prefix=f".{MANIFEST_NAME}.", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, folder / MANIFEST_NAME)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    _fsync_folder(folder)
-
-
-def _fsync_folder(folder: Path) -> None:
-    if os.name == "nt":  # Windows cannot flush a folder
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_atomic(folder / MANIFEST_NAME, text.encode())
 
 
 def record_days(

@@ -7,11 +7,14 @@ import datetime as dt
 import threading
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from polars.testing import assert_frame_equal
 
+from etl_platform.automation.alerts import check_failures
 from etl_platform.cdc.capture import FlushReport, ShardCapture
 from etl_platform.cdc.checkpoint import read_checkpoint
+from etl_platform.cdc.dagster_events import DagsterReporter
 from etl_platform.cdc.handover import extract_history
 from etl_platform.extract.connection import MySqlEndpoint
 from etl_platform.load.lake import Lake
@@ -92,7 +95,9 @@ def test_ddl_stops_a_truncated_table_and_alter_keeps_columns(
         monkeypatch,
     )
     lake = Lake(tmp_path / "lake")
-    capture = ShardCapture(sources, "s0", lake, db)
+    instance = dg.DagsterInstance.ephemeral()
+    reporter = DagsterReporter(instance)
+    capture = ShardCapture(sources, "s0", lake, db, on_stop=reporter.stopped)
     stop = threading.Event()
     runner = threading.Thread(target=capture.run, args=(stop,))
     runner.start()
@@ -119,5 +124,9 @@ def test_ddl_stops_a_truncated_table_and_alter_keeps_columns(
         runner.join(timeout=30)
     cp = read_checkpoint(lake.root, "s0")
     assert cp is not None and "TRUNCATE" in cp.stopped["orders"]
+    # The shard's blocking check failed once, which the alert sensor posts.
+    alerts = [p.alert for p in check_failures(instance, None, 0, None) if p.alert is not None]
+    assert len(alerts) == 1 and "tables_captured" in alerts[0].title
+    assert "cdc resume --shard s0 --table orders" in (alerts[0].detail or "")
     # The truncate was not applied: the lake still has both rows.
     assert set(lake_rows(lake, sources, "s0", history=False)["id"].to_list()) == {"1", "2"}

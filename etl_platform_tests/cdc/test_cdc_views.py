@@ -109,6 +109,9 @@ def test_views_follow_the_binlog(binlog_server, tmp_path: Path, monkeypatch) -> 
     monkeypatch.setenv("ETL_PLATFORM_LAKE", str(tmp_path / "lake"))
     monkeypatch.setenv("ETL_PLATFORM_VIEWS_DIR", str(tmp_path / "views"))
     defs = build_definitions(Environment.TEST)
+    graph = defs.resolve_asset_graph()
+    assert capture_asset_key("s0") in graph.get_all_asset_keys()
+    assert dg.AssetCheckKey(capture_asset_key("s0"), "tables_captured") in graph.asset_check_keys
     lake = Lake(tmp_path / "lake")
     writer = Writer(db, seed=31)
     writer.run(transactions=15)

@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from polars.testing import assert_frame_equal
 
@@ -65,7 +66,11 @@ def test_sigkill_anywhere_loses_and_doubles_nothing(
     Writer(db, seed=3).run(transactions=30)
     today = dt.datetime.now(dt.UTC).date()
     sources_file = write_sources(
-        tmp_path, ["cdc_crash"], start=today - dt.timedelta(days=5), batch_seconds=0.1
+        tmp_path,
+        ["cdc_crash"],
+        start=today - dt.timedelta(days=5),
+        batch_seconds=0.1,
+        compact_files=3,  # compaction runs between the crashes too
     )
     sources = sources_for(sources_file, binlog_server, monkeypatch)
     lake = Lake(tmp_path / "lake")
@@ -120,5 +125,12 @@ def test_sigkill_anywhere_loses_and_doubles_nothing(
     # A crash's half-written file was left behind and is not read.
     leftovers = list((lake.root / "changes").rglob("*.tmp"))
     assert leftovers
+    # Compaction ran: some days' changes were merged into their day files.
+    merged = [
+        f
+        for f in lake.raw("s0", "orders").dir.rglob("*.parquet")
+        if "_op" in pq.read_schema(f).names
+    ]
+    assert merged
     expected = source_rows(db)
     assert_frame_equal(lake_rows(lake, sources, "s0", history=False), expected)

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from etl_platform.load import change_files
+from etl_platform.load import atomic_swap, change_files
 from etl_platform.load.change_files import ChangeLog, file_name, file_positions
 from etl_platform.load.lake import Lake
 from etl_platform.transform.changes import COMMIT_TS, OP, POS
@@ -120,13 +120,14 @@ def test_the_file_and_its_folder_are_flushed(
     log: ChangeLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     synced: list[str] = []
-    real = change_files._fsync
+    real = change_files.fsync_path
 
     def spy(path: Path) -> None:
         synced.append(path.name)
         real(path)
 
-    monkeypatch.setattr(change_files, "_fsync", spy)
+    monkeypatch.setattr(change_files, "fsync_path", spy)
+    monkeypatch.setattr(atomic_swap, "fsync_path", spy)  # `make_folders` flushes with it
     path = log.write(DAY, _changes([(1, "a", "insert", 10)]))
     # the new folders' entries, the temp file's data, then the rename
     parents = [p.name for p in log.day_dir(DAY).parents][:4]

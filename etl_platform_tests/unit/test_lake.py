@@ -102,7 +102,7 @@ def test_swap_in_flushes_the_new_files_to_disk_before_any_rename(
     """A rename can reach the disk before the data it exposes: fsync the files and their
     folder first, the parent (the rename) after."""
     events: list[tuple[str, str]] = []
-    real_fsync, real_replace, real_exchange = atomic_swap._fsync, os.replace, atomic_swap._exchange
+    real_fsync, real_replace, real_exchange = atomic_swap.fsync_path, os.replace, atomic_swap._exchange
 
     def fsync(path: Path) -> None:
         events.append(("fsync", Path(path).name))
@@ -123,7 +123,7 @@ def test_swap_in_flushes_the_new_files_to_disk_before_any_rename(
         real_rmtree(path, *args, **kwargs)
 
     real_rmtree = atomic_swap.shutil.rmtree
-    monkeypatch.setattr(atomic_swap, "_fsync", fsync)
+    monkeypatch.setattr(atomic_swap, "fsync_path", fsync)
     monkeypatch.setattr(os, "replace", replace)
     monkeypatch.setattr(atomic_swap, "_exchange", swap)
     monkeypatch.setattr(atomic_swap.shutil, "rmtree", rmtree)
@@ -152,13 +152,13 @@ def test_the_folders_a_first_swap_creates_are_flushed_in_their_parents(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     synced: list[Path] = []
-    real_fsync = atomic_swap._fsync
+    real_fsync = atomic_swap.fsync_path
 
     def fsync(path: Path) -> None:
         synced.append(Path(path))
         real_fsync(path)
 
-    monkeypatch.setattr(atomic_swap, "_fsync", fsync)
+    monkeypatch.setattr(atomic_swap, "fsync_path", fsync)
     new = tmp_path / "new"
     new.mkdir()
     (new / "a.parquet").write_text("a")
