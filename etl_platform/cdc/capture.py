@@ -96,6 +96,7 @@ class ShardCapture:
         on_handover: Callable[[str, BinlogPosition], None] | None = None,
         on_resync: Callable[[str, list[dt.date]], None] | None = None,
         on_stop: Callable[[str, Checkpoint], None] | None = None,
+        on_confirm: Callable[[str, Checkpoint], None] | None = None,
     ) -> None:
         self.sources = sources
         self.shard = shard
@@ -106,6 +107,7 @@ class ShardCapture:
         self.on_handover = on_handover
         self.on_resync = on_resync
         self.on_stop = on_stop
+        self.on_confirm = on_confirm
         self.timezone = sources.shard_timezone(shard)
         self.server_id = self.settings.server_id + sorted(sources.shards).index(shard)
         self.crasher = Crasher(os.environ.get(CRASH_ENV))
@@ -259,6 +261,8 @@ class ShardCapture:
                         )
                         write_checkpoint(self.lake.root, self.shard, checkpoint)
                         last_confirm = now
+                        if self.on_confirm is not None:
+                            self.on_confirm(self.shard, checkpoint)
                 due = pending and (
                     pending_rows >= self.settings.batch_rows
                     or now - first_at >= self.settings.batch_seconds

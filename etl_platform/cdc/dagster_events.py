@@ -20,14 +20,24 @@ from etl_platform.components.capture_check import capture_check_evaluation
 
 #: Raw days are reported at most this often (each report is a stored event per day).
 REPORT_SECONDS = 10.0
+#: An idle shard's capture says it is caught up this often: what keeps `cdc/<shard>` fresh,
+#: so a capture that stalls or dies shows as stale (its freshness policy) and alerts.
+IDLE_REPORT_SECONDS = 60.0
 
 
 class DagsterReporter:
     """Reports flushes to a Dagster instance, a raw day at most once per `every` seconds."""
 
-    def __init__(self, instance: dg.DagsterInstance, *, every: float = REPORT_SECONDS) -> None:
+    def __init__(
+        self,
+        instance: dg.DagsterInstance,
+        *,
+        every: float = REPORT_SECONDS,
+        idle_every: float = IDLE_REPORT_SECONDS,
+    ) -> None:
         self.instance = instance
         self.every = every
+        self.idle_every = idle_every
         self._due: dict[tuple[str, str, dt.date], int] = {}
         self._last = 0.0
         self._rows = 0
@@ -42,6 +52,20 @@ class DagsterReporter:
         self._latest = report
         if time.monotonic() - self._last >= self.every:
             self.flush()
+
+    def confirmed(self, shard: str, checkpoint: Checkpoint) -> None:
+        """An idle shard is caught up: reported now and then, with its lag."""
+        if time.monotonic() - self._last < self.idle_every:
+            return
+        lag = dt.datetime.now(dt.UTC) - (checkpoint.confirmed_at or dt.datetime.now(dt.UTC))
+        self.instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                asset_key=capture_asset_key(shard),
+                description="caught up (idle)",
+                metadata=_capture_metadata(checkpoint, lag.total_seconds(), 0.0, 0, 0),
+            )
+        )
+        self._last = time.monotonic()
 
     def stopped(self, shard: str, checkpoint: Checkpoint) -> None:
         """A table was stopped: its shard's `tables_captured` check fails now, which the
@@ -70,20 +94,30 @@ class DagsterReporter:
         self.instance.report_runless_asset_event(
             dg.AssetMaterialization(
                 asset_key=capture_asset_key(report.shard),
-                metadata={
-                    "lag_seconds": dg.MetadataValue.float(report.lag_seconds or 0.0),
-                    "position": str(checkpoint.position),
-                    "gtid": checkpoint.gtid or "",
-                    "last_commit": (
-                        checkpoint.last_commit.isoformat() if checkpoint.last_commit else ""
-                    ),
-                    "events_per_second": dg.MetadataValue.float(round(report.events_per_second, 1)),
-                    "rows_since_last_report": self._rows,
-                    "quarantined": report.quarantined,
-                    "stopped_tables": dg.MetadataValue.json(checkpoint.stopped),
-                },
+                metadata=_capture_metadata(
+                    checkpoint,
+                    report.lag_seconds or 0.0,
+                    report.events_per_second,
+                    self._rows,
+                    report.quarantined,
+                ),
             )
         )
         self._due.clear()
         self._rows = 0
         self._last = time.monotonic()
+
+
+def _capture_metadata(
+    checkpoint: Checkpoint, lag: float, events_per_second: float, rows: int, quarantined: int
+) -> dict[str, dg.MetadataValue | str | int]:
+    return {
+        "lag_seconds": dg.MetadataValue.float(round(lag, 3)),
+        "position": str(checkpoint.position),
+        "gtid": checkpoint.gtid or "",
+        "last_commit": checkpoint.last_commit.isoformat() if checkpoint.last_commit else "",
+        "events_per_second": dg.MetadataValue.float(round(events_per_second, 1)),
+        "rows_since_last_report": rows,
+        "quarantined": quarantined,
+        "stopped_tables": dg.MetadataValue.json(checkpoint.stopped),
+    }

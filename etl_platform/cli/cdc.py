@@ -159,6 +159,7 @@ def _run_one(sources, shard: str, args: argparse.Namespace) -> int:
         on_handover=lambda table, _: extract_history(lake, sources, shard, table, endpoint),
         on_resync=lambda table, days: extract_days(lake, sources, shard, table, endpoint, days),
         on_stop=None if reporter is None else reporter.stopped,
+        on_confirm=None if reporter is None else reporter.confirmed,
     )
     attempt = 0
     while not stop.is_set():

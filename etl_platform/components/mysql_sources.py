@@ -282,6 +282,10 @@ def snapshot_metadata(result: SnapshotResult, *, shard: str, path: str) -> dict:
     }
 
 
+CAPTURE_WARN_AFTER = dt.timedelta(minutes=3)
+CAPTURE_FAIL_AFTER = dt.timedelta(minutes=10)
+
+
 def build_capture_specs(sources: SourcesSpec) -> list[dg.AssetSpec]:
     """Each shard's binlog capture, as the UI shows it: the process (`etl-platform cdc run`)
     reports its lag, position and events/s as materializations of this asset."""
@@ -295,6 +299,11 @@ def build_capture_specs(sources: SourcesSpec) -> list[dg.AssetSpec]:
             ),
             kinds={"mysql"},
             tags={"shard": shard},
+            # Reported every few seconds while busy and every minute while idle: older
+            # means the capture stalled or stopped.
+            freshness_policy=dg.FreshnessPolicy.time_window(
+                fail_window=CAPTURE_FAIL_AFTER, warn_window=CAPTURE_WARN_AFTER
+            ),
         )
         for shard in sources.shards
         if sources.cdc_tables(shard)

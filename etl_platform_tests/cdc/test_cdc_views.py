@@ -111,6 +111,7 @@ def test_views_follow_the_binlog(binlog_server, tmp_path: Path, monkeypatch) -> 
     defs = build_definitions(Environment.TEST)
     graph = defs.resolve_asset_graph()
     assert capture_asset_key("s0") in graph.get_all_asset_keys()
+    assert graph.get(capture_asset_key("s0")).freshness_policy is not None
     assert dg.AssetCheckKey(capture_asset_key("s0"), "tables_captured") in graph.asset_check_keys
     lake = Lake(tmp_path / "lake")
     writer = Writer(db, seed=31)

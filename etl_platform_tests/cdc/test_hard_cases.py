@@ -12,12 +12,15 @@ import sys
 import time
 from pathlib import Path
 
+import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 from polars.testing import assert_frame_equal
 
+from etl_platform.asset_keys import capture_asset_key
 from etl_platform.cdc.capture import ShardCapture
 from etl_platform.cdc.checkpoint import read_checkpoint
+from etl_platform.cdc.dagster_events import DagsterReporter
 from etl_platform.cdc.handover import extract_days, extract_history
 from etl_platform.cli import main as cli_main
 from etl_platform.demo.mariadb_server import start_server, stop_server
@@ -120,7 +123,10 @@ def test_an_idle_shard_keeps_its_lag_true(binlog_server, tmp_path, monkeypatch) 
     db, sources, lake, _ = _setup(
         binlog_server, tmp_path, monkeypatch, "cdc_idle", heartbeat_seconds=0.2
     )
-    with RunningCapture(ShardCapture(sources, "s0", lake, db)):
+    instance = dg.DagsterInstance.ephemeral()
+    reporter = DagsterReporter(instance, idle_every=0)
+    capture = ShardCapture(sources, "s0", lake, db, on_confirm=reporter.confirmed)
+    with RunningCapture(capture):
         deadline = time.monotonic() + 30
         first = None
         while time.monotonic() < deadline:
@@ -133,6 +139,10 @@ def test_an_idle_shard_keeps_its_lag_true(binlog_server, tmp_path, monkeypatch) 
         else:
             pytest.fail("the checkpoint of an idle shard was not confirmed again")
     assert dt.datetime.now(dt.UTC) - cp.confirmed_at < dt.timedelta(seconds=10)
+    # ... and Dagster hears it: `cdc/s0` stays fresh while nothing happens on the shard.
+    event = instance.get_latest_materialization_event(capture_asset_key("s0"))
+    assert event is not None and event.asset_materialization.description == "caught up (idle)"
+    assert event.asset_materialization.metadata["lag_seconds"].value < 10
 
 
 def test_a_row_that_cannot_be_typed_is_quarantined(binlog_server, tmp_path, monkeypatch) -> None:

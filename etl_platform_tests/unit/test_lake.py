@@ -102,7 +102,11 @@ def test_swap_in_flushes_the_new_files_to_disk_before_any_rename(
     """A rename can reach the disk before the data it exposes: fsync the files and their
     folder first, the parent (the rename) after."""
     events: list[tuple[str, str]] = []
-    real_fsync, real_replace, real_exchange = atomic_swap.fsync_path, os.replace, atomic_swap._exchange
+    real_fsync, real_replace, real_exchange = (
+        atomic_swap.fsync_path,
+        os.replace,
+        atomic_swap._exchange,
+    )
 
     def fsync(path: Path) -> None:
         events.append(("fsync", Path(path).name))
