@@ -62,3 +62,7 @@ def by_column_asset_key(view: str, column: str) -> dg.AssetKey:
 def capture_asset_key(shard: str) -> dg.AssetKey:
     """A shard's binlog capture (`etl-platform cdc run`): its lag and position."""
     return dg.AssetKey(["cdc", shard])
+
+
+#: A view's data lag check (`components.data_lag`); the alert sensor posts its ERRORs.
+DATA_LAG_CHECK = "data_lag"

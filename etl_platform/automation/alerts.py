@@ -34,6 +34,7 @@ from dagster._core.storage.tags import (
 )
 from dagster_shared.error import SerializableErrorInfo
 
+from etl_platform.asset_keys import DATA_LAG_CHECK
 from etl_platform.automation.webhook import (
     RetryPolicy,
     WebhookRefused,
@@ -215,7 +216,8 @@ def check_failure_alert(
     detail = [evaluation.description or "", *_metadata_lines(evaluation.metadata)]
     return Alert(
         Kind.CHECK_FAILED,
-        f"Blocking check {evaluation.check_name} failed on {asset}",
+        f"{'Blocking check' if evaluation.blocking is not False else 'Check'} "
+        f"{evaluation.check_name} failed on {asset}",
         tuple(facts),
         "\n".join(line for line in detail if line) or None,
         _run_link(ui, entry.run_id) or _asset_link(ui, evaluation.asset_key),
@@ -232,6 +234,18 @@ def is_blocking_failure(evaluation: AssetCheckEvaluation, graph: AssetGraph | No
     key = dg.AssetCheckKey(evaluation.asset_key, evaluation.check_name)
     return (
         graph is not None and key in graph.asset_check_keys and graph.get_check_spec(key).blocking
+    )
+
+
+def calls_for_post(evaluation: AssetCheckEvaluation, graph: AssetGraph | None = None) -> bool:
+    """A blocking failure; or a view's data falling past its `fail_after` (`data_lag` at
+    ERROR), which blocks nothing but is what its freshness promises."""
+    if is_blocking_failure(evaluation, graph):
+        return True
+    return (
+        evaluation.check_name == DATA_LAG_CHECK
+        and not evaluation.passed
+        and evaluation.severity == dg.AssetCheckSeverity.ERROR
     )
 
 
@@ -439,7 +453,7 @@ def check_failures(
     for storage_id, entry in sorted(entries.items()):
         evaluation = entry.dagster_event.event_specific_data if entry.dagster_event else None
         alert = None
-        if isinstance(evaluation, AssetCheckEvaluation) and is_blocking_failure(evaluation, graph):
+        if isinstance(evaluation, AssetCheckEvaluation) and calls_for_post(evaluation, graph):
             run = instance.get_run_by_id(entry.run_id) if entry.run_id else None
             alert = check_failure_alert(entry, evaluation, run, ui)
         pending.append(Pending(alert, Stream.CHECKS, storage_id))

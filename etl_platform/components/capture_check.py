@@ -37,25 +37,23 @@ def capture_check_evaluation(shard: str, checkpoint: Checkpoint | None) -> dg.As
 
 
 def build_capture_checks(sources: SourcesSpec) -> list[dg.AssetChecksDefinition]:
-    checks = []
-    for shard in sources.shards:
-        if not sources.cdc_tables(shard):
-            continue
+    return [_capture_check(shard) for shard in sources.shards if sources.cdc_tables(shard)]
 
-        @dg.asset_check(
-            asset=capture_asset_key(shard),
-            name=TABLES_CAPTURED,
-            blocking=True,
-            description="No captured table was stopped by a TRUNCATE, DROP or RENAME.",
+
+def _capture_check(shard: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=capture_asset_key(shard),
+        name=TABLES_CAPTURED,
+        blocking=True,
+        description="No captured table was stopped by a TRUNCATE, DROP or RENAME.",
+    )
+    def _check(lake: LakeResource) -> dg.AssetCheckResult:
+        evaluation = capture_check_evaluation(shard, read_checkpoint(lake.lake().root, shard))
+        return dg.AssetCheckResult(
+            passed=evaluation.passed,
+            severity=evaluation.severity,
+            description=evaluation.description,
+            metadata=evaluation.metadata,
         )
-        def _check(lake: LakeResource, _shard: str = shard) -> dg.AssetCheckResult:
-            evaluation = capture_check_evaluation(_shard, read_checkpoint(lake.lake().root, _shard))
-            return dg.AssetCheckResult(
-                passed=evaluation.passed,
-                severity=evaluation.severity,
-                description=evaluation.description,
-                metadata=evaluation.metadata,
-            )
 
-        checks.append(_check)
-    return checks
+    return _check

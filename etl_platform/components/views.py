@@ -25,6 +25,7 @@ from etl_platform.asset_keys import (
     view_asset_key,
 )
 from etl_platform.automation.conditions import VIEW_REFRESH
+from etl_platform.components.data_lag import data_as_of, data_as_of_metadata
 from etl_platform.components.failures import step_failures
 from etl_platform.components.partition_metadata import day_row_counts, range_metadata
 from etl_platform.components.view_checks import view_check_results, view_check_specs
@@ -129,6 +130,8 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
                 write_view=view_asset_key(spec.name) in selected,
                 write_rejects=rejects_asset_key(spec.name) in selected,
             )
+            # Read before the raw days: the rows read hold at least what was landed by then.
+            as_of = data_as_of(the_lake.root, sources, spec)
             with step_failures():
                 window = build_view_days(inputs, window_days(context.partition_time_window))
             view, rejects = the_lake.view(spec.name), the_lake.rejects(spec.name)
@@ -144,9 +147,12 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
                     for d, r in window.days.items()
                     if says_more(r) or d == days[-1]
                 }
-                shared = view_window_metadata(
-                    window_drift(spec, window.drift_samples), path=str(view.dir)
-                )
+                shared = {
+                    **view_window_metadata(
+                        window_drift(spec, window.drift_samples), path=str(view.dir)
+                    ),
+                    **data_as_of_metadata(as_of),
+                }
                 yield dg.MaterializeResult(
                     asset_key=view_asset_key(spec.name),
                     metadata=range_metadata(

@@ -8,6 +8,7 @@ from etl_platform.automation.jobs import view_refresh
 from etl_platform.automation.reconcile import reconcile_schedule
 from etl_platform.components.by_column import build_by_column_asset
 from etl_platform.components.current_rows import build_current_asset
+from etl_platform.components.data_lag import build_data_lag_checks, build_data_lag_sensor
 from etl_platform.components.destinations import build_destination_assets
 from etl_platform.components.lookup_state import build_state_assets
 from etl_platform.components.reconcile import build_reconcile_assets
@@ -34,6 +35,8 @@ class ViewsComponent(dg.Component, dg.Model, dg.Resolvable):
     `report_matches_detail` check, and `views/V__by_C`. Per shard `S` x looked-up table
     `L` of any view: `state/S/L`, keeping the columns every view's lookups read; and when `L`
     sets `reconcile_keys`, `reconcile/S/L` with the `reconcile_keys` job and its schedule.
+    A view on a `mode: cdc` table with a `freshness` gets a `data_lag` check, evaluated by the
+    `cdc_data_lag` sensor.
     """
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
@@ -61,7 +64,14 @@ class ViewsComponent(dg.Component, dg.Model, dg.Resolvable):
             job, schedule = reconcile_schedule(reconciled)
             jobs.append(job)
             schedules.append(schedule)
-        return dg.Definitions(assets=assets, jobs=jobs, schedules=schedules)
+        lag_sensor = build_data_lag_sensor(views, sources)
+        return dg.Definitions(
+            assets=assets,
+            asset_checks=build_data_lag_checks(views, sources),
+            jobs=jobs,
+            schedules=schedules,
+            sensors=[lag_sensor] if lag_sensor is not None else [],
+        )
 
 
 def _current_row_assets(view: ViewSpec, sources: SourcesSpec) -> list[dg.AssetsDefinition]:

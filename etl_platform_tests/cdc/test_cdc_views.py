@@ -13,9 +13,11 @@ import pytest
 import yaml
 
 from etl_platform.asset_keys import capture_asset_key, raw_asset_key, view_asset_key
+from etl_platform.automation.alerts import calls_for_post
 from etl_platform.cdc.capture import ShardCapture
 from etl_platform.cdc.dagster_events import DagsterReporter
 from etl_platform.cdc.handover import extract_history
+from etl_platform.components.data_lag import lag_evaluation, latest_data_as_of
 from etl_platform.definitions import build_definitions
 from etl_platform.env import Environment
 from etl_platform.extract.schema_snapshot import snapshot_schema
@@ -24,6 +26,7 @@ from etl_platform.runner import run_range
 from etl_platform.specs.loader import load_sources
 from etl_platform.specs.source_schema import render_schema
 from etl_platform.specs.view_loader import VIEW_COMPONENT_TYPE
+from etl_platform.specs.views import ViewSpec
 from etl_platform_tests.cdc.harness import (
     RunningCapture,
     Writer,
@@ -60,6 +63,7 @@ def _view(name: str, *, history: bool) -> dict:
         },
         "unique_key": ["order_id"],
         "history": history,
+        "freshness": {"warn_after": "2m", "fail_after": "10m"},
     }
 
 
@@ -151,6 +155,28 @@ def test_views_follow_the_binlog(binlog_server, tmp_path: Path, monkeypatch) -> 
 
         built = run_range(defs, "build_views", FIRST, TODAY, instance=instance)
         assert built.success, [o.error for o in built.outcomes if o.error]
+
+        # The capture's check, run as the UI runs it: nothing stopped.
+        check = dg.AssetCheckKey(capture_asset_key("s0"), "tables_captured")
+        job = defs.resolve_implicit_global_asset_job_def().get_subset(
+            asset_check_selection={check}
+        )
+        ran = job.execute_in_process(instance=instance)
+        evaluations = ran.get_asset_check_evaluations()
+        assert [(e.check_name, e.passed) for e in evaluations] == [("tables_captured", True)]
+        # Its freshness is the data's lag: what the captures had landed when it was built.
+        sensor = defs.resolve_sensor_def("cdc_data_lag")
+        result = sensor(dg.build_sensor_context(instance=instance))
+        lags = {e.asset_key: e for e in result.asset_events}
+        latest = lags[view_asset_key("orders_latest")]
+        assert latest.passed and latest.metadata["lag_seconds"].value < 60
+        spec = ViewSpec.model_validate(_view("orders_latest", history=False))
+        as_of = latest_data_as_of(instance, spec)
+        late = lag_evaluation(spec, as_of, as_of + dt.timedelta(minutes=11))
+        assert not late.passed and late.severity == dg.AssetCheckSeverity.ERROR
+        assert calls_for_post(late) and "11 min ago" in late.description
+        warned = lag_evaluation(spec, as_of, as_of + dt.timedelta(minutes=3))
+        assert not warned.passed and not calls_for_post(warned)
 
     expected = _source_rows(db)
     assert _view_rows(lake.root, "orders_latest") == expected
