@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from etl_platform.cdc.change_rows import Quarantined, TableRules, change_batch
 from etl_platform.cdc.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
 from etl_platform.extract.binlog_stream import (
+    MAX_INDEX,
     BinlogPosition,
     Ddl,
     Idle,
@@ -33,8 +34,9 @@ from etl_platform.extract.binlog_stream import (
     read_binlog,
 )
 from etl_platform.extract.connection import MySqlEndpoint
-from etl_platform.extract.introspect import TablePlan, plan_on_shard
+from etl_platform.extract.introspect import TableNotFoundError, TablePlan, plan_on_shard
 from etl_platform.load.atomic_file import write_atomic
+from etl_platform.load.empty_days import record_days
 from etl_platform.load.lake import Lake, parquet_write_options
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.steps.compact_changes import compact_day, compaction_due
@@ -112,6 +114,8 @@ class ShardCapture:
         self.server_id = self.settings.server_id + sorted(sources.shards).index(shard)
         self.crasher = Crasher(os.environ.get(CRASH_ENV))
         self.plans: dict[str, TablePlan] = {}
+        #: The last day `_mark_read_days` listed (None: not yet this run).
+        self._marked_through: dt.date | None = None
         self.rules = {
             t: TableRules(
                 cursor=sources.tables[t].cursor,
@@ -184,11 +188,14 @@ class ShardCapture:
         new = [t for t in self.rules if t not in checkpoint.handed_over]
         if not new:
             return checkpoint
+        today = _now().date()
         for table in new:
             if self.on_handover is not None:
                 self.on_handover(table, checkpoint.position)
         checkpoint = dataclasses.replace(
-            checkpoint, handed_over=tuple(sorted({*checkpoint.handed_over, *new}))
+            checkpoint,
+            handed_over=tuple(sorted({*checkpoint.handed_over, *new})),
+            captured_since={**checkpoint.captured_since, **dict.fromkeys(new, today)},
         )
         write_checkpoint(self.lake.root, self.shard, checkpoint)
         return checkpoint
@@ -211,8 +218,14 @@ class ShardCapture:
         """Capture until `stop` is set; returns the last checkpoint."""
         stop = stop or threading.Event()
         checkpoint = self.handover(self.resync(self.start_checkpoint()))
-        tables = [t for t in self.rules if t not in checkpoint.stopped]
-        self.plans = {t: self._plan(t) for t in tables}
+        self.plans = {}
+        for table in [t for t in self.rules if t not in checkpoint.stopped]:
+            try:
+                self.plans[table] = self._plan(table)
+            except TableNotFoundError as e:
+                checkpoint = self._stop(checkpoint, table, f"{e} (dropped while not captured?)")
+        tables = list(self.plans)
+        self._mark_read_days(checkpoint)
         if not tables:
             log.warning("shard %s: no table left to capture (%s)", self.shard, checkpoint.stopped)
             return checkpoint
@@ -260,6 +273,7 @@ class ShardCapture:
                             checkpoint, position=event.end, confirmed_at=event.at
                         )
                         write_checkpoint(self.lake.root, self.shard, checkpoint)
+                        self._mark_read_days(checkpoint)
                         last_confirm = now
                         if self.on_confirm is not None:
                             self.on_confirm(self.shard, checkpoint)
@@ -311,6 +325,7 @@ class ShardCapture:
         )
         write_checkpoint(self.lake.root, self.shard, checkpoint)
         self.crasher.at("after_checkpoint")
+        self._mark_read_days(checkpoint)
         self._compact(touched, checkpoint)
         if self.on_flush is not None:
             self.on_flush(
@@ -326,8 +341,33 @@ class ShardCapture:
             )
         return checkpoint
 
+    def _mark_read_days(self, checkpoint: Checkpoint) -> None:
+        """Days the capture has read to their end count as written, with changes or without:
+        a quiet day of a captured table is an empty day, not a missing one (views, and lookup
+        state's history, would otherwise wait for an extract that never comes). From the day
+        after the table's handover, which read through its own day."""
+        if checkpoint.confirmed_at is None:
+            return
+        through = checkpoint.confirmed_at.astimezone(dt.UTC).date() - dt.timedelta(days=1)
+        if self._marked_through is not None and through <= self._marked_through:
+            return
+        for table in self.plans:
+            since = checkpoint.captured_since.get(table)
+            if since is None:
+                continue
+            raw = self.lake.raw(self.shard, table)
+            written = raw.written_days()
+            quiet = [
+                since + dt.timedelta(days=i)
+                for i in range(1, (through - since).days + 1)
+                if since + dt.timedelta(days=i) not in written
+            ]
+            if quiet:
+                record_days(raw, empty=quiet)
+        self._marked_through = through
+
     def _compact(self, touched: dict[str, set[dt.date]], checkpoint: Checkpoint) -> None:
-        upto = checkpoint.position.order_key(999_999)
+        upto = checkpoint.position.order_key(MAX_INDEX)
         for table, days in touched.items():
             changes = self.lake.changes(self.shard, table)
             key = list(self.sources.tables[table].primary_key)
@@ -360,14 +400,26 @@ class ShardCapture:
                 q.reason,
             )
 
+    def _stop(self, checkpoint: Checkpoint, table: str, reason: str) -> Checkpoint:
+        log.error("shard %s table %s: capture stopped: %s", self.shard, table, reason)
+        checkpoint = dataclasses.replace(checkpoint, stopped={**checkpoint.stopped, table: reason})
+        write_checkpoint(self.lake.root, self.shard, checkpoint)
+        if self.on_stop is not None:
+            self.on_stop(self.shard, checkpoint)
+        return checkpoint
+
     def _ddl(self, checkpoint: Checkpoint, event: Ddl) -> Checkpoint:
         """An ALTER re-reads the table's columns (the binlog's own column names keep rows
-        labelled meanwhile); a TRUNCATE, DROP or RENAME stops the table: applying it
-        silently would empty or orphan the lake's copy."""
+        labelled meanwhile); a TRUNCATE, DROP or RENAME stops the table (applying it silently
+        would empty or orphan the lake's copy), as do rows changed by a statement logged as
+        text or by a two-phase XA transaction, whose rows the capture cannot land."""
         stopped = dict(checkpoint.stopped)
         if event.kind == "alter":
-            self.plans[event.table] = self._plan(event.table)
-        elif event.kind in ("truncate", "drop", "rename"):
+            try:
+                self.plans[event.table] = self._plan(event.table)
+            except (TableNotFoundError, LookupError) as e:
+                stopped[event.table] = f"ALTER at {event.end}: the table cannot be read ({e})"
+        elif event.kind in ("truncate", "drop", "rename", "statement", "xa"):
             reason = (
                 f"{event.kind.upper()} at {event.end} ({event.commit_ts.isoformat()}): "
                 f"{event.statement[:200]}"

@@ -87,8 +87,12 @@ def change_batch(
             elif change.op == "delete":
                 afters[change.table].add(change.before or {}, DELETE, pos, txn.commit_ts)
             else:
-                i = afters[change.table].add(change.after or {}, UPDATE, pos, txn.commit_ts)
-                befores[change.table].add(change.before or {}, MOVE, pos, txn.commit_ts)
+                before, after = change.before or {}, change.after or {}
+                i = afters[change.table].add(after, UPDATE, pos, txn.commit_ts)
+                key = rules[change.table].primary_key
+                # A new key is a new row: the old key's row is deleted, not moved.
+                rekeyed = any(before.get(k) != after.get(k) for k in key)
+                befores[change.table].add(before, DELETE if rekeyed else MOVE, pos, txn.commit_ts)
                 befores[change.table].pair.append(i)
     batch = ChangeBatch()
     for table, plan in plans.items():
@@ -106,6 +110,7 @@ def change_batch(
             paired = pa.array([p is not None for p in pairs])
             pair_days = main_days.take(pa.array(pairs, pa.int64()))
             moved = pc.and_(paired, pc.fill_null(pc.not_equal(before_days, pair_days), True))
+            moved = pc.or_(moved, pc.and_(paired, pc.equal(before.column(OP), DELETE)))
             parts.append(before.filter(moved))
             day_parts.append(before_days.filter(moved))
         rows = without_row_index(pa.concat_tables(parts))
@@ -156,7 +161,7 @@ def _typed(
             j = keep[i]
             batch.quarantined.append(
                 Quarantined(
-                    plan.table, images.positions[j], f"{what} is NULL", _json(images.rows[j])
+                    plan.table, images.positions[j], f"{what} is NULL", _json(images.rows[j], plan)
                 )
             )
         typed, days = typed.filter(placed), days.filter(placed)
@@ -181,7 +186,7 @@ def _typed_row_by_row(
             keep.append(i)
         except ValueConversionError as e:
             batch.quarantined.append(
-                Quarantined(plan.table, images.positions[i], str(e), _json(row))
+                Quarantined(plan.table, images.positions[i], str(e), _json(row, plan))
             )
     if not good:
         return binlog_table(
@@ -194,5 +199,9 @@ def without_row_index(table: pa.Table) -> pa.Table:
     return table.drop_columns([_ROW_INDEX]) if _ROW_INDEX in table.column_names else table
 
 
-def _json(row: Mapping[str, object]) -> str:
-    return json.dumps(dict(row), default=str, sort_keys=True)
+def _json(row: Mapping[str, object], plan: TablePlan | None = None) -> str:
+    """The row as JSON, only the columns the table's plan reads (never an excluded one)."""
+    kept = (
+        dict(row) if plan is None else {p.column.name: row.get(p.column.name) for p in plan.plans}
+    )
+    return json.dumps(kept, default=str, sort_keys=True)

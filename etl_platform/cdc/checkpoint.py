@@ -35,6 +35,8 @@ class Checkpoint:
     #: The binlog since the checkpoint was purged before it was read: the days from this one
     #: on are re-read by the batch extract before the stream goes on (no silent hole).
     resync_from: dt.date | None = None
+    #: Per table, the day its handover read through: later days are the capture's.
+    captured_since: dict[str, dt.date] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {
@@ -47,6 +49,7 @@ class Checkpoint:
             "stopped": dict(sorted(self.stopped.items())),
             "handed_over": sorted(self.handed_over),
             "resync_from": None if self.resync_from is None else self.resync_from.isoformat(),
+            "captured_since": {t: d.isoformat() for t, d in sorted(self.captured_since.items())},
         }
 
     @classmethod
@@ -61,6 +64,9 @@ class Checkpoint:
             resync_from=(
                 dt.date.fromisoformat(data["resync_from"]) if data.get("resync_from") else None
             ),
+            captured_since={
+                t: dt.date.fromisoformat(d) for t, d in (data.get("captured_since") or {}).items()
+            },
         )
 
 

@@ -26,7 +26,8 @@ def _variables(conn: pymysql.connections.Connection) -> dict[str, str]:
         cur.execute(
             "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('log_bin', 'binlog_format', "
             "'binlog_row_image', 'binlog_row_metadata', 'gtid_mode', 'gtid_strict_mode', "
-            "'gtid_binlog_pos', 'expire_logs_days', 'binlog_expire_logs_seconds', 'version')"
+            "'gtid_binlog_pos', 'expire_logs_days', 'binlog_expire_logs_seconds', 'version', "
+            "'binlog_row_value_options', 'binlog_transaction_compression', 'log_bin_compress')"
         )
         return {str(k).lower(): str(v) for k, v in cur.fetchall()}
 
@@ -80,6 +81,14 @@ def check_shard(
             "the log, so an ALTER TABLE cannot mislabel columns",
         ),
     ]
+    # Events the reader cannot decode: partial JSON updates and compressed events.
+    for name, bad, fix in (
+        ("binlog_row_value_options", "PARTIAL_JSON", "binlog_row_value_options = ''"),
+        ("binlog_transaction_compression", "ON", "binlog_transaction_compression = OFF"),
+        ("log_bin_compress", "ON", "log_bin_compress = OFF"),
+    ):
+        if name in v:
+            found.append(Finding(name, v[name].upper() != bad, v[name] or "''", fix))
     if mariadb:
         gtid = v.get("gtid_binlog_pos", "")
         found.append(Finding("gtid", True, f"MariaDB GTID {gtid or '(none yet)'}"))

@@ -173,8 +173,16 @@ def _run_one(sources, shard: str, args: argparse.Namespace) -> int:
                 for f in problems:
                     log.error("shard %s: %s is %s; set %s", shard, f.name, f.value, f.fix)
                 return 2
-            capture.run(stop)
+            checkpoint = capture.run(stop)
             attempt = 0
+            if not stop.is_set() and set(capture.rules) <= set(checkpoint.stopped):
+                log.error(
+                    "shard %s: every captured table is stopped (%s); waiting for "
+                    "`etl-platform cdc resume`, then a restart",
+                    shard,
+                    "; ".join(f"{t}: {r}" for t, r in checkpoint.stopped.items()),
+                )
+                stop.wait()
         except (pymysql.err.Error, ShardUnavailableError, OSError) as e:
             wait = BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)]
             log.warning("shard %s: capture stopped (%s); again in %s s", shard, e, wait)

@@ -163,9 +163,22 @@ def stop_server(datadir: Path, *, timeout: float = 30) -> None:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if _reaped(pid):
             return
         time.sleep(0.2)
     os.kill(pid, signal.SIGKILL)
+    _reaped(pid)
+
+
+def _reaped(pid: int) -> bool:
+    """Whether the server is gone: reaped when this process started it (else it lingers as
+    a zombie that `kill(pid, 0)` still finds), gone from the process table otherwise."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == pid
+    except ChildProcessError:  # not our child
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import re
 import struct
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,6 +23,7 @@ from pymysqlreplication.event import (
     MariadbGtidEvent,
     QueryEvent,
     RotateEvent,
+    XAPrepareEvent,
     XidEvent,
 )
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
@@ -34,12 +36,23 @@ Op = Literal["insert", "update", "delete"]
 _FILE_NUMBER = re.compile(r"\.(\d+)$")
 
 
-@dataclasses.dataclass(frozen=True, order=True)
+#: The widest index of a row change in one transaction `order_key` writes.
+MAX_INDEX = 999_999_999
+
+
+@functools.total_ordering
+@dataclasses.dataclass(frozen=True)
 class BinlogPosition:
-    """A place in the shard's binlog: the file and the byte after an event."""
+    """A place in the shard's binlog: the file and the byte after an event. Ordered by the
+    file's sequence number (not its name: `binlog.1000000` follows `binlog.999999`)."""
 
     log_file: str
     log_pos: int
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, BinlogPosition):
+            return NotImplemented
+        return (self.file_number, self.log_pos) < (other.file_number, other.log_pos)
 
     @property
     def file_number(self) -> int:
@@ -50,7 +63,7 @@ class BinlogPosition:
 
     def order_key(self, index: int = 0) -> str:
         """The change's `_log_pos` (docs/cdc.md): text that sorts as the binlog does."""
-        return f"{self.file_number:010d}-{self.log_pos:012d}-{index:06d}"
+        return f"{self.file_number:010d}-{self.log_pos:012d}-{index:09d}"
 
     def __str__(self) -> str:
         return f"{self.log_file}:{self.log_pos}"
@@ -76,7 +89,7 @@ class Transaction:
     changes: tuple[RowChange, ...]
 
 
-DdlKind = Literal["alter", "truncate", "drop", "rename", "other"]
+DdlKind = Literal["alter", "truncate", "drop", "rename", "statement", "xa", "other"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +136,18 @@ _NAME = re.compile(r"(?:`(?:[^`]|``)+`|\w+)(?:\s*\.\s*(?:`(?:[^`]|``)+`|\w+))?")
 
 
 _COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
+#: Statements inside a transaction that neither end it nor change rows.
+_IN_TRANSACTION = ("SAVEPOINT", "ROLLBACK TO", "RELEASE SAVEPOINT", "XA END")
+_DML = re.compile(r"^\s*(INSERT|REPLACE|UPDATE|DELETE|LOAD\s+DATA)\b", re.IGNORECASE)
+
+
+def statement_tables(statement: str, tables: set[str]) -> list[str]:
+    """The captured tables a data-changing statement logged as text names."""
+    if not _DML.match(statement):
+        return []
+    return sorted(
+        t for t in tables if re.search(rf"(?<![\w$])`?{re.escape(t)}`?(?![\w$])", statement)
+    )
 
 
 def ddl_tables(statement: str, schema: str) -> tuple[DdlKind, list[str]] | None:
@@ -134,6 +159,10 @@ def ddl_tables(statement: str, schema: str) -> tuple[DdlKind, list[str]] | None:
     verb = m.group("verb").split()[0].lower()
     kind: DdlKind = verb if verb in ("alter", "truncate", "drop", "rename") else "other"  # type: ignore[assignment]
     names = m.group("names").strip()
+    if kind == "alter" and re.search(r"\bRENAME\b", names, re.IGNORECASE):
+        kind = "rename"
+        first = _NAME.match(names)
+        return kind, _in_schema([first.group(0)] if first else [], schema)
     if kind == "alter":
         first = _NAME.match(names)
         parts = [first.group(0)] if first else []
@@ -143,16 +172,19 @@ def ddl_tables(statement: str, schema: str) -> tuple[DdlKind, list[str]] | None:
             for item in names.split(",")
             for name in re.split(r"\s+TO\s+", item.strip(), flags=re.IGNORECASE)
         ]
+    return kind, _in_schema(parts, schema)
+
+
+def _in_schema(parts: list[str], schema: str) -> list[str]:
     tables = []
     for raw in parts:
-        named = _NAME.fullmatch(raw)
-        if named is None:
+        if _NAME.fullmatch(raw) is None:
             continue
         pieces = [p.strip().strip("`").replace("``", "`") for p in raw.split(".")]
         if len(pieces) == 2 and pieces[0] != schema:
             continue
         tables.append(pieces[-1])
-    return kind, tables
+    return tables
 
 
 def current_position(conn: pymysql.connections.Connection) -> BinlogPosition:
@@ -199,6 +231,9 @@ def read_binlog(
             "user": endpoint.user,
             "password": endpoint.password,
             "connect_timeout": connect_timeout,
+            # A half-open connection (a failover, a dropped NAT entry) would block forever;
+            # heartbeats arrive every `heartbeat_seconds`, so silence this long is a loss.
+            "read_timeout": max(30, int(heartbeat_seconds * 10)),
         },
         server_id=server_id,
         resume_stream=True,
@@ -211,6 +246,7 @@ def read_binlog(
             UpdateRowsEvent,
             DeleteRowsEvent,
             XidEvent,
+            XAPrepareEvent,
             QueryEvent,
             RotateEvent,
             HeartbeatLogEvent,
@@ -226,6 +262,7 @@ def read_binlog(
     log_file = start.log_file
     gtid: str | None = None
     pending: list[RowChange] = []
+    in_transaction = False
     try:
         while True:
             before = BinlogPosition(log_file, stream.log_pos or start.log_pos)
@@ -255,24 +292,46 @@ def read_binlog(
                 continue
             if isinstance(event, XidEvent):
                 yield _commit(end, event.timestamp, gtid, pending)
-                gtid, pending = None, []
+                gtid, pending, in_transaction = None, [], False
                 continue
             if isinstance(event, QueryEvent):
-                query = event.query.strip()
+                query = _COMMENT.sub(" ", event.query).strip()
                 upper = query.upper()
-                if upper == "BEGIN":
+                if upper in ("BEGIN", "XA START") or upper.startswith("XA START "):
+                    in_transaction = True
                     continue
-                if upper == "COMMIT":  # a non-transactional engine's boundary
+                if upper in ("COMMIT", "ROLLBACK"):  # a non-transactional engine's boundary
                     yield _commit(end, event.timestamp, gtid, pending)
-                    gtid, pending = None, []
+                    gtid, pending, in_transaction = None, [], False
                     continue
-                found = ddl_tables(query, _schema_of(event, schema))
+                if upper.startswith(_IN_TRANSACTION):
+                    continue  # savepoints and an XA branch's end: the transaction goes on
+                here = _schema_of(event, schema)
+                found = ddl_tables(query, here)
                 hits = [t for t in (found[1] if found else []) if t in captured]
+                if found is None and here == schema:
+                    # Rows changed by a statement the binlog keeps as text (a session with
+                    # binlog_format=STATEMENT): they cannot be captured, so the table stops.
+                    hits = statement_tables(query, captured)
+                    found = ("statement", hits) if hits else None
                 for table in hits:
                     yield Ddl(end, _utc(event.timestamp), gtid, table, found[0], query)
-                if not hits:
+                if found is not None and found[0] != "statement":
+                    gtid, pending, in_transaction = None, [], False  # DDL commits implicitly
+                elif not in_transaction and not hits:
                     yield Idle(end, _utc(event.timestamp))
-                gtid, pending = None, []
+                continue
+            if isinstance(event, XAPrepareEvent):
+                tables = sorted({c.table for c in pending})
+                if event.one_phase:
+                    yield _commit(end, event.timestamp, gtid, pending)
+                else:
+                    # Two-phase XA commits later, apart from its rows: not captured, and
+                    # never silently, the tables it touched stop.
+                    for table in tables:
+                        yield Ddl(end, _utc(event.timestamp), gtid, table, "xa", "XA PREPARE")
+                gtid, pending, in_transaction = None, [], False
+                continue
     finally:
         stream.close()
 

@@ -17,6 +17,7 @@ removed between listing and reading means the swap is done: the day is read agai
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -128,10 +129,7 @@ def read_day_winners(
     or a compacted day file): `delete` and `move` rows are the caller's to drop (`visible`).
     A day with neither is `read_day_slices` exactly."""
     key = list(key)
-    try:
-        changes, opened = _open_day(raw, log, key, day, columns)
-    except FileNotFoundError:  # compaction swapped the day in and removed changes: read again
-        changes, opened = _open_day(raw, log, key, day, columns)
+    changes, opened = _open_day_retrying(raw, log, key, day, columns)
     if changes is None and not any(OP in f.schema_arrow.names for f in opened):
         for f in opened:
             f.close()
@@ -157,6 +155,23 @@ def read_day_winners(
     out = _output(changes, columns)
     for start in range(0, max(out.height, 1), rows):
         yield out.slice(start, rows)
+
+
+#: Waits before reading a day again when a change file vanished under the reader: compaction
+#: removes a day's merged files one by one after swapping the day file in.
+_REOPEN_WAITS = (0.0, 0.05, 0.2, 0.5, 1.0)
+
+
+def _open_day_retrying(
+    raw: Dataset, log: ChangeLog, key: list[str], day: dt.date, columns: list[str]
+) -> tuple[pl.DataFrame | None, list[pq.ParquetFile]]:
+    for wait in _REOPEN_WAITS:
+        time.sleep(wait)
+        try:
+            return _open_day(raw, log, key, day, columns)
+        except FileNotFoundError:  # compaction swapped the day in: read again
+            continue
+    return _open_day(raw, log, key, day, columns)
 
 
 def _open_day(

@@ -233,7 +233,18 @@ class RunningCapture:
             self.error = e
 
     def __enter__(self) -> RunningCapture:
+        """Started, once its first position is stored: what is committed from then on is
+        the capture's to land (what came before is the handover's)."""
+        import time
+
+        from etl_platform.cdc.checkpoint import read_checkpoint
+
         self.thread.start()
+        deadline = time.monotonic() + 60
+        while read_checkpoint(self.capture.lake.root, self.capture.shard) is None:
+            assert self.error is None, self.error
+            assert time.monotonic() < deadline, "the capture did not start"
+            time.sleep(0.05)
         return self
 
     def __exit__(self, *exc: object) -> None:

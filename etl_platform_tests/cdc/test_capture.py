@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -101,6 +102,8 @@ def test_ddl_stops_a_truncated_table_and_alter_keeps_columns(
     stop = threading.Event()
     runner = threading.Thread(target=capture.run, args=(stop,))
     runner.start()
+    while read_checkpoint(lake.root, "s0") is None:  # no handover here: start, then write
+        time.sleep(0.05)
     try:
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
         run_sql(db, "INSERT INTO orders VALUES (1, 'new', 1.00, NULL, %s)", params=(now,))

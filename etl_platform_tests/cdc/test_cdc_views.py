@@ -158,9 +158,7 @@ def test_views_follow_the_binlog(binlog_server, tmp_path: Path, monkeypatch) -> 
 
         # The capture's check, run as the UI runs it: nothing stopped.
         check = dg.AssetCheckKey(capture_asset_key("s0"), "tables_captured")
-        job = defs.resolve_implicit_global_asset_job_def().get_subset(
-            asset_check_selection={check}
-        )
+        job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_check_selection={check})
         ran = job.execute_in_process(instance=instance)
         evaluations = ran.get_asset_check_evaluations()
         assert [(e.check_name, e.passed) for e in evaluations] == [("tables_captured", True)]
