@@ -96,7 +96,7 @@ class ShardCapture:
         *,
         on_flush: Callable[[FlushReport], None] | None = None,
         on_handover: Callable[[str, BinlogPosition], None] | None = None,
-        on_resync: Callable[[str, list[dt.date]], None] | None = None,
+        on_resync: Callable[[str, list[dt.date], BinlogPosition], None] | None = None,
         on_stop: Callable[[str, Checkpoint], None] | None = None,
         on_confirm: Callable[[str, Checkpoint], None] | None = None,
     ) -> None:
@@ -172,7 +172,7 @@ class ShardCapture:
         ]
         for table in self.rules:
             if self.on_resync is not None:
-                self.on_resync(table, days)
+                self.on_resync(table, days, checkpoint.position)
             changes = self.lake.changes(self.shard, table)
             for day in days:
                 changes.remove(changes.files(day))

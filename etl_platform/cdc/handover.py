@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from etl_platform.extract.binlog_stream import MAX_INDEX, BinlogPosition
 from etl_platform.extract.connection import MySqlEndpoint
 from etl_platform.extract.extractor import extract_window
 from etl_platform.load.lake import Lake
@@ -27,13 +28,18 @@ def handover_days(
 
 
 def extract_history(
-    lake: Lake, sources: SourcesSpec, shard: str, table: str, endpoint: MySqlEndpoint
+    lake: Lake,
+    sources: SourcesSpec,
+    shard: str,
+    table: str,
+    endpoint: MySqlEndpoint,
+    position: BinlogPosition,
 ) -> int:
     """Read the handover days with the batch extract, a window of `max_days_per_run` at a
     time. Called after the capture stored its first position: a change committed while this
     reads is in the stream too, with a position above the day files' rows."""
     days = handover_days(lake, sources, shard, table, dt.datetime.now(dt.UTC).date())
-    rows = extract_days(lake, sources, shard, table, endpoint, days)
+    rows = extract_days(lake, sources, shard, table, endpoint, days, position)
     log.info(
         "shard %s table %s: %d row(s) over %d day(s) read for the handover",
         shard,
@@ -51,13 +57,19 @@ def extract_days(
     table: str,
     endpoint: MySqlEndpoint,
     days: list[dt.date],
+    position: BinlogPosition,
 ) -> int:
-    """The batch extract of `days`, a window of `max_days_per_run` at a time; its rows."""
+    """The batch extract of `days`, a window of `max_days_per_run` at a time; its rows. Read
+    after `position` was taken: the rows carry it, so a change at or before it loses to them
+    and a later one wins."""
     days = [d for d in days if d >= sources.table_start(table)]
     step = sources.extract.max_days_per_run
     rows = 0
     for i in range(0, len(days), step):
         window = days[i : i + step]
-        result = extract_window(extract_request(sources, shard, table, endpoint, window), lake)
+        request = extract_request(
+            sources, shard, table, endpoint, window, log_position=position.order_key(MAX_INDEX)
+        )
+        result = extract_window(request, lake)
         rows += sum(s.rows for s in result.days.values())
     return rows

@@ -156,8 +156,10 @@ def _run_one(sources, shard: str, args: argparse.Namespace) -> int:
         lake,
         endpoint,
         on_flush=reporter,
-        on_handover=lambda table, _: extract_history(lake, sources, shard, table, endpoint),
-        on_resync=lambda table, days: extract_days(lake, sources, shard, table, endpoint, days),
+        on_handover=lambda table, at: extract_history(lake, sources, shard, table, endpoint, at),
+        on_resync=lambda table, days, at: extract_days(
+            lake, sources, shard, table, endpoint, days, at
+        ),
         on_stop=None if reporter is None else reporter.stopped,
         on_confirm=None if reporter is None else reporter.confirmed,
     )

@@ -29,7 +29,8 @@ from etl_platform.components.source_metadata import (
 )
 from etl_platform.env import sources_path
 from etl_platform.errors import SchemaChanged
-from etl_platform.extract.connection import ShardUnavailableError
+from etl_platform.extract.binlog_stream import MAX_INDEX, current_position
+from etl_platform.extract.connection import MySqlEndpoint, ShardUnavailableError
 from etl_platform.extract.extractor import ExtractResult, extract_window
 from etl_platform.extract.null_cursor import NullCursorRule
 from etl_platform.extract.null_cursor_rows import (
@@ -40,6 +41,7 @@ from etl_platform.extract.null_cursor_rows import (
 from etl_platform.extract.schema_snapshot import snapshot_columns
 from etl_platform.extract.snapshot import SnapshotRequest, SnapshotResult, extract_snapshot
 from etl_platform.load.lake import Lake
+from etl_platform.load.staging import dataset_lock
 from etl_platform.partitions import (
     allow_beta_backfill_policy,
     bounded_backfill,
@@ -50,6 +52,7 @@ from etl_platform.redaction import redacted_step
 from etl_platform.resources import LakeResource, MySqlShardsResource
 from etl_platform.specs.source_schema import schema_path_for
 from etl_platform.specs.sources import RetrySpec, SourcesSpec, TableSpec
+from etl_platform.steps.compact_changes import REREAD_LOCK
 from etl_platform.steps.extract_request import extract_request
 
 
@@ -153,16 +156,25 @@ def _extract_or_retry(
     table_spec = sources.tables[table]
     settings = sources.extract
     with _shard_failures(context, settings.retry):
-        request = extract_request(
-            sources,
-            shard,
-            table,
-            mysql_shards.endpoint(shard, sources.shards[shard]),
-            days,
-            backend=mysql_shards.backend,
-            snapshot=snapshot,
-        )
-        result = extract_window(request, lake)
+        endpoint = mysql_shards.endpoint(shard, sources.shards[shard])
+        with contextlib.ExitStack() as held:
+            position = None
+            if table_spec.is_cdc:
+                # A re-read of days the capture also fills: no compaction meanwhile, and its
+                # rows rank with the binlog position taken before it (docs/cdc.md).
+                held.enter_context(dataset_lock(lake.raw(shard, table), REREAD_LOCK))
+                position = binlog_position_now(endpoint, settings.connect_timeout_seconds)
+            request = extract_request(
+                sources,
+                shard,
+                table,
+                endpoint,
+                days,
+                backend=mysql_shards.backend,
+                snapshot=snapshot,
+                log_position=position,
+            )
+            result = extract_window(request, lake)
         nulls = survey_null_cursor(
             request.endpoint,
             result.plan,
@@ -284,6 +296,15 @@ def snapshot_metadata(result: SnapshotResult, *, shard: str, path: str) -> dict:
 
 CAPTURE_WARN_AFTER = dt.timedelta(minutes=3)
 CAPTURE_FAIL_AFTER = dt.timedelta(minutes=10)
+
+
+def binlog_position_now(endpoint: MySqlEndpoint, connect_timeout: float) -> str:
+    """The shard's binlog end now, as a change position (`_log_pos`)."""
+    conn = endpoint.connect(connect_timeout=connect_timeout)
+    try:
+        return current_position(conn).order_key(MAX_INDEX)
+    finally:
+        conn.close()
 
 
 def build_capture_specs(sources: SourcesSpec) -> list[dg.AssetSpec]:

@@ -24,7 +24,8 @@ from etl_platform.load.lake import DayStats, Lake
 from etl_platform.runtime.memory import release_free_memory
 from etl_platform.runtime.parallel import prefetched
 
-# Errors the server returns when it cannot be reached or refuses us (CR_* / ER_ACCESS_DENIED).
+#: The change position column of a CDC table's rows (`transform.changes.POS`).
+LOG_POSITION = "_log_pos"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +50,10 @@ class ExtractRequest:
     snapshot_columns: Mapping[str, str] | None = None
     #: `tables.<t>.on_schema_change`: `fail` stops before anything is written.
     on_schema_change: str = "evolve"
+    #: A `mode: cdc` table's re-read: the binlog position taken before it (`_log_pos` text),
+    #: written on every row, so the day's changes at or before it lose to the rows read and
+    #: later ones win (docs/cdc.md).
+    log_position: str | None = None
 
     @property
     def read_days(self) -> list[dt.date]:
@@ -145,6 +150,8 @@ def extract_window(req: ExtractRequest, lake: Lake) -> ExtractResult:
         conn.close()
 
     schema = arrow_schema(plan.plans)
+    if req.log_position is not None:
+        schema = schema.append(pa.field(LOG_POSITION, pa.large_string()))
     stats = ConversionStats()
     writer = lake.raw(req.shard, req.table).open_window(req.days, schema)
     lo = hi = None
@@ -169,6 +176,11 @@ def extract_window(req: ExtractRequest, lake: Lake) -> ExtractResult:
             if req.fallback is not None:
                 batch = fill_cursor(batch, req.cursor, req.fallback)
             cursor_values = batch.column(req.cursor)
+            if req.log_position is not None:
+                batch = batch.append_column(
+                    LOG_POSITION,
+                    pa.repeat(pa.scalar(req.log_position, pa.large_string()), batch.num_rows),
+                )
             writer.write(batch, cursor_day(cursor_values))
             lo, hi = _extend(lo, hi, cursor_values)
         days = writer.commit()

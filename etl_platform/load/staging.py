@@ -132,8 +132,9 @@ def _remove_dead_writers(parent: Path, keep: Path) -> None:
 
 
 @contextlib.contextmanager
-def dataset_lock(dataset: Dataset, name: str) -> Iterator[None]:
-    """Hold the dataset's lock `name` (exclusive) for a read-modify-write of one of its files.
+def dataset_lock(dataset: Dataset, name: str, *, wait: bool = True) -> Iterator[bool]:
+    """Hold the dataset's lock `name` (exclusive) for a read-modify-write of one of its files;
+    with `wait=False`, yields False at once when another holder has it.
 
     The lock file sits in the dataset's staging folder, never in the lake; each call opens it
     anew, so threads of one process take turns as processes do. Without `flock` (Windows) one
@@ -142,9 +143,15 @@ def dataset_lock(dataset: Dataset, name: str) -> Iterator[None]:
     folder = dataset.staging_dir
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / name).open("a") as handle:
-        if fcntl is not None:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
+        if fcntl is None:
+            yield True
+            return
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
 
 
 class StagingFolder:

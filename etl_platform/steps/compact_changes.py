@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from etl_platform.load.change_files import ChangeLog, file_positions
 from etl_platform.load.lake import Dataset, Lake
+from etl_platform.load.staging import dataset_lock
 from etl_platform.load.versions import day_fingerprint
 from etl_platform.specs.sources import CdcSettings
 from etl_platform.transform.changes import POS, latest_per_key
@@ -51,17 +52,30 @@ def compaction_due(changes: ChangeLog, day: dt.date, settings: CdcSettings) -> b
     return changes.bytes(day) > settings.compact_bytes
 
 
+#: Held by a batch re-read of a CDC table for its whole read (`mysql_sources`).
+REREAD_LOCK = "cdc-reread.lock"
+
+
 def compact_day(
     lake: Lake, shard: str, table: str, key: Sequence[str], day: dt.date, *, upto: str
 ) -> CompactResult:
     """Merge the day file and the change files whose last position is at or before `upto`
     (the checkpoint's) into a new day file, then remove those change files.
 
-    A day file replaced meanwhile (a batch re-read of the day; checked just before the swap,
-    not under a lock) is left as it is: nothing is merged, and the next compaction starts
-    again from it.
+    Skipped while a batch re-read of the table holds `REREAD_LOCK` (it would swap its older
+    read over the merge); a day file replaced meanwhile otherwise (checked just before the
+    swap) is left as it is, and the next compaction starts again from it.
     """
     log, raw = lake.changes(shard, table), lake.raw(shard, table)
+    with dataset_lock(raw, REREAD_LOCK, wait=False) as free:
+        if not free:
+            return CompactResult(day, skipped=f"a batch re-read of {raw.name} is running")
+        return _compact(log, raw, key, day, upto)
+
+
+def _compact(
+    log: ChangeLog, raw: Dataset, key: Sequence[str], day: dt.date, upto: str
+) -> CompactResult:
     files = [f for f in log.files(day) if file_positions(f)[1] <= upto]
     if not files:
         return CompactResult(day, skipped=f"no change file at or before {upto}")

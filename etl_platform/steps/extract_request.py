@@ -19,6 +19,7 @@ def extract_request(
     *,
     backend: str = "auto",
     snapshot: dict[str, str] | None = None,
+    log_position: str | None = None,
 ) -> ExtractRequest:
     table_spec = sources.tables[table]
     settings = sources.extract
@@ -39,4 +40,5 @@ def extract_request(
         fallback=table_spec.cursor_fallback,
         snapshot_columns=snapshot,
         on_schema_change=table_spec.on_schema_change,
+        log_position=log_position,
     )

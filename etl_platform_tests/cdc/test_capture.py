@@ -52,11 +52,11 @@ def test_capture_lands_every_change(
     during = Writer(db, seed=8, next_id=history.next_id, touch_from=1)
     endpoint = db
 
-    def handover(table: str, _position) -> None:
+    def handover(table: str, position) -> None:
         # Writes running while the history is read: both in the day files and the stream.
         thread = threading.Thread(target=during.run, kwargs={"transactions": 30})
         thread.start()
-        extract_history(lake, sources, "s0", table, endpoint)
+        extract_history(lake, sources, "s0", table, endpoint, position)
         thread.join()
 
     capture = ShardCapture(

@@ -180,10 +180,10 @@ def test_a_purged_binlog_is_re_read_by_batch(binlog_server, tmp_path, monkeypatc
             "s0",
             lake,
             db,
-            on_handover=lambda t, _: extract_history(lake, sources, "s0", t, db),
-            on_resync=lambda t, days: (
+            on_handover=lambda t, at: extract_history(lake, sources, "s0", t, db, at),
+            on_resync=lambda t, days, at: (
                 on_resync.append(days),
-                extract_days(lake, sources, "s0", t, db, days),
+                extract_days(lake, sources, "s0", t, db, days, at),
             ),
         )
 
@@ -349,3 +349,21 @@ def test_days_the_capture_read_through_count_as_written(
     # Quiet days after the handover's day through yesterday: written, with no rows.
     assert {since + dt.timedelta(days=i) for i in range(1, 4)} <= written
     assert TODAY not in written and since not in written
+
+
+def test_a_batch_re_read_outranks_older_changes(binlog_server, tmp_path, monkeypatch) -> None:
+    db, sources, lake, _ = _setup(binlog_server, tmp_path, monkeypatch, "cdc_reread")
+    now = _stamp(TODAY)
+    with RunningCapture(ShardCapture(sources, "s0", lake, db)):
+        run_sql(db, "INSERT INTO orders VALUES (1, 'new', 1.00, NULL, %s)", params=(now,))
+        wait_caught_up(lake, "s0", db)
+    # Changed while nothing captures, then the day is read again by batch: the re-read's rows
+    # carry the position taken before it, above the day's older change.
+    run_sql(db, "UPDATE orders SET status = 'late' WHERE id = 1")
+    extract_days(lake, sources, "s0", "orders", db, [TODAY], binlog_end(db))
+    assert lake_rows(lake, sources, "s0", history=False)["status"].to_list() == ["late"]
+    # The capture then reads the same update (below the re-read's position): no change.
+    with RunningCapture(ShardCapture(sources, "s0", lake, db)):
+        run_sql(db, "UPDATE orders SET status = 'done' WHERE id = 1")
+        wait_caught_up(lake, "s0", db)
+    assert_frame_equal(lake_rows(lake, sources, "s0", history=False), source_rows(db))
