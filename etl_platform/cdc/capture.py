@@ -242,7 +242,7 @@ class ShardCapture:
             heartbeat_seconds=self.settings.heartbeat_seconds,
             connect_timeout=self.sources.extract.connect_timeout_seconds,
         )
-        started = time.monotonic()
+        since_flush = time.monotonic()  # events/s are a flush's changes over its window
         try:
             for event in events:
                 now = time.monotonic()
@@ -254,8 +254,8 @@ class ShardCapture:
                     boundary = event.end
                 elif isinstance(event, Ddl):
                     if pending:
-                        checkpoint = self._flush(checkpoint, pending, boundary, now - started)
-                        pending, pending_rows = [], 0
+                        checkpoint = self._flush(checkpoint, pending, boundary, now - since_flush)
+                        pending, pending_rows, since_flush = [], 0, now
                     checkpoint = self._ddl(checkpoint, event)
                     boundary = event.end
                     if event.table in checkpoint.stopped:
@@ -282,15 +282,16 @@ class ShardCapture:
                     or now - first_at >= self.settings.batch_seconds
                 )
                 if due:
-                    checkpoint = self._flush(checkpoint, pending, boundary, now - started)
-                    pending, pending_rows = [], 0
+                    checkpoint = self._flush(checkpoint, pending, boundary, now - since_flush)
+                    pending, pending_rows, since_flush = [], 0, now
                     last_confirm = time.monotonic()
                 if stop.is_set():
                     break
         finally:
             events.close()
         if pending:
-            checkpoint = self._flush(checkpoint, pending, boundary, time.monotonic() - started)
+            elapsed = time.monotonic() - since_flush
+            checkpoint = self._flush(checkpoint, pending, boundary, elapsed)
         return checkpoint
 
     # -- a flush -------------------------------------------------------------------------
