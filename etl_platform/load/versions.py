@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from etl_platform.load.replaced_file import DayManifestFile, replace_with_table
 from etl_platform.load.staging import dataset_lock
-from etl_platform.transform.versions import DAY
+from etl_platform.transform.versions import seen_by
 
 FILE_NAME = "versions.parquet"
 #: The footer key of the manifest: {raw day: fingerprint of its files when read}.
@@ -63,7 +63,7 @@ class VersionsTable(DayManifestFile):
             return None
         frame = pl.scan_parquet(self.path, hive_partitioning=False)
         if through is not None:
-            frame = frame.filter(pl.col(DAY) <= through)
+            frame = frame.filter(seen_by(through, frame.collect_schema().names()))
         if columns is not None:
             frame = frame.select(columns)
         return frame.collect()

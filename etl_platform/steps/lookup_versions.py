@@ -24,14 +24,14 @@ from etl_platform.load.versions import VersionsTable, day_fingerprint
 from etl_platform.runtime.memory import release_free_memory
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.specs.views import ViewSpec
-from etl_platform.transform.changes import DELETE, OP, visible
+from etl_platform.transform.changes import COMMIT_TS, DELETE, OP
 from etl_platform.transform.versions import (
     DAY,
     META,
     ORIGIN,
     RAW,
+    commit_tombstones,
     day_versions,
-    tombstones,
     with_validity,
 )
 
@@ -181,20 +181,26 @@ def _read_day_versions(
     cursor: str,
 ) -> list[pl.DataFrame]:
     """A raw day's versions. Of a CDC day read as one, every version that stood at a day's
-    end (`move` rows too), and for each key whose winning change is a `delete` a tombstone
-    from the day's start, dated by the day as a key reconciliation's are by its time."""
+    end (`move` rows too, and the version a `delete` removed), and for each key whose winning
+    change is a `delete` a tombstone seen from its commit's day (`commit_tombstones`)."""
     if changes is None:
         rows = read_frame(raw, day, columns)
         return [] if rows is None else [day_versions(rows, day, key=key)]
-    frame = read_raw_day_frame(raw, changes, key, day, columns)
+    frame = read_raw_day_frame(raw, changes, key, day, [*columns, COMMIT_TS])
     if frame is None:
         return []
-    out = [day_versions(visible(frame, history=True).select(columns), day, key=key)]
+    out = [day_versions(frame.select(columns), day, key=key)]
     if OP in frame.columns and (deleted := frame.filter(pl.col(OP) == DELETE)).height:
-        start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-        schema = out[0].schema
         out.append(
-            tombstones(deleted.select(key), at=start, cursor=cursor, schema=schema, origin=RAW)
+            commit_tombstones(
+                deleted,
+                day=day,
+                key=key,
+                cursor=cursor,
+                commit=COMMIT_TS,
+                schema=out[0].schema,
+                origin=RAW,
+            )
         )
     return out
 

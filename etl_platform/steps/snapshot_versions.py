@@ -18,7 +18,7 @@ from etl_platform.load.lake import SnapshotFile
 from etl_platform.load.versions import VersionsTable
 from etl_platform.specs.sources import SNAPSHOT_AT
 from etl_platform.transform.snapshot_diff import diff_snapshot, first_snapshot
-from etl_platform.transform.versions import DAY, DELETED, META, ORIGIN, with_validity
+from etl_platform.transform.versions import DAY, DELETED, META, ORIGIN, SEEN, with_validity
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +65,7 @@ def sync_snapshot(
             merged = pl.concat([current, fresh], how="vertical_relaxed")
         else:
             fresh = first_snapshot(rows, key=key, start=start).select(
-                [*columns, DAY, DELETED, ORIGIN]
+                [*columns, DAY, SEEN, DELETED, ORIGIN]
             )
             merged = fresh
         merged = with_validity(merged, key=key, cursor=SNAPSHOT_AT)

@@ -1,9 +1,13 @@
 """A looked-up table's versions (SCD type 2) and what they say as of a day's end.
 
 Every version a raw day held is kept, tagged with that day (`_day`); a deleted key gets a
-tombstone (`_deleted`). "As of the end of day D" is the latest version per key among those of
-days up to D, a tombstone meaning the key is gone: the same rows, ties broken the same way,
-as folding each day into the day before's state, without a copy of the table per day.
+tombstone (`_deleted`). "As of the end of day D" is the latest version per key among those
+seen by D's end (`_seen`), a tombstone meaning the key is gone: the same rows, ties broken the
+same way, as folding each day into the day before's state, without a copy of the table per day.
+
+`_day` says which raw day a version was read from (a re-read day replaces its versions);
+`_seen` says from which day's end it counts. They differ only for a CDC delete: it is filed
+on the removed version's day, but the key is gone only from its commit's day.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from etl_platform.transform.dedupe import latest_rows
 
 #: The raw day a version came from (tombstones: the day the delete was seen).
 DAY = "_day"
+#: The day from whose end the version counts (its `_day`, a CDC delete's: its commit's day).
+#: Older versions tables lack it: `_day` stands in.
+SEEN = "_seen"
 #: True for a tombstone: the key was gone from the shard at its `valid_from`.
 DELETED = "_deleted"
 #: Where a version came from: a raw day (`raw`), a key reconciliation, a snapshot diff.
@@ -25,7 +32,7 @@ ORIGIN = "_origin"
 VALID_FROM = "valid_from"
 VALID_TO = "valid_to"
 #: The columns the versions table adds to the state's own.
-META = (DAY, DELETED, ORIGIN, VALID_FROM, VALID_TO)
+META = (DAY, SEEN, DELETED, ORIGIN, VALID_FROM, VALID_TO)
 
 RAW = "raw"
 
@@ -38,6 +45,7 @@ def day_versions(
     keyed = rows.filter(pl.all_horizontal(pl.col(k).is_not_null() for k in key)) if key else rows
     return keyed.with_columns(
         pl.lit(day, pl.Date).alias(DAY),
+        pl.lit(day, pl.Date).alias(SEEN),
         pl.lit(False).alias(DELETED),
         pl.lit(origin).alias(ORIGIN),
     )
@@ -53,9 +61,44 @@ def tombstones(
     frame = keys.with_columns(
         pl.lit(stamp).cast(cursor_type).alias(cursor),
         pl.lit(at.date(), pl.Date).alias(DAY),
+        pl.lit(at.date(), pl.Date).alias(SEEN),
         pl.lit(True).alias(DELETED),
         pl.lit(origin).alias(ORIGIN),
     )
+    return _in_schema(frame, schema)
+
+
+def commit_tombstones(
+    deleted: pl.DataFrame,
+    *,
+    day: dt.date,
+    key: Sequence[str],
+    cursor: str,
+    commit: str,
+    schema: pl.Schema,
+    origin: str,
+) -> pl.DataFrame:
+    """A tombstone per CDC delete in `deleted` (its key, the removed version's cursor and its
+    `commit` time, UTC), filed on the raw `day` and seen from the commit's day. Its cursor is
+    the commit time in the cursor's type, never before the removed version's, so it outranks
+    what it deletes."""
+    cursor_type = schema[cursor]
+    committed = pl.col(commit).dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    fallback = pl.lit(dt.datetime.combine(day, dt.time()))
+    at = committed.fill_null(fallback)
+    stamp = at.dt.date() if cursor_type == pl.Date else at
+    frame = deleted.select(
+        *key,
+        pl.max_horizontal(stamp.cast(cursor_type), pl.col(cursor).cast(cursor_type)).alias(cursor),
+        pl.lit(day, pl.Date).alias(DAY),
+        at.dt.date().alias(SEEN),
+        pl.lit(True).alias(DELETED),
+        pl.lit(origin).alias(ORIGIN),
+    )
+    return _in_schema(frame, schema)
+
+
+def _in_schema(frame: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
     return pl.concat([pl.DataFrame(schema=schema), frame], how="diagonal_relaxed").select(
         list(schema)
     )
@@ -79,6 +122,13 @@ def as_of(versions: pl.DataFrame, day: dt.date, *, key: Sequence[str], cursor: s
     days up to `day` (ties broken on the row's values, a tombstone winning), deleted keys out,
     without the versions' own columns."""
     own = [c for c in versions.columns if c not in META]
-    seen = versions.filter(pl.col(DAY) <= day).select([*own, DELETED])
+    # The tombstone's flag first: of a key's versions tied on the cursor, it wins.
+    seen = versions.filter(seen_by(day, versions.columns)).select([DELETED, *own])
     latest = latest_rows(seen, list(key), cursor)
     return latest.filter(~pl.col(DELETED)).drop(DELETED)
+
+
+def seen_by(day: dt.date, columns: Sequence[str]) -> pl.Expr:
+    """The versions (of a table with `columns`) that count at the end of `day`."""
+    seen = pl.coalesce(pl.col(SEEN), pl.col(DAY)) if SEEN in columns else pl.col(DAY)
+    return seen <= day

@@ -19,7 +19,7 @@ from etl_platform.steps.compact_changes import compact_day
 from etl_platform.steps.lookup_versions import sync_versions
 from etl_platform.steps.view_days import ViewInputs, build_view_day
 from etl_platform.transform.changes import COMMIT_TS, DELETE, INSERT, MOVE, OP, POS, UPDATE
-from etl_platform.transform.versions import DAY, DELETED, as_of
+from etl_platform.transform.versions import DAY, DELETED, SEEN, VALID_FROM, as_of
 
 pytestmark = pytest.mark.integration
 
@@ -54,12 +54,18 @@ def _batch(schema: pa.Schema, rows: list[tuple]) -> pa.Table:
     return pa.Table.from_pylist([dict(zip(schema.names, r, strict=True)) for r in rows], schema)
 
 
-def _changes(schema: pa.Schema, rows: list[tuple], ops: list[tuple[str, int]]) -> pa.Table:
-    """Rows of the table's columns, each with its (_op, position number)."""
+def _changes(
+    schema: pa.Schema,
+    rows: list[tuple],
+    ops: list[tuple[str, int]],
+    committed: dt.datetime = _at(D3, 23),
+) -> pa.Table:
+    """Rows of the table's columns, each with its (_op, position number), committed at
+    `committed`."""
     full = pa.schema([*schema, *CHANGE_FIELDS])
     return pa.Table.from_pylist(
         [
-            dict(zip(full.names, (*r, op, _pos(n), _at(D3, 23)), strict=True))
+            dict(zip(full.names, (*r, op, _pos(n), committed), strict=True))
             for r, (op, n) in zip(rows, ops, strict=True)
         ],
         full,
@@ -205,8 +211,9 @@ def _tiers(lake: Lake, day: dt.date, table: str = "customers") -> dict[int, str]
 
 def test_lookup_state_of_a_row_updated_moved_and_deleted(tmp_path: Path) -> None:
     """Customer 20: extracted on D1, updated on D1, moved to D2 by an update, deleted on D3.
-    The delete carries the row as it stood, whose day is D2: D2 read as one no longer has the
-    key, so its tombstone is from D2 (as a view's D2 loses the row)."""
+    The delete carries the row as it stood, whose day is D2: it is filed on D2 (a re-read of D2
+    replaces it) but the key is gone only from the delete's commit on D3; until then D2's
+    version stands."""
     lake = Lake(tmp_path)
     lake.raw("s0", "accounts").write_partitions(
         {
@@ -228,16 +235,18 @@ def test_lookup_state_of_a_row_updated_moved_and_deleted(tmp_path: Path) -> None
     assert _tiers(lake, D1, "accounts") == {20: "basic", 21: "free"}
     assert _tiers(lake, D2, "accounts") == {20: "pro", 21: "free"}
 
-    log.write(D2, _changes(CUSTOMERS, [(20, "pro", _at(D2, 7))], [(DELETE, 3)]))
+    log.write(D2, _changes(CUSTOMERS, [(20, "pro", _at(D2, 7))], [(DELETE, 3)], _at(D3, 2)))
     lake.raw("s0", "accounts").write_partitions({D3: _batch(CUSTOMERS, [])}, CUSTOMERS)
     report = _sync(lake, "accounts")
     assert report.read_days == [D2, D3]
-    expected = {D1: {20: "basic", 21: "free"}, D2: {21: "free"}, D3: {21: "free"}}
+    expected = {D1: {20: "basic", 21: "free"}, D2: {20: "pro", 21: "free"}, D3: {21: "free"}}
     assert {d: _tiers(lake, d, "accounts") for d in expected} == expected
     versions = lake.versions("s0", "accounts").read()
     assert versions is not None
     tombstone = versions.filter(pl.col(DELETED))
-    assert tombstone.select("id", DAY, "updated_at").rows() == [(20, D2, _at(D2, 0))]
+    assert tombstone.select("id", DAY, SEEN, "updated_at", VALID_FROM).rows() == [
+        (20, D2, D3, _at(D3, 2), _at(D3, 2))
+    ]
 
     # Compaction changes the day's files: read again, the same versions.
     for day in (D1, D2):
@@ -245,10 +254,10 @@ def test_lookup_state_of_a_row_updated_moved_and_deleted(tmp_path: Path) -> None
     assert _sync(lake, "accounts").read_days == [D1, D2]
     assert {d: _tiers(lake, d, "accounts") for d in expected} == expected
 
-    # Re-inserted on D3: current again from D3.
-    log.write(D3, _changes(CUSTOMERS, [(20, "back", _at(D3, 4))], [(INSERT, 4)]))
+    # Re-inserted on D3 after the delete: current again from D3.
+    log.write(D3, _changes(CUSTOMERS, [(20, "back", _at(D3, 4))], [(INSERT, 4)], _at(D3, 4)))
     _sync(lake, "accounts")
-    assert _tiers(lake, D2, "accounts") == {21: "free"}
+    assert _tiers(lake, D2, "accounts") == {20: "pro", 21: "free"}
     assert _tiers(lake, D3, "accounts") == {20: "back", 21: "free"}
 
 

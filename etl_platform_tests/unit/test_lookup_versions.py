@@ -14,7 +14,17 @@ from etl_platform.errors import PartitionMissing
 from etl_platform.load.lake import Lake
 from etl_platform.steps.lookup_versions import history_gaps, missing_history, sync_versions
 from etl_platform.transform.lookups import latest_per_key
-from etl_platform.transform.versions import DAY, VALID_FROM, VALID_TO, as_of
+from etl_platform.transform.versions import (
+    DAY,
+    DELETED,
+    SEEN,
+    VALID_FROM,
+    VALID_TO,
+    as_of,
+    commit_tombstones,
+    day_versions,
+    with_validity,
+)
 
 FIRST = dt.date(2026, 11, 1)
 DAYS = [FIRST + dt.timedelta(days=i) for i in range(6)]
@@ -213,3 +223,71 @@ def test_a_view_asking_for_another_column_rebuilds_the_versions(tmp_path: Path) 
     report = _sync(lake)
     assert report.read_days == DAYS
     assert _as_of(lake, DAYS[5]) == _expected(5)
+
+
+def _one_version(cursor: object, dtype: pl.DataType, day: dt.date) -> pl.DataFrame:
+    rows = pl.DataFrame({"id": [7], "tier": ["pro"], "updated_at": [cursor]}).cast(
+        {"updated_at": dtype}
+    )
+    return day_versions(rows, day, key=["id"])
+
+
+@pytest.mark.parametrize(
+    ("dtype", "cursor", "committed", "stamp"),
+    [
+        (  # a datetime cursor: the tombstone's is the commit time
+            pl.Datetime("us"),
+            dt.datetime(2026, 11, 1, 9),
+            dt.datetime(2026, 11, 4, 2, tzinfo=dt.UTC),
+            dt.datetime(2026, 11, 4, 2),
+        ),
+        (  # a DATE cursor: the commit's day
+            pl.Date,
+            dt.date(2026, 11, 1),
+            dt.datetime(2026, 11, 4, 2, tzinfo=dt.UTC),
+            dt.date(2026, 11, 4),
+        ),
+        (  # a cursor set ahead of the commit: the tombstone still outranks the version
+            pl.Datetime("us"),
+            dt.datetime(2026, 11, 5, 9),
+            dt.datetime(2026, 11, 4, 2, tzinfo=dt.UTC),
+            dt.datetime(2026, 11, 5, 9),
+        ),
+    ],
+)
+def test_a_cdc_delete_removes_the_key_from_its_commit_day_on(
+    dtype: pl.DataType, cursor: object, committed: dt.datetime, stamp: object
+) -> None:
+    """Filed on the removed version's day (D1), seen from the commit's day (D4): as of D1..D3
+    the version stands, as of D4 the key is gone."""
+    version = _one_version(cursor, dtype, FIRST)
+    deleted = version.select("id", "updated_at").with_columns(
+        pl.lit(committed, pl.Datetime("us", "UTC")).alias("_commit_ts")
+    )
+    tomb = commit_tombstones(
+        deleted,
+        day=FIRST,
+        key=["id"],
+        cursor="updated_at",
+        commit="_commit_ts",
+        schema=version.schema,
+        origin="raw",
+    )
+    assert tomb.select("updated_at", DAY, SEEN, DELETED).rows() == [
+        (stamp, FIRST, dt.date(2026, 11, 4), True)
+    ]
+    versions = with_validity(pl.concat([version, tomb]), key=["id"], cursor="updated_at")
+    standing = [as_of(versions, d, key=["id"], cursor="updated_at").height for d in DAYS[:5]]
+    assert standing == [1, 1, 1, 0, 0]
+
+
+def test_versions_written_before_seen_days_read_by_their_day(tmp_path: Path) -> None:
+    """A versions file without `_seen` (written by an older release) counts each version from
+    its `_day`, and an update adds the column without reading every day again."""
+    version = _one_version(dt.datetime(2026, 11, 2), pl.Datetime("us"), DAYS[1]).drop(SEEN)
+    assert as_of(version, DAYS[0], key=["id"], cursor="updated_at").height == 0
+    assert as_of(version, DAYS[1], key=["id"], cursor="updated_at").height == 1
+    table = Lake(tmp_path).versions("s0", "customers")
+    table.replace(with_validity(version, key=["id"], cursor="updated_at").to_arrow(), {})
+    assert table.read(through=DAYS[0]).height == 0
+    assert table.read(through=DAYS[1]).height == 1
