@@ -1,14 +1,19 @@
-"""A CDC view's freshness as its data's lag: how far behind the shards the rows it holds are.
+"""A view's freshness as its data's lag: how far behind the shards the rows it holds are.
 
-A view built from change files holds every commit its shards' captures had landed when the
-build began: their checkpoints' `confirmed_at`, the oldest of them (`data_as_of`, in the view's
-metadata). Its lag is now minus that, whatever the run times: a view rebuilt every minute over
-a stalled capture falls behind, and a quiet shard whose capture keeps confirming does not.
+`data_as_of` (in the view's metadata) is up to when the view holds every commit of its source
+table on every shard it reads, the oldest shard's figure:
+- a CDC source: the capture's checkpoint `confirmed_at` when the build began;
+- a batch source: when the run that last extracted the view's newest day on that shard began
+  (the read saw every commit until then), or that day's end when it was read later; a shard
+  without that day counts from the day's start.
+Its lag is now minus that, whatever the run times: a view rebuilt every minute over a stalled
+capture or a failing extract falls behind, and a quiet shard that keeps being read does not.
 
 The `data_lag` check (WARN past the view's `freshness.warn_after`, ERROR past `fail_after`;
 never blocking: a late view is still right for what it holds) is evaluated by the
-`cdc_data_lag` sensor every 30 s, reported only when its state changes, and on demand from
-the UI.
+`view_data_lag` sensor every 30 s, reported only when its state changes, and on demand from
+the UI. It follows the view's two newest days (today's and yesterday's, UTC): a backfill of old
+days does not change it.
 """
 
 # No `from __future__ import annotations`: Dagster reads the check's `context` annotation at
@@ -21,27 +26,56 @@ from pathlib import Path
 import dagster as dg
 from dagster import AssetCheckExecutionContext
 
-from etl_platform.asset_keys import DATA_LAG_CHECK, view_asset_key
+from etl_platform.asset_keys import DATA_LAG_CHECK, raw_asset_key, view_asset_key
 from etl_platform.cdc.checkpoint import read_checkpoint
+from etl_platform.layout import partition_key
 from etl_platform.specs.durations import parse_duration
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.specs.views import ViewSpec
 
 DATA_LAG = DATA_LAG_CHECK
 DATA_AS_OF = "data_as_of"
-SENSOR_NAME = "cdc_data_lag"
+SENSOR_NAME = "view_data_lag"
 
 
 def lagged_views(views: Sequence[ViewSpec], sources: SourcesSpec) -> list[ViewSpec]:
-    """The views whose lag is measured: a `mode: cdc` source and a `freshness`."""
-    return [v for v in views if v.freshness and sources.tables[v.source].is_cdc]
+    """The views whose lag is measured: those with a `freshness`."""
+    return [v for v in views if v.freshness]
 
 
-def data_as_of(root: Path, sources: SourcesSpec, spec: ViewSpec) -> dt.datetime | None:
-    """Up to when every source shard's commits had landed; None when a shard's capture has
-    not confirmed anything yet (or the source is not CDC)."""
-    if not sources.tables[spec.source].is_cdc:
-        return None
+def data_as_of(
+    instance: dg.DagsterInstance,
+    root: Path,
+    sources: SourcesSpec,
+    spec: ViewSpec,
+    newest_day: dt.date,
+) -> dt.datetime | None:
+    """Up to when every source shard's commits had landed in the view's newest day (see the
+    module docstring); None when a CDC shard's capture has not confirmed anything yet."""
+    if sources.tables[spec.source].is_cdc:
+        return _captured_as_of(root, sources, spec)
+    return min(
+        _extracted_as_of(instance, raw_asset_key(shard, spec.source), newest_day)
+        for shard in sources.shards_for(spec.source)
+    )
+
+
+def _extracted_as_of(
+    instance: dg.DagsterInstance, raw_key: dg.AssetKey, day: dt.date
+) -> dt.datetime:
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=raw_key, asset_partitions=[partition_key(day)]), limit=1
+    ).records
+    if not records:
+        return start
+    record = records[0]
+    run = instance.get_run_record_by_id(record.run_id) if record.run_id else None
+    began = run.start_time if run is not None and run.start_time is not None else record.timestamp
+    return min(dt.datetime.fromtimestamp(began, dt.UTC), start + dt.timedelta(days=1))
+
+
+def _captured_as_of(root: Path, sources: SourcesSpec, spec: ViewSpec) -> dt.datetime | None:
     confirmed = []
     for shard in sources.shards_for(spec.source):
         checkpoint = read_checkpoint(root, shard)
@@ -57,12 +91,23 @@ def data_as_of_metadata(as_of: dt.datetime | None) -> dict[str, dg.MetadataValue
     return {DATA_AS_OF: dg.MetadataValue.timestamp(as_of)}
 
 
-def latest_data_as_of(instance: dg.DagsterInstance, spec: ViewSpec) -> dt.datetime | None:
-    """`data_as_of` of the view's newest materialization that has one."""
-    event = instance.get_latest_materialization_event(view_asset_key(spec.name))
-    materialization = event.asset_materialization if event is not None else None
-    value = materialization.metadata.get(DATA_AS_OF) if materialization is not None else None
-    return None if value is None else dt.datetime.fromtimestamp(value.value, dt.UTC)
+def latest_data_as_of(
+    instance: dg.DagsterInstance, spec: ViewSpec, now: dt.datetime | None = None
+) -> dt.datetime | None:
+    """The newest `data_as_of` among the latest builds of the view's two newest days."""
+    today = (now or dt.datetime.now(dt.UTC)).date()
+    days = [partition_key(today), partition_key(today - dt.timedelta(days=1))]
+    found = []
+    for day in days:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=view_asset_key(spec.name), asset_partitions=[day]),
+            limit=1,
+        ).records
+        materialization = records[0].asset_materialization if records else None
+        value = materialization.metadata.get(DATA_AS_OF) if materialization is not None else None
+        if value is not None:
+            found.append(dt.datetime.fromtimestamp(value.value, dt.UTC))
+    return max(found, default=None)
 
 
 def lag_evaluation(
@@ -117,7 +162,7 @@ def _data_lag_check(spec: ViewSpec) -> dg.AssetChecksDefinition:
         asset=view_asset_key(spec.name),
         name=DATA_LAG,
         blocking=False,
-        description="How far behind the shards the view's rows are (docs/cdc.md).",
+        description="How far behind the shards the view's rows are (docs/alerts.md).",
     )
     def _check(context: AssetCheckExecutionContext) -> dg.AssetCheckResult:
         evaluation = lag_evaluation(
@@ -145,7 +190,7 @@ def build_data_lag_sensor(
     @dg.sensor(
         name=SENSOR_NAME,
         minimum_interval_seconds=30,
-        description="The data lag of the views on binlog-captured tables (`data_lag` checks).",
+        description="How far behind the shards each view's data is (`data_lag` checks).",
     )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}

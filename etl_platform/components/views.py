@@ -130,10 +130,11 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
                 write_view=view_asset_key(spec.name) in selected,
                 write_rejects=rejects_asset_key(spec.name) in selected,
             )
+            days_asked = window_days(context.partition_time_window)
             # Read before the raw days: the rows read hold at least what was landed by then.
-            as_of = data_as_of(the_lake.root, sources, spec)
+            as_of = data_as_of(context.instance, the_lake.root, sources, spec, max(days_asked))
             with step_failures():
-                window = build_view_days(inputs, window_days(context.partition_time_window))
+                window = build_view_days(inputs, days_asked)
             view, rejects = the_lake.view(spec.name), the_lake.rejects(spec.name)
             with duckdb.get_connection() as conn:
                 register_view(conn, spec.name, view, _view_schema(window))

@@ -35,8 +35,7 @@ class ViewsComponent(dg.Component, dg.Model, dg.Resolvable):
     `report_matches_detail` check, and `views/V__by_C`. Per shard `S` x looked-up table
     `L` of any view: `state/S/L`, keeping the columns every view's lookups read; and when `L`
     sets `reconcile_keys`, `reconcile/S/L` with the `reconcile_keys` job and its schedule.
-    A view on a `mode: cdc` table with a `freshness` gets a `data_lag` check, evaluated by the
-    `cdc_data_lag` sensor.
+    A view with a `freshness` gets a `data_lag` check, evaluated by the `view_data_lag` sensor.
     """
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:

@@ -163,7 +163,7 @@ def test_views_follow_the_binlog(binlog_server, tmp_path: Path, monkeypatch) -> 
         evaluations = ran.get_asset_check_evaluations()
         assert [(e.check_name, e.passed) for e in evaluations] == [("tables_captured", True)]
         # Its freshness is the data's lag: what the captures had landed when it was built.
-        sensor = defs.resolve_sensor_def("cdc_data_lag")
+        sensor = defs.resolve_sensor_def("view_data_lag")
         result = sensor(dg.build_sensor_context(instance=instance))
         lags = {e.asset_key: e for e in result.asset_events}
         latest = lags[view_asset_key("orders_latest")]
