@@ -66,3 +66,12 @@ def capture_asset_key(shard: str) -> dg.AssetKey:
 
 #: A view's data lag check (`components.data_lag`); the alert sensor posts its ERRORs.
 DATA_LAG_CHECK = "data_lag"
+
+
+#: The group of every external provider asset (`providers/<name>`).
+PROVIDERS_GROUP = "providers"
+
+
+def provider_asset_key(name: str) -> dg.AssetKey:
+    """An external HTTP provider read whole (`sources.yaml` `providers:`)."""
+    return dg.AssetKey(["providers", name])

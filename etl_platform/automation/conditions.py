@@ -6,6 +6,8 @@ import datetime as dt
 
 import dagster as dg
 
+from etl_platform.asset_keys import PROVIDERS_GROUP
+
 #: Minutes between two raw reads once the automation sensor is on.
 RAW_TICK_MINUTES = 15
 #: How often raw data is read from the shards once the automation sensor is on.
@@ -92,3 +94,19 @@ VIEW_REFRESH = (
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
 ).with_label("eager, from the shards that are there")
+
+
+def provider_refresh(cron: str) -> dg.AutomationCondition:
+    """Read whole once per tick of the provider's `refresh_cron` (UTC), never twice at once."""
+    return (
+        dg.AutomationCondition.on_cron(cron, "UTC") & ~dg.AutomationCondition.in_progress()
+    ).with_label(f"whole provider on cron {cron}")
+
+
+#: What a view with `refresh:` adds to its automation: it is not built while one of its
+#: providers was never read or its latest read failed (Dagster would otherwise build it from
+#: the older file, as if the provider were fresh). `any_deps_in_progress` in `VIEW_REFRESH`
+#: already holds it while a provider runs.
+PROVIDERS_READY = ~dg.AutomationCondition.any_deps_match(
+    dg.AutomationCondition.missing() | dg.AutomationCondition.execution_failed()
+).allow(dg.AssetSelection.groups(PROVIDERS_GROUP)).with_label("providers read and not failed")

@@ -13,6 +13,12 @@ import dagster as dg
 
 from etl_platform.asset_keys import capture_asset_key, raw_asset_key, shard_pool
 from etl_platform.automation.conditions import SNAPSHOT_REFRESH, raw_refresh
+from etl_platform.components.landed_count_check import (
+    count_before_read,
+    counts_request,
+    landed_count_check_results,
+    landed_count_check_specs,
+)
 from etl_platform.components.null_cursor_check import (
     null_cursor_check_result,
     null_cursor_check_spec,
@@ -37,6 +43,12 @@ from etl_platform.extract.null_cursor_rows import (
     NullCursorReport,
     null_cursor_rejects,
     survey_null_cursor,
+)
+from etl_platform.extract.replica_lag import (
+    ReplicaLagError,
+    ReplicaStatus,
+    guard_replica,
+    lag_metadata,
 )
 from etl_platform.extract.schema_snapshot import snapshot_columns
 from etl_platform.extract.snapshot import SnapshotRequest, SnapshotResult, extract_snapshot
@@ -79,7 +91,10 @@ def build_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.Asset
             kinds={"mysql", "parquet"},
             tags={"shard": shard, "table": table},
             metadata={"partition_expr": table_spec.cursor},
-            check_specs=[null_cursor_check_spec(key)],
+            check_specs=[
+                null_cursor_check_spec(key),
+                *landed_count_check_specs(key, is_cdc=table_spec.is_cdc),
+            ],
         )
         @redacted_step
         def _extract(
@@ -91,6 +106,12 @@ def build_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.Asset
             the_lake = lake.lake()
             previous_nulls = previous_null_cursor_rows(context.instance, key)
             snapshot, unsnapshotted = snapshot_columns(schema_path_for(sources_path()), table)
+            with _shard_failures(context, sources.extract.retry):
+                endpoint = mysql_shards.endpoint(shard, sources.shards[shard])
+                # A lagging replica is waited for before any query, the first count included.
+                replica = _wait_for_replica(context, sources, shard, table, endpoint)
+                counting = counts_request(sources, shard, table, endpoint, days)
+                counted_before = count_before_read(counting)
             result, nulls = _extract_or_retry(
                 context, sources, shard, table, mysql_shards, days, the_lake, snapshot
             )
@@ -113,6 +134,8 @@ def build_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.Asset
                     f"{shard}.{table}: {nulls.rows} row(s) with NULL `{table_spec.cursor}` "
                     f"(null_cursor: {nulls.rule.describe()})"
                 )
+            with _shard_failures(context, sources.extract.retry):
+                rows_checks = landed_count_check_results(key, counting, the_lake, counted_before)
             rejects = null_cursor_rejects(the_lake, shard, table)
             shared = {
                 **extract_metadata(
@@ -123,6 +146,7 @@ def build_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.Asset
                 ),
                 **null_cursor_metadata(nulls, rejects_path=str(rejects.dir)),
                 "schema_drift": schema_drift_metadata(result.schema_drift, unsnapshotted),
+                **lag_metadata(replica),
             }
             return dg.MaterializeResult(
                 metadata=range_metadata(
@@ -135,7 +159,8 @@ def build_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.Asset
                 check_results=[
                     null_cursor_check_result(
                         key, previous=previous_nulls, current=nulls.rows, rule=nulls.rule.describe()
-                    )
+                    ),
+                    *rows_checks,
                 ],
             )
 
@@ -152,7 +177,8 @@ def _extract_or_retry(
     lake: Lake,
     snapshot: dict[str, str] | None = None,
 ) -> tuple[ExtractResult, NullCursorReport]:
-    """One window's read and the table's NULL-cursor count (`_shard_failures`)."""
+    """One window's read and the table's NULL-cursor count (`_shard_failures`); the caller
+    has waited for the shard's replica."""
     table_spec = sources.tables[table]
     settings = sources.extract
     with _shard_failures(context, settings.retry):
@@ -189,11 +215,31 @@ def _extract_or_retry(
         return result, nulls
 
 
+def _wait_for_replica(
+    context: dg.AssetExecutionContext,
+    sources: SourcesSpec,
+    shard: str,
+    table: str,
+    endpoint: MySqlEndpoint,
+) -> ReplicaStatus:
+    """Wait while the shard's replica lags (`extract.replica`), holding the shard's pool slot
+    so its other tables queue rather than each adding its own load; before any lock."""
+    return guard_replica(
+        endpoint,
+        sources.replica_settings(shard),
+        shard=shard,
+        table=table,
+        connect_timeout=sources.extract.connect_timeout_seconds,
+        warn=context.log.warning,
+        info=context.log.info,
+    )
+
+
 @contextlib.contextmanager
 def _shard_failures(context: dg.AssetExecutionContext, retry: RetrySpec) -> Iterator[None]:
     """A shard that is down is retried with a doubling delay, then fails its own asset with
-    the reason (other shards go on); a missing table or column or a refused schema change
-    fails it at once."""
+    the reason (other shards go on); a missing table or column, a refused schema change or a
+    replica still lagging after `extract.replica.max_wait_seconds` fails it at once."""
     try:
         yield
     except ShardUnavailableError as e:
@@ -202,7 +248,7 @@ def _shard_failures(context: dg.AssetExecutionContext, retry: RetrySpec) -> Iter
             context.log.warning(f"{e}; retry {context.retry_number + 1} in {wait:.0f}s")
             raise dg.RetryRequested(max_retries=retry.max_retries, seconds_to_wait=wait) from e
         raise dg.Failure(description=str(e), allow_retries=False) from None
-    except LookupError as e:
+    except (LookupError, ReplicaLagError) as e:
         raise dg.Failure(description=str(e), allow_retries=False) from None
     except SchemaChanged as e:
         raise dg.Failure(
@@ -244,11 +290,13 @@ def build_snapshot_asset(sources: SourcesSpec, shard: str, table: str) -> dg.Ass
     ) -> dg.MaterializeResult:
         snapshot, unsnapshotted = snapshot_columns(schema_path_for(sources_path()), table)
         with _shard_failures(context, settings.retry):
+            endpoint = mysql_shards.endpoint(shard, sources.shards[shard])
+            replica = _wait_for_replica(context, sources, shard, table, endpoint)
             result = extract_snapshot(
                 SnapshotRequest(
                     shard=shard,
                     table=table,
-                    endpoint=mysql_shards.endpoint(shard, sources.shards[shard]),
+                    endpoint=endpoint,
                     primary_key=table_spec.primary_key,
                     taken_at=dt.datetime.now(dt.UTC),
                     timezone=sources.shard_timezone(shard),
@@ -273,6 +321,7 @@ def build_snapshot_asset(sources: SourcesSpec, shard: str, table: str) -> dg.Ass
             metadata={
                 **snapshot_metadata(result, shard=shard, path=str(path)),
                 "schema_drift": schema_drift_metadata(result.schema_drift, unsnapshotted),
+                **lag_metadata(replica),
             }
         )
 

@@ -19,12 +19,13 @@ import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 
 from etl_platform.asset_keys import (
+    provider_asset_key,
     raw_asset_key,
     rejects_asset_key,
     state_asset_key,
     view_asset_key,
 )
-from etl_platform.automation.conditions import VIEW_REFRESH
+from etl_platform.automation.conditions import PROVIDERS_READY, VIEW_REFRESH
 from etl_platform.components.data_lag import data_as_of, data_as_of_metadata
 from etl_platform.components.failures import step_failures
 from etl_platform.components.partition_metadata import day_row_counts, range_metadata
@@ -67,12 +68,15 @@ def _asset_specs(spec: ViewSpec, sources: SourcesSpec) -> list[dg.AssetSpec]:
     deps = [raw_asset_key(s, spec.source) for s in shards] + [
         state_asset_key(s, t) for t in lookup_tables(spec) for s in shards
     ]
+    # A provider it waits for: not built before its first read, nor after a failed one.
+    deps += [provider_asset_key(p) for p in spec.refresh]
+    condition = VIEW_REFRESH & PROVIDERS_READY if spec.refresh else VIEW_REFRESH
     # The rejects come from the same inputs in the same pass: the same deps give them the same
     # automation decisions as the view, so automation requests both in one run.
     shared = {
         "group_name": "views",
         "kinds": {"polars", "parquet", "duckdb"},
-        "automation_condition": VIEW_REFRESH,
+        "automation_condition": condition,
         "tags": {"view": spec.name},
         "deps": deps,
     }

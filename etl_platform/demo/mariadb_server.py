@@ -79,10 +79,16 @@ def _reachable(endpoint: MySqlEndpoint) -> bool:
 
 
 def start_server(
-    datadir: Path, *, binlog: bool = True, timeout: float = 60, port: int | None = None
+    datadir: Path,
+    *,
+    binlog: bool = True,
+    timeout: float = 60,
+    port: int | None = None,
+    server_id: int | None = None,
 ) -> PrivateServer:
     """Start a server in `datadir` (initialising it the first time), or reuse a running one.
-    `port`: this one rather than a free one (a restart that clients reconnect to)."""
+    `port`: this one rather than a free one (a restart that clients reconnect to).
+    `server_id`: the server's own id (default 1); a replica needs one its primary lacks."""
     datadir = datadir.resolve()
     port_file = datadir / "port"
     if port_file.exists() and _alive(datadir / "data" / "mariadbd.pid"):
@@ -127,9 +133,10 @@ def start_server(
         "--character-set-server=utf8mb4",
         f"--log-error={datadir / 'mariadbd.err'}",
     ]
+    if binlog or server_id is not None:
+        args.append(f"--server-id={server_id or 1}")
     if binlog:
         args += [
-            "--server-id=1",
             f"--log-bin={data / 'binlog'}",
             "--binlog-format=ROW",
             "--binlog-row-metadata=FULL",

@@ -24,18 +24,20 @@ MIN_SECRET_CHARS = 4
 
 @functools.lru_cache(maxsize=8)
 def _secret_variables(path: str, mtime_ns: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The variables sources.yaml names, (url_env, password_env); keyed by the file's mtime so
-    an edited file is read again."""
+    """The variables sources.yaml names, (url_env, password_env and the providers' auth_env);
+    keyed by the file's mtime so an edited file is read again."""
     from etl_platform.specs.errors import SpecError
     from etl_platform.specs.loader import load_sources
 
     try:
-        shards = load_sources(Path(path)).shards.values()
+        sources = load_sources(Path(path))
     except (SpecError, OSError):  # an invalid file fails the definitions, by name
         return (), ()
+    shards = sources.shards.values()
+    tokens = [p.auth_env for p in sources.providers.values() if p.auth_env]
     return (
         tuple(s.url_env for s in shards if s.url_env),
-        tuple(s.password_env for s in shards if s.password_env),
+        (*(s.password_env for s in shards if s.password_env), *tokens),
     )
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from etl_platform.identifiers import IdentifierError, validate_identifier
 from etl_platform.specs.durations import parse_duration
+from etl_platform.specs.providers import ProviderSpec
 
 
 def _identifier(value: str) -> str:
@@ -56,6 +57,8 @@ class ShardSpec(_Strict):
     password_env: str | None = None
     database: Identifier | None = None
     timezone: TimeZone | None = None
+    #: This shard's own `extract.replica.max_lag_seconds` (a replica known to trail more).
+    max_replica_lag_seconds: int | None = Field(default=None, ge=0, le=7 * 86_400)
 
     @model_validator(mode="after")
     def _one_way_to_connect(self) -> ShardSpec:
@@ -125,6 +128,20 @@ class RetrySpec(_Strict):
     delay_seconds: float = Field(default=10.0, ge=0)
 
 
+class ReplicaLagSettings(_Strict):
+    """How far a shard that is a replica may trail its primary before a read waits for it:
+    reading a lagging replica adds load where it is already short and reads stale rows.
+    A primary (no replica status) is never waited for."""
+
+    #: Above this many seconds behind (or lag unknown: a stopped replication thread), wait.
+    max_lag_seconds: int = Field(default=300, ge=0, le=7 * 86_400)
+    #: How long to sleep between two checks.
+    wait_seconds: float = Field(default=30, gt=0, le=3_600)
+    #: How long one asset waits in all before it fails naming the shard and the lag (0: fail
+    #: at the first check above the limit).
+    max_wait_seconds: float = Field(default=600, ge=0, le=86_400)
+
+
 class ExtractSettings(_Strict):
     """How extraction treats the shards."""
 
@@ -137,6 +154,7 @@ class ExtractSettings(_Strict):
     #: row committed after midnight with a cursor on yesterday still lands (`2h`, `90m`, a
     #: number of seconds; 0 turns it off; at most `1d`).
     late_commit_grace: str | int = "2h"
+    replica: ReplicaLagSettings = ReplicaLagSettings()
 
     @field_validator("late_commit_grace")
     @classmethod
@@ -176,6 +194,8 @@ class SourcesSpec(_Strict):
     cdc: CdcSettings = CdcSettings()
     shards: dict[Identifier, ShardSpec] = Field(min_length=1)
     tables: dict[Identifier, TableSpec] = Field(min_length=1)
+    #: External HTTP APIs read whole on a cron, which views wait for (docs/providers.md).
+    providers: dict[Identifier, ProviderSpec] = Field(default_factory=dict)
 
     @field_validator("shards", "tables", mode="before")
     @classmethod
@@ -222,6 +242,12 @@ class SourcesSpec(_Strict):
 
     def shard_timezone(self, shard: str) -> str:
         return self.shards[shard].timezone or self.timezone
+
+    def replica_settings(self, shard: str) -> ReplicaLagSettings:
+        """`extract.replica`, with the shard's own `max_replica_lag_seconds` if it sets one."""
+        own = self.shards[shard].max_replica_lag_seconds
+        settings = self.extract.replica
+        return settings if own is None else settings.model_copy(update={"max_lag_seconds": own})
 
     def shards_for(self, table: str) -> list[str]:
         return list(self.tables[table].shards or self.shards)

@@ -49,6 +49,20 @@ def validate_view(spec: ViewSpec, sources: SourcesSpec, schema: SourceSchema) ->
         *_schedule_problems(spec),
         *_report_problems(spec, names),
         *_history_problems(spec, sources),
+        *_refresh_problems(spec, sources),
+    ]
+
+
+def _refresh_problems(spec: ViewSpec, sources: SourcesSpec) -> list[Problem]:
+    """A view waits only for providers that sources.yaml declares."""
+    known = sorted(sources.providers)
+    return [
+        (
+            f"refresh.{i}",
+            f"unknown provider {name!r} (sources.yaml providers: {known or 'none'})",
+        )
+        for i, name in enumerate(spec.refresh)
+        if name not in sources.providers
     ]
 
 

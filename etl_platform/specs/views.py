@@ -235,6 +235,9 @@ class ViewSpec(_Strict):
     #: (a row that moved to a later day leaves its old day); `true` keeps the version each day
     #: last held (docs/cdc.md).
     history: bool = True
+    #: Providers (`sources.yaml` `providers:`) whose latest read the view waits for: its
+    #: automation builds it only after they were read, not while one runs or last failed.
+    refresh: list[Identifier] = Field(default_factory=list)
 
     @property
     def is_report(self) -> bool:

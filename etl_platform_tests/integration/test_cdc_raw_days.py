@@ -46,6 +46,10 @@ def _at(day: dt.date, hour: int) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(hour), tzinfo=dt.UTC)
 
 
+#: When a change commits unless a test says otherwise: after every row's cursor.
+LAST_COMMIT = _at(D3, 23)
+
+
 def _pos(n: int) -> str:
     return f"0000000001-{n:012d}-000000"
 
@@ -58,7 +62,7 @@ def _changes(
     schema: pa.Schema,
     rows: list[tuple],
     ops: list[tuple[str, int]],
-    committed: dt.datetime = _at(D3, 23),
+    committed: dt.datetime = LAST_COMMIT,
 ) -> pa.Table:
     """Rows of the table's columns, each with its (_op, position number), committed at
     `committed`."""

@@ -1,0 +1,106 @@
+"""The new-data sensor's pure parts: which days a moved cursor requests, and its cursor."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from etl_platform.automation.new_data import (
+    MAX_DAYS_PER_TICK,
+    changed_days,
+    changes,
+    dump_cursor,
+    next_cursor,
+    parse_cursor,
+)
+from etl_platform.extract.newest_cursor import NewestCursor, column_literal
+
+D = dt.date
+FIRST, TODAY = D(2024, 3, 1), D(2024, 3, 20)
+
+
+def _at(day: int, hour: int = 12) -> dt.datetime:
+    return dt.datetime(2024, 3, day, hour, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("oldest", "newest", "days", "dropped"),
+    [
+        (_at(10), _at(10, 13), [D(2024, 3, 10)], []),
+        (_at(10, 23), _at(11, 0), [D(2024, 3, 10), D(2024, 3, 11)], []),
+        (D(2024, 3, 10), D(2024, 3, 12), [D(2024, 3, d) for d in (10, 11, 12)], []),
+        (_at(19), _at(25), [D(2024, 3, 19), D(2024, 3, 20)], []),
+        (dt.datetime(2024, 2, 20, tzinfo=dt.UTC), _at(1), [FIRST], []),
+        (
+            _at(2),
+            _at(12),
+            [D(2024, 3, d) for d in range(6, 13)],
+            [D(2024, 3, d) for d in range(2, 6)],
+        ),
+        (
+            dt.datetime(2024, 3, 11, 0, 30, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+            _at(11),
+            [D(2024, 3, 10), D(2024, 3, 11)],
+            [],
+        ),
+    ],
+    ids=[
+        "same-day",
+        "across-midnight",
+        "date-cursor",
+        "future-clipped-to-today",
+        "before-first-partition",
+        "capped-to-the-latest-days",
+        "offset-is-utc-day",
+    ],
+)
+def test_changed_days(
+    oldest: dt.datetime | dt.date,
+    newest: dt.datetime | dt.date,
+    days: list[dt.date],
+    dropped: list[dt.date],
+) -> None:
+    assert changed_days(oldest, newest, first=FIRST, today=TODAY) == (days, dropped)
+    assert len(days) <= MAX_DAYS_PER_TICK
+
+
+def test_a_first_look_is_a_baseline_and_a_table_once_empty_requests_its_first_rows() -> None:
+    seen = {
+        "orders": NewestCursor("orders", _at(10), _at(9)),
+        "customers": NewestCursor("customers", _at(8), _at(8)),
+        "items": NewestCursor("items", None),
+    }
+    previous = {"customers": None, "items": _at(5)}
+    found = changes(previous, seen, first=FIRST, today=TODAY)
+    assert [(c.table, c.days) for c in found] == [("customers", [D(2024, 3, 8)])]
+    cursor = next_cursor(previous, seen, ["orders", "customers", "items"])
+    assert cursor == {"orders": _at(10), "customers": _at(8), "items": _at(5)}
+
+
+def test_a_table_not_polled_keeps_its_value_and_a_table_gone_from_config_is_dropped() -> None:
+    previous = {"orders": _at(10), "gone": _at(3)}
+    assert next_cursor(previous, {}, ["orders"]) == {"orders": _at(10)}
+
+
+def test_the_cursor_reads_back_what_it_wrote() -> None:
+    seen = {"orders": _at(10), "days": D(2024, 3, 2), "empty": None}
+    assert parse_cursor(dump_cursor(seen)) == seen
+    assert parse_cursor(None) is None
+    assert parse_cursor("[1]") is None
+    assert parse_cursor('{"orders": "2024-03-10T12:00:00"}') is None  # no offset: not ours
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "literal"),
+    [
+        ("datetime", _at(10), "2024-03-10 13:00:00.000000"),
+        ("timestamp", _at(10), "2024-03-10 12:00:00.000000"),
+        ("date", D(2024, 3, 10), "2024-03-10"),
+    ],
+    ids=["datetime-wall-clock", "timestamp-utc", "date"],
+)
+def test_the_last_newest_value_is_bound_as_the_column_compares_it(
+    kind: str, value: dt.datetime | dt.date, literal: str
+) -> None:
+    assert column_literal(value, kind, "Europe/Paris") == literal
