@@ -75,3 +75,24 @@ PROVIDERS_GROUP = "providers"
 def provider_asset_key(name: str) -> dg.AssetKey:
     """An external HTTP provider read whole (`sources.yaml` `providers:`)."""
     return dg.AssetKey(["providers", name])
+
+
+def view_group(domain: str | None) -> str:
+    """A view's group in the UI: its domain's (`views_<domain>`), so hundreds of views stay
+    browsable; `views` without one."""
+    return f"views_{domain}" if domain else "views"
+
+
+#: The group of the views' notification assets.
+NOTIFICATIONS_GROUP = "notifications"
+#: A notification asset's check; the alert sensor posts its ERRORs.
+DEAD_LETTER_CHECK = "dead_letter_ratio"
+
+
+def notifications_asset_key(view: str) -> dg.AssetKey:
+    """What a view's notification rules sent (docs/notifications.md)."""
+    return dg.AssetKey([NOTIFICATIONS_GROUP, view])
+
+
+def dead_letters_asset_key(view: str) -> dg.AssetKey:
+    return dg.AssetKey([NOTIFICATIONS_GROUP, f"{view}__dead_letters"])

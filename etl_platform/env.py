@@ -160,6 +160,11 @@ ALERT_WEBHOOK_URL_ENV = "ETL_PLATFORM_ALERT_WEBHOOK_URL"
 UI_URL_ENV = "ETL_PLATFORM_UI_URL"
 
 
+#: The notification ledger's PostgreSQL URL (a credential: it may hold a password) and schema.
+NOTIFY_LEDGER_URL_ENV = "ETL_PLATFORM_NOTIFY_LEDGER_URL"
+NOTIFY_LEDGER_SCHEMA_ENV = "ETL_PLATFORM_NOTIFY_LEDGER_SCHEMA"
+
+
 def alert_webhook_url() -> str | None:
     return (secret(ALERT_WEBHOOK_URL_ENV) or "").strip() or None
 

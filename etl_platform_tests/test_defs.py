@@ -110,7 +110,14 @@ def test_automation_sensors_cover_raw_and_derived_assets(defs: dg.Definitions) -
     raw = sensors["raw_extract_automation"].asset_selection.resolve(graph)
     derived = sensors["derived_assets_automation"].asset_selection.resolve(graph)
     assert raw == set(_raw_keys(defs))
-    assert {k.path[0] for k in derived} == {"state", "views", "reports", "athena", "redshift"}
+    assert {k.path[0] for k in derived} == {
+        "state",
+        "views",
+        "reports",
+        "athena",
+        "redshift",
+        "notifications",
+    }
     assert all(s.default_status == dg.DefaultSensorStatus.STOPPED for s in sensors.values())
 
 

@@ -34,7 +34,7 @@ from dagster._core.storage.tags import (
 )
 from dagster_shared.error import SerializableErrorInfo
 
-from etl_platform.asset_keys import DATA_LAG_CHECK
+from etl_platform.asset_keys import DATA_LAG_CHECK, DEAD_LETTER_CHECK
 from etl_platform.automation.webhook import (
     RetryPolicy,
     WebhookRefused,
@@ -238,12 +238,13 @@ def is_blocking_failure(evaluation: AssetCheckEvaluation, graph: AssetGraph | No
 
 
 def calls_for_post(evaluation: AssetCheckEvaluation, graph: AssetGraph | None = None) -> bool:
-    """A blocking failure; or a view's data falling past its `fail_after` (`data_lag` at
-    ERROR), which blocks nothing but is what its freshness promises."""
+    """A blocking failure; or, at ERROR, a view's data falling past its `fail_after`
+    (`data_lag`) or a notification rule dead-lettering past its ratio (`dead_letter_ratio`):
+    they block nothing but break what the view promises."""
     if is_blocking_failure(evaluation, graph):
         return True
     return (
-        evaluation.check_name == DATA_LAG_CHECK
+        evaluation.check_name in (DATA_LAG_CHECK, DEAD_LETTER_CHECK)
         and not evaluation.passed
         and evaluation.severity == dg.AssetCheckSeverity.ERROR
     )

@@ -11,4 +11,5 @@ VIEW_ASSETS = (
     | dg.AssetSelection.key_prefixes(["reports"])
 )
 DESTINATION_ASSETS = dg.AssetSelection.groups("destinations")
+NOTIFICATION_ASSETS = dg.AssetSelection.key_prefixes(["notifications"])
 BACKWARD_COMPAT_ASSETS = dg.AssetSelection.groups("backward_compat")

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import dagster as dg
 
-from etl_platform.automation.selections import DESTINATION_ASSETS, RAW_ASSETS, VIEW_ASSETS
+from etl_platform.automation.selections import (
+    DESTINATION_ASSETS,
+    NOTIFICATION_ASSETS,
+    RAW_ASSETS,
+    VIEW_ASSETS,
+)
 
 AUTOMATION_SENSORS = [
     dg.AutomationConditionSensorDefinition(
@@ -17,7 +22,10 @@ AUTOMATION_SENSORS = [
     ),
     dg.AutomationConditionSensorDefinition(
         "derived_assets_automation",
-        target=VIEW_ASSETS | DESTINATION_ASSETS,
-        description="Rebuild a day's lookup state, views and destinations when its inputs change.",
+        target=VIEW_ASSETS | DESTINATION_ASSETS | NOTIFICATION_ASSETS,
+        description=(
+            "Rebuild a day's lookup state, views and destinations, and send its notifications, "
+            "when its inputs change."
+        ),
     ),
 ]

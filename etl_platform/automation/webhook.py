@@ -120,7 +120,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirect)
 
 
-def _attempt(request: urllib.request.Request, timeout: float) -> tuple[int | None, str]:
+def attempt_post(request: urllib.request.Request, timeout: float) -> tuple[int | None, str]:
     """One post: (HTTP status, what went wrong). No exception leaves it, so none carries the
     URL into a traceback."""
     try:
@@ -177,7 +177,7 @@ def post_json(
                 "User-Agent": "etl_platform-alerts",
             },
         )
-        status, problem = _attempt(request, policy.timeout)
+        status, problem = attempt_post(request, policy.timeout)
         if status is not None and 200 <= status < 300:
             return Delivery(status=status, attempts=attempt)
         if not _retryable(status):

@@ -11,7 +11,7 @@ import contextlib
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from etl_platform.asset_keys import by_column_asset_key, current_asset_key
+from etl_platform.asset_keys import by_column_asset_key, current_asset_key, view_group
 from etl_platform.automation.conditions import WHOLE_REFRESH
 from etl_platform.components.failures import step_failures
 from etl_platform.components.source_metadata import table_schema
@@ -98,7 +98,8 @@ def build_by_column_asset(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefi
 
     @dg.asset(
         key=by_column_asset_key(spec.name, column),
-        group_name="views",
+        group_name=view_group(spec.domain),
+        owners=spec.owners,
         description=_description(spec),
         automation_condition=WHOLE_REFRESH,
         deps=[dg.AssetDep(current_asset_key(spec.name))],

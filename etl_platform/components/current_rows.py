@@ -11,7 +11,7 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from etl_platform.asset_keys import current_asset_key, view_asset_key
+from etl_platform.asset_keys import current_asset_key, view_asset_key, view_group
 from etl_platform.automation.conditions import WHOLE_REFRESH
 from etl_platform.components.failures import step_failures
 from etl_platform.components.view_metadata import markdown_preview, polars_table_schema
@@ -36,7 +36,8 @@ def build_current_asset(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefini
 
     @dg.asset(
         key=current_asset_key(spec.name),
-        group_name="views",
+        group_name=view_group(spec.domain),
+        owners=spec.owners,
         description=(
             f"The current rows of {spec.name}: the latest version of each {key} across all of "
             f"its days (by `_updated_at`, then the later day), with `_day`, the view day it "

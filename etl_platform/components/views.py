@@ -24,6 +24,7 @@ from etl_platform.asset_keys import (
     rejects_asset_key,
     state_asset_key,
     view_asset_key,
+    view_group,
 )
 from etl_platform.automation.conditions import PROVIDERS_READY, VIEW_REFRESH
 from etl_platform.components.data_lag import data_as_of, data_as_of_metadata
@@ -74,7 +75,8 @@ def _asset_specs(spec: ViewSpec, sources: SourcesSpec) -> list[dg.AssetSpec]:
     # The rejects come from the same inputs in the same pass: the same deps give them the same
     # automation decisions as the view, so automation requests both in one run.
     shared = {
-        "group_name": "views",
+        "group_name": view_group(spec.domain),
+        "owners": spec.owners,
         "kinds": {"polars", "parquet", "duckdb"},
         "automation_condition": condition,
         "tags": {"view": spec.name},

@@ -11,6 +11,7 @@ from etl_platform.components.current_rows import build_current_asset
 from etl_platform.components.data_lag import build_data_lag_checks, build_data_lag_sensor
 from etl_platform.components.destinations import build_destination_assets
 from etl_platform.components.lookup_state import build_state_assets
+from etl_platform.components.notifications import build_notification_assets
 from etl_platform.components.reconcile import build_reconcile_assets
 from etl_platform.components.report import build_report_assets
 from etl_platform.components.views import build_view_assets
@@ -52,6 +53,7 @@ class ViewsComponent(dg.Component, dg.Model, dg.Resolvable):
             assets.append(build_view_assets(view, sources))
             assets.extend(build_destination_assets(view, sources))
             assets.extend(_current_row_assets(view, sources))
+            assets.extend(build_notification_assets(view, sources))
             if view.schedule:
                 job, schedule = view_refresh(view.name, view.schedule)
                 jobs.append(job)

@@ -13,7 +13,13 @@ import re
 from pathlib import Path
 from urllib.parse import quote, quote_plus, unquote
 
-from etl_platform.env import ALERT_WEBHOOK_URL_ENV, REDSHIFT_DSN_ENV, secret, sources_path
+from etl_platform.env import (
+    ALERT_WEBHOOK_URL_ENV,
+    NOTIFY_LEDGER_URL_ENV,
+    REDSHIFT_DSN_ENV,
+    secret,
+    sources_path,
+)
 from etl_platform.extract.connection import MySqlEndpoint, url_password
 
 MASK = "***"
@@ -50,7 +56,7 @@ def secret_values() -> frozenset[str]:
     except OSError:
         url_vars, password_vars = (), ()
     return _values(
-        tuple(secret(v) or "" for v in url_vars),
+        (*(secret(v) or "" for v in url_vars), secret(NOTIFY_LEDGER_URL_ENV) or ""),
         tuple(secret(v) or "" for v in password_vars),
         secret(REDSHIFT_DSN_ENV) or "",
         secret(ALERT_WEBHOOK_URL_ENV) or "",

@@ -9,6 +9,7 @@ from collections import Counter
 from etl_platform.layout import PARTITION_COLUMN
 from etl_platform.specs.durations import parse_duration
 from etl_platform.specs.expressions import expression_problems
+from etl_platform.specs.notifications import view_notification_problems
 from etl_platform.specs.source_schema import CURSOR_TYPES, SourceSchema, type_name
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.specs.types import parse_type_name
@@ -50,6 +51,7 @@ def validate_view(spec: ViewSpec, sources: SourcesSpec, schema: SourceSchema) ->
         *_report_problems(spec, names),
         *_history_problems(spec, sources),
         *_refresh_problems(spec, sources),
+        *view_notification_problems(spec, names),
     ]
 
 

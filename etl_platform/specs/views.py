@@ -15,9 +15,21 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from etl_platform.specs.durations import Duration
+from etl_platform.specs.notifications import NotificationRule
 from etl_platform.specs.sources import Identifier
 
 _PATH_SEGMENT = re.compile(r"^[A-Za-z0-9_\-$@]+$")
+_OWNER = re.compile(r"^([^@\s]+@[^@\s]+\.[^@\s]+|team:[A-Za-z0-9_\-]+)$")
+
+
+def _owner(value: str) -> str:
+    if not _OWNER.match(value):
+        raise ValueError(f"owner {value!r} is not an email nor `team:<name>`")
+    return value
+
+
+#: Who answers for a view, as Dagster shows asset owners: an email or `team:<name>`.
+Owner = Annotated[str, pydantic.AfterValidator(_owner)]
 
 #: Columns every view row carries; names starting with `_` are the platform's.
 SYSTEM_COLUMNS = ("_shard", "_updated_at", "_run_id")
@@ -216,6 +228,10 @@ class ViewSpec(_Strict):
 
     name: Identifier
     description: str = ""
+    #: The business domain the view belongs to: its asset group in the UI (`views_<domain>`).
+    domain: Identifier | None = None
+    #: Who answers for the view: the asset's owners in the UI.
+    owners: list[Owner] = Field(default_factory=list)
     source: Identifier
     lookups: list[LookupSpec] = Field(default_factory=list)
     columns: dict[Identifier, ColumnSpec] = Field(min_length=1)
@@ -238,6 +254,8 @@ class ViewSpec(_Strict):
     #: Providers (`sources.yaml` `providers:`) whose latest read the view waits for: its
     #: automation builds it only after they were read, not while one runs or last failed.
     refresh: list[Identifier] = Field(default_factory=list)
+    #: Messages sent once per matching row version (docs/notifications.md).
+    notifications: list[NotificationRule] = Field(default_factory=list)
 
     @property
     def is_report(self) -> bool:

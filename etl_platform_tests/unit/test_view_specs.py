@@ -276,3 +276,21 @@ def test_an_unknown_source_still_checks_what_does_not_need_its_columns(tmp_path:
         "attributes.unique_key",
         "attributes.schedule",
     ]
+
+
+def test_a_domain_groups_the_view_and_owners_are_emails_or_teams(tmp_path: Path) -> None:
+    """At a hundred views the UI's groups follow the spec's domain; a bad owner is named."""
+    from etl_platform.components.views import build_view_assets
+
+    spec = {**GOOD, "domain": "sales", "owners": ["ana@example.com", "team:orders"]}
+    _write_view(tmp_path, "v", spec)
+    (view,) = load_views(tmp_path, SOURCES, SCHEMA)
+    assets = build_view_assets(view.spec, SOURCES)
+    specs = {key.to_user_string(): s for key, s in assets.specs_by_key.items()}
+    assert specs["views/v"].group_name == "views_sales"
+    assert specs["views/v__rejects"].group_name == "views_sales"
+    assert list(specs["views/v"].owners) == ["ana@example.com", "team:orders"]
+
+    _write_view(tmp_path, "w", {**GOOD, "name": "w", "owners": ["ana"]})
+    with pytest.raises(SpecErrors, match=r"owners\.0.*'ana' is not an email nor `team:<name>`"):
+        load_views(tmp_path, SOURCES, SCHEMA)

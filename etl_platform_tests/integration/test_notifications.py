@@ -1,0 +1,546 @@
+"""Notifications against real receivers on loopback: an HTTP server and an SMTP server
+(aiosmtpd), with the ledger in the real PostgreSQL (a schema per test). Each message goes once
+per row version, through re-runs, two runs at once, failing and slow receivers and a crash
+between the send and the ledger's write (the receiver drops the repeat by its key)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import dagster as dg
+import psycopg
+import pyarrow as pa
+import pytest
+from aiosmtpd.controller import Controller
+
+from etl_platform.components.notifications import (
+    DEAD_LETTER_CHECK,
+    build_notification_assets,
+    notifications_asset_key,
+)
+from etl_platform.demo.mariadb_server import free_port
+from etl_platform.env import DEFAULTS_DIR
+from etl_platform.load.lake import Lake
+from etl_platform.notify.dead_letters import dead_letters_dataset, read_dead_letters
+from etl_platform.notify.deliver import Pacing
+from etl_platform.notify.ledger import LEDGER_SCHEMA_ENV, LEDGER_URL_ENV, Ledger
+from etl_platform.notify.run import NotifyOutcome, notify_days
+from etl_platform.resources import LakeResource
+from etl_platform.specs.loader import load_sources
+from etl_platform.specs.views import ViewSpec
+
+pytestmark = pytest.mark.integration
+
+POSTGRES_URL = os.environ.get(
+    "ETL_PLATFORM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+TOKEN = "tok-N0tifyS3cret"
+HEADER_TOKEN = "Bearer hdr-S3cretValue"
+NOW = dt.datetime(2026, 5, 10, 12, tzinfo=dt.UTC)
+DAY = NOW.date()
+RUN = "run-1"
+
+
+# Receivers on loopback
+
+
+@dataclass
+class Receiver:
+    """An HTTP receiver that answers each post with the next scripted status (then 200) after
+    `delay` seconds, and keeps what a careful receiver keeps: every request, and the messages
+    it took, dropping a repeat of an idempotency key it already took."""
+
+    port: int = 0
+    requests: list[tuple[str, dict[str, Any], dict[str, str]]] = field(default_factory=list)
+    taken: dict[str, dict[str, Any]] = field(default_factory=dict)
+    answers: deque[int] = field(default_factory=deque)
+    delay: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/{TOKEN}"
+
+    def keys(self) -> list[str]:
+        return [key for key, _, _ in self.requests]
+
+
+def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            key = self.headers["Idempotency-Key"]
+            time.sleep(receiver.delay)
+            with receiver.lock:
+                receiver.requests.append((key, body, dict(self.headers)))
+                status = receiver.answers.popleft() if receiver.answers else 200
+                if status == 200:
+                    receiver.taken.setdefault(key, body)  # a repeat is dropped
+            try:
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    return Handler
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    hook = Receiver()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(hook))
+    server.daemon_threads = True
+    hook.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield hook
+    server.shutdown()
+    server.server_close()
+
+
+class Mailbox:
+    """An aiosmtpd handler: keeps each e-mail; refuses recipients at `refused.example`."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        if address.endswith("@refused.example"):
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield box, port
+    controller.stop()
+
+
+# The ledger: a fresh schema per test
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    try:
+        psycopg.connect(POSTGRES_URL, connect_timeout=5).close()
+    except psycopg.Error as e:
+        where = urlsplit(POSTGRES_URL)
+        pytest.fail(
+            f"PostgreSQL at {where.hostname}:{where.port} is not reachable ({e}); start it or "
+            "set ETL_PLATFORM_TEST_POSTGRES_URL"
+        )
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def schema(postgres_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    name = "etl_test_nt_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:45]
+    drop = f'DROP SCHEMA IF EXISTS "{name}" CASCADE'
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(drop)
+    yield name
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(drop)
+
+
+# A view day in the lake, and its rules
+
+
+def view_spec(**rule: Any) -> ViewSpec:
+    return ViewSpec.model_validate(
+        {
+            "name": "orders_enriched",
+            "source": "orders",
+            "columns": {
+                "order_id": {"from": "id", "type": "int64"},
+                "status": {"from": "status", "type": "string"},
+                "city": {"from": "city", "type": "string"},
+                "coupon": {"from": "coupon", "type": "string"},
+                "email": {"from": "email", "type": "string"},
+            },
+            "unique_key": ["order_id"],
+            "notifications": [
+                {
+                    "name": "shipped",
+                    "when": "status = 'shipped'",
+                    "channel": {
+                        "type": "webhook",
+                        "url_env": "HOOK_URL",
+                        "headers_env": {"Authorization": "HOOK_AUTH"},
+                    },
+                    "template": "Order {{ order_id }} shipped to {{ city }}",
+                    "rate_per_minute": 6000,
+                    **rule,
+                }
+            ],
+        }
+    )
+
+
+def write_day(lake: Lake, rows: list[dict[str, Any]], day: dt.date = DAY) -> None:
+    """The view day as the view asset writes it: its columns and the system columns."""
+    full = [
+        {"_shard": "shard_00", "coupon": None, "email": None, "_run_id": "r", **row} for row in rows
+    ]
+    schema = pa.schema(
+        [
+            ("_shard", pa.string()),
+            ("order_id", pa.int64()),
+            ("status", pa.string()),
+            ("city", pa.string()),
+            ("coupon", pa.string()),
+            ("email", pa.string()),
+            ("_updated_at", pa.timestamp("us", tz="UTC")),
+            ("_run_id", pa.string()),
+        ]
+    )
+    lake.view("orders_enriched").write_partitions(
+        {day: pa.Table.from_pylist(full, schema=schema)}, schema
+    )
+
+
+def orders(n: int, *, status: str = "shipped", at: dt.datetime = NOW, first: int = 1) -> list[dict]:
+    return [
+        {"order_id": i, "status": status, "city": f"city {i}", "_updated_at": at}
+        for i in range(first, first + n)
+    ]
+
+
+@dataclass
+class Harness:
+    """One view and its lake, ledger and receiver: `run()` is one asset run's work."""
+
+    lake: Lake
+    postgres_url: str
+    schema: str
+    receiver: Receiver
+    sleeps: list[float] = field(default_factory=list)
+    lease: dt.timedelta = dt.timedelta(minutes=15)
+    ticks: int = 0
+
+    def clock(self) -> float:
+        """A second passes between two looks at the clock."""
+        self.ticks += 1
+        return float(self.ticks)
+
+    def environ(self) -> dict[str, str]:
+        return {"HOOK_URL": self.receiver.url, "HOOK_AUTH": HEADER_TOKEN}
+
+    def ledger(self) -> Ledger:
+        return Ledger(self.postgres_url, self.schema, lease=self.lease)
+
+    def run(
+        self, spec: ViewSpec, run_id: str = RUN, day: dt.date = DAY, **kwargs: Any
+    ) -> NotifyOutcome:
+        return notify_days(
+            spec,
+            self.lake,
+            [day],
+            run_id,
+            now=NOW,
+            environ=kwargs.pop("environ", self.environ()),
+            open_ledger=self.ledger,
+            pacing=Pacing(sleep=self.sleeps.append, clock=self.clock),
+            **kwargs,
+        )
+
+    def states(self) -> dict[str, int]:
+        with self.ledger() as ledger:
+            return ledger.states("orders_enriched", "shipped")
+
+
+@pytest.fixture
+def harness(tmp_path: Path, postgres_url: str, schema: str, receiver: Receiver) -> Harness:
+    return Harness(Lake(tmp_path / "lake"), postgres_url, schema, receiver)
+
+
+def dead_letters(h: Harness) -> list[dict[str, Any]]:
+    return read_dead_letters(dead_letters_dataset(h.lake, "orders_enriched"), DAY).to_pylist()
+
+
+def assert_no_secret(*texts: object) -> None:
+    for text in texts:
+        assert TOKEN not in str(text) and HEADER_TOKEN not in str(text)
+
+
+# Once per row version
+
+
+def test_each_row_version_is_sent_once_and_a_rerun_sends_nothing(harness: Harness) -> None:
+    write_day(harness.lake, [*orders(3), *orders(2, status="paid", first=10)])
+    counts = harness.run(view_spec()).counts["shipped"]
+    assert (counts.matched, counts.sent, counts.retried, counts.dead_lettered) == (3, 3, 0, 0)
+    texts = sorted(body["text"] for body in harness.receiver.taken.values())
+    assert texts == [f"Order {i} shipped to city {i}" for i in (1, 2, 3)]
+    _, body, headers = harness.receiver.requests[0]
+    assert headers["Authorization"] == HEADER_TOKEN
+    assert headers["Idempotency-Key"] == body["idempotency_key"]
+
+    again = harness.run(view_spec(), run_id="run-2").counts["shipped"]
+    assert (again.sent, again.already_sent) == (0, 3)
+    assert len(harness.receiver.requests) == 3
+    assert harness.states() == {"sent": 3}
+
+
+def test_a_new_version_of_a_row_is_sent_and_once_per_key_is_not(harness: Harness) -> None:
+    write_day(harness.lake, orders(2))
+    harness.run(view_spec())
+    later = NOW + dt.timedelta(minutes=5)
+    write_day(harness.lake, [*orders(1, at=later), *orders(1, first=2)])
+    assert harness.run(view_spec(), run_id="run-2").counts["shipped"].sent == 1
+    assert len(set(harness.receiver.keys())) == 3
+
+    # a rule sent once per key ignores the new version
+    once = view_spec(name="shipped_once", once_per="key")
+    write_day(harness.lake, orders(2, at=later + dt.timedelta(minutes=1)))
+    assert harness.run(once, run_id="run-3").counts["shipped_once"].sent == 2
+    write_day(harness.lake, orders(2, at=later + dt.timedelta(minutes=2)))
+    assert harness.run(once, run_id="run-4").counts["shipped_once"].already_sent == 2
+
+
+def test_two_concurrent_runs_send_each_message_once(harness: Harness) -> None:
+    write_day(harness.lake, orders(30))
+    harness.receiver.delay = 0.01
+    start = threading.Barrier(2)
+    outcomes: list[NotifyOutcome] = []
+
+    def one_run(run_id: str) -> None:
+        start.wait()
+        outcomes.append(harness.run(view_spec(), run_id=run_id))
+
+    threads = [threading.Thread(target=one_run, args=(f"run-{i}",)) for i in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(outcomes) == 2
+    keys = harness.receiver.keys()
+    assert len(keys) == 30 and len(set(keys)) == 30
+    assert sum(o.counts["shipped"].sent for o in outcomes) == 30
+    assert harness.states() == {"sent": 30}
+
+
+# Failures
+
+
+def test_a_5xx_is_retried_with_backoff_and_counted(harness: Harness) -> None:
+    write_day(harness.lake, orders(2))
+    harness.receiver.answers.extend([500, 503])
+    counts = harness.run(view_spec()).counts["shipped"]
+    assert (counts.sent, counts.retried, counts.dead_lettered) == (2, 2, 0)
+    assert harness.sleeps == [0.5, 1.0]
+    first, second, third, _ = harness.receiver.keys()
+    assert first == second == third  # the same message, the same key
+
+
+def test_a_4xx_goes_to_dead_letters_with_its_reason(harness: Harness) -> None:
+    write_day(harness.lake, orders(2))
+    harness.receiver.answers.append(422)
+    outcome = harness.run(view_spec())
+    counts = outcome.counts["shipped"]
+    assert (counts.sent, counts.retried, counts.dead_lettered) == (1, 0, 1)
+    [letter] = dead_letters(harness)
+    assert letter["status"] == 422 and letter["attempts"] == 1 and letter["_run_id"] == RUN
+    assert letter["reason"].startswith("http://127.0.0.1") and "HTTP 422" in letter["reason"]
+    assert_no_secret(letter)
+    assert harness.states() == {"sent": 1, "dead": 1}
+    assert harness.run(view_spec(), run_id="run-2").counts["shipped"].already_sent == 2
+    assert len(harness.receiver.requests) == 2
+
+
+def test_a_slow_receiver_is_retried_then_dead_lettered(harness: Harness) -> None:
+    write_day(harness.lake, orders(1))
+    harness.receiver.delay = 0.6
+    counts = harness.run(view_spec(attempts=2, timeout_seconds=0.2)).counts["shipped"]
+    assert (counts.sent, counts.retried, counts.dead_lettered) == (0, 1, 1)
+    [letter] = dead_letters(harness)
+    assert letter["reason"].startswith("gave up after 2 attempts: http://127.0.0.1:")
+    assert letter["reason"].endswith(": no answer within 0.2 s")
+    assert letter["status"] is None and letter["attempts"] == 2
+
+
+def test_a_template_error_is_a_dead_letter(harness: Harness) -> None:
+    write_day(harness.lake, [*orders(1), {**orders(1, first=2)[0], "coupon": "spring"}])
+    spec = view_spec(template="Order {{ order_id }}: coupon {{ coupon.upper() }}")
+    counts = harness.run(spec).counts["shipped"]
+    assert (counts.sent, counts.dead_lettered) == (1, 1)
+    [letter] = dead_letters(harness)
+    assert letter["row_key"] == '["shard_00", 1]' and letter["attempts"] == 0
+    assert letter["reason"].startswith("template: UndefinedError")
+    assert [b["text"] for b in harness.receiver.taken.values()] == ["Order 2: coupon SPRING"]
+
+
+def test_refused_credentials_stop_the_rule_and_leave_its_messages(harness: Harness) -> None:
+    write_day(harness.lake, orders(3))
+    harness.receiver.answers.append(401)
+    outcome = harness.run(view_spec())
+    assert "refused its credentials" in outcome.refused["shipped"]
+    assert_no_secret(outcome.refused)
+    assert outcome.counts["shipped"].dead_lettered == 0 and harness.states() == {}
+    assert harness.run(view_spec(), run_id="run-2").counts["shipped"].sent == 3
+
+
+# The crash no ledger can close
+
+
+def test_a_crash_between_send_and_ledger_write_resends_with_the_same_key(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_day(harness.lake, orders(2))
+
+    def crash(*args: Any) -> None:
+        raise SystemExit("the process died after the receiver took the message")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Ledger, "mark_sent", crash)
+        with pytest.raises(SystemExit):
+            harness.run(view_spec())
+    [sent_before_crash] = harness.receiver.keys()
+    assert harness.states() == {"claimed": 1}
+
+    # within the lease another run leaves the message to its (maybe still live) sender
+    waiting = harness.run(view_spec(), run_id="run-2").counts["shipped"]
+    assert (waiting.in_flight, waiting.sent) == (1, 1)
+
+    # once the lease ran out, the message goes again with the same key: the receiver drops it
+    harness.lease = dt.timedelta(0)
+    again = harness.run(view_spec(), run_id="run-3").counts["shipped"]
+    assert (again.sent, again.already_sent) == (1, 1)
+    keys = harness.receiver.keys()
+    assert keys.count(sent_before_crash) == 2 and len(keys) == 3
+    assert len(harness.receiver.taken) == 2
+    assert harness.states() == {"sent": 2}
+
+
+# Backfills
+
+
+def test_a_backfill_of_last_year_sends_nothing_unless_asked(harness: Harness) -> None:
+    old_day = DAY - dt.timedelta(days=365)
+    old = dt.datetime.combine(old_day, dt.time(9), dt.UTC)
+    write_day(harness.lake, orders(3, at=old), day=old_day)
+    counts = harness.run(view_spec(), day=old_day).counts["shipped"]
+    assert (counts.matched, counts.skipped_outside_window, counts.sent) == (3, 3, 0)
+    assert harness.receiver.requests == [] and harness.states() == {}
+    asked = harness.run(view_spec(), day=old_day, run_id="run-2", include_old=True)
+    assert asked.counts["shipped"].sent == 3
+
+
+def test_a_rule_not_configured_sends_nothing_and_opens_no_ledger(harness: Harness) -> None:
+    write_day(harness.lake, orders(2))
+
+    def no_ledger() -> Ledger:
+        raise AssertionError("the ledger was opened")
+
+    harness.ledger = no_ledger  # type: ignore[method-assign]
+    outcome = harness.run(view_spec(), environ={})
+    assert outcome.counts["shipped"].not_configured == "set HOOK_URL"
+    assert harness.receiver.requests == []
+
+
+def test_the_rate_limit_spaces_the_sends(harness: Harness) -> None:
+    write_day(harness.lake, orders(3))
+    harness.run(view_spec(rate_per_minute=30))  # one every 2 s; the clock says 1 s passed
+    assert harness.sleeps == [1.0, 1.0]
+
+
+# SMTP
+
+
+def smtp_spec(port: int, **change: Any) -> ViewSpec:
+    channel = {
+        "type": "smtp",
+        "host_env": "SMTP_HOST",
+        "port": port,
+        "starttls": False,
+        "from": "orders@shop.example",
+        "to": {"column": "email"},
+        "subject": "Your order {{ order_id }} shipped",
+        **change,
+    }
+    return view_spec(channel=channel)
+
+
+def test_an_smtp_rule_sends_one_email_per_row_with_its_key(
+    harness: Harness, mailbox: tuple[Mailbox, int]
+) -> None:
+    box, port = mailbox
+    write_day(
+        harness.lake,
+        [{**row, "email": f"c{row['order_id']}@shop.example"} for row in orders(2)],
+    )
+    environ = {"SMTP_HOST": "127.0.0.1"}
+    counts = harness.run(smtp_spec(port), environ=environ).counts["shipped"]
+    assert counts.sent == 2
+    by_to = {m["To"]: m for m in box.messages}
+    first = by_to["c1@shop.example"]
+    assert first["Subject"] == "Your order 1 shipped"
+    assert first["Message-ID"] == f"<{first['Idempotency-Key']}@etl-platform>"
+    assert first.get_payload().strip() == "Order 1 shipped to city 1"
+    assert harness.run(smtp_spec(port), environ=environ, run_id="r2").counts["shipped"].sent == 0
+    assert len(box.messages) == 2
+
+
+def test_an_smtp_5xx_is_a_dead_letter(harness: Harness, mailbox: tuple[Mailbox, int]) -> None:
+    box, port = mailbox
+    write_day(harness.lake, [{**orders(1)[0], "email": "x@refused.example"}])
+    counts = harness.run(smtp_spec(port), environ={"SMTP_HOST": "127.0.0.1"}).counts["shipped"]
+    assert (counts.sent, counts.dead_lettered, counts.retried) == (0, 1, 0)
+    [letter] = dead_letters(harness)
+    assert letter["status"] == 550 and "recipient refused" in letter["reason"]
+    assert box.messages == []
+
+
+# The asset
+
+
+def test_the_asset_reports_its_counts_and_the_dead_letter_check(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_day(harness.lake, orders(4))
+    harness.receiver.answers.extend([400, 400])
+    spec = view_spec(dead_letter_alert_ratio=0.25, window="100000d")
+    for name, value in {**harness.environ(), LEDGER_URL_ENV: harness.postgres_url}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv(LEDGER_SCHEMA_ENV, harness.schema)
+    [assets] = build_notification_assets(spec, load_sources(DEFAULTS_DIR / "sources.yaml"))
+    result = dg.materialize(
+        [assets],
+        partition_key=DAY.isoformat(),
+        resources={"lake": LakeResource(root=str(harness.lake.root))},
+    )
+    assert result.success
+    metadata = result.asset_materializations_for_node("notify__orders_enriched")[0].metadata
+    assert metadata["sent"].value == 2 and metadata["dead_lettered"].value == 2
+    assert metadata["shipped/matched"].value == 4
+    [check] = result.get_asset_check_evaluations()
+    assert check.asset_key == notifications_asset_key("orders_enriched")
+    assert check.check_name == DEAD_LETTER_CHECK and not check.passed
+    assert check.severity == dg.AssetCheckSeverity.ERROR
+    assert_no_secret(metadata, check.metadata, dead_letters(harness))
