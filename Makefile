@@ -57,3 +57,7 @@ bench: env
 clean-local:
 	-$(VENV)/bin/etl-platform demo down
 	rm -rf .local
+
+# The view studio (docs/studio.md) on http://127.0.0.1:8765/: STUDIO_ARGS="--port 9000" to change it.
+studio: env
+	$(VENV)/bin/etl-platform studio $(STUDIO_ARGS)

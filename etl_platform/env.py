@@ -165,6 +165,12 @@ NOTIFY_LEDGER_URL_ENV = "ETL_PLATFORM_NOTIFY_LEDGER_URL"
 NOTIFY_LEDGER_SCHEMA_ENV = "ETL_PLATFORM_NOTIFY_LEDGER_SCHEMA"
 
 
+#: The view studio's access token, required when it listens beyond loopback (a credential).
+STUDIO_TOKEN_ENV = "ETL_PLATFORM_STUDIO_TOKEN"
+#: The Dagster webserver the studio asks to reload the code location after a publish.
+DAGSTER_URL_ENV = "ETL_PLATFORM_DAGSTER_URL"
+
+
 def alert_webhook_url() -> str | None:
     return (secret(ALERT_WEBHOOK_URL_ENV) or "").strip() or None
 

@@ -17,6 +17,7 @@ from etl_platform.cli.config import (
 )
 from etl_platform.cli.demo import cmd_demo_down, cmd_demo_run, cmd_demo_seed, cmd_demo_up
 from etl_platform.cli.runs import PLAIN_HELP, cmd_redshift_to_athena, cmd_run
+from etl_platform.cli.studio import add_studio_parser
 from etl_platform.runtime import configure_process
 
 
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     add_cdc_parser(sub)
+    add_studio_parser(sub)
     return parser
 
 

@@ -1,0 +1,228 @@
+"""The view being edited: its `defs.yaml` as a ruamel.yaml round-trip document.
+
+The YAML text is the draft's only state: the page sends it back with each edit, an edit
+changes the document in place (comments, quoting and field order kept), and the text is
+dumped again. So a view loaded from disk and saved unchanged is written byte for byte.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+from etl_platform.specs.view_loader import VIEW_COMPONENT_TYPE
+from etl_platform.specs.views import ViewSpec
+
+
+class DraftError(ValueError):
+    """An edit the draft cannot apply, or a text that is not a view file; the message says why."""
+
+
+def _yaml() -> YAML:
+    """Round-trip YAML 1.2 (`on:` stays a string) in the layout of the demo's views."""
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never fold a long line the analyst wrote on one
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    return yaml
+
+
+def _field_order() -> list[str]:
+    """The attributes in the order ViewSpec declares them, as a file spells them."""
+    return [field.alias or name for name, field in ViewSpec.model_fields.items()]
+
+
+FIELD_ORDER = _field_order()
+#: Attributes the form sets as one text value; an empty value removes the field.
+SCALAR_FIELDS = ("name", "description", "source", "schedule", "dist_key", "partition_by")
+#: Attributes the form sets as a list of names.
+LIST_FIELDS = ("unique_key", "destinations", "grain")
+#: Keys of a column spec, in the order the demo writes them.
+COLUMN_KEYS = ("from", "json", "path", "item", "expr", "type", "nullable")
+
+
+def _flow_map(items: Mapping[str, Any]) -> CommentedMap:
+    out = CommentedMap(items)
+    out.fa.set_flow_style()
+    return out
+
+
+def _flow_seq(items: Sequence[Any]) -> CommentedSeq:
+    out = CommentedSeq(items)
+    out.fa.set_flow_style()
+    return out
+
+
+def _text(value: str) -> str:
+    """Quoted as the demo quotes them: a type with a comma or a cron would read otherwise."""
+    if any(c in value for c in "(),*{}[]#:") or value.strip() != value:
+        return DoubleQuotedScalarString(value)
+    return value
+
+
+class Draft:
+    """One view file: `type:` and `attributes:`, edited by the studio's form operations."""
+
+    def __init__(self, document: CommentedMap) -> None:
+        self.document = document
+
+    @classmethod
+    def new(cls, name: str = "") -> Draft:
+        attributes = CommentedMap()
+        if name:
+            attributes["name"] = name
+        return cls(CommentedMap([("type", VIEW_COMPONENT_TYPE), ("attributes", attributes)]))
+
+    @classmethod
+    def from_text(cls, text: str) -> Draft:
+        """Parse a view file; an empty text is a new draft."""
+        if not text.strip():
+            return cls.new()
+        try:
+            document = _yaml().load(text)
+        except YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise DraftError(f"invalid YAML{where}: {getattr(e, 'problem', None) or e}") from None
+        if not isinstance(document, CommentedMap):
+            raise DraftError("expected `type:` and `attributes:` at the top level")
+        if not isinstance(document.get("attributes"), CommentedMap):
+            document["attributes"] = CommentedMap()
+        return cls(document)
+
+    @property
+    def attributes(self) -> CommentedMap:
+        return self.document["attributes"]
+
+    def text(self) -> str:
+        out = io.StringIO()
+        _yaml().dump(self.document, out)
+        return out.getvalue()
+
+    def form(self) -> dict[str, Any]:
+        """The attributes as plain data, for the page's fields."""
+        return _plain(self.attributes)
+
+    # --- edits -----------------------------------------------------------------------------
+
+    def apply(self, op: Mapping[str, Any]) -> None:
+        """Apply one form operation (`{"op": "set", "field": "name", "value": "x"}`)."""
+        kind = op.get("op")
+        handler = getattr(self, f"_op_{kind}", None) if isinstance(kind, str) else None
+        if handler is None:
+            raise DraftError(f"unknown operation {kind!r}")
+        handler(op)
+
+    def _put(self, key: str, value: Any) -> None:
+        """Set an attribute; a new one goes where ViewSpec declares it among those present."""
+        attrs = self.attributes
+        if key in attrs:
+            attrs[key] = value
+            return
+        rank = FIELD_ORDER.index(key) if key in FIELD_ORDER else len(FIELD_ORDER)
+        position = sum(
+            1 for k in attrs if (FIELD_ORDER.index(k) if k in FIELD_ORDER else -1) < rank
+        )
+        attrs.insert(position, key, value)
+
+    def _op_set(self, op: Mapping[str, Any]) -> None:
+        field, value = op.get("field"), str(op.get("value") or "").strip()
+        if field == "max_reject_ratio":
+            if not value:
+                self.attributes.pop(field, None)
+                return
+            try:
+                self._put(field, float(value))
+            except ValueError:
+                self._put(field, value)  # the validator names the problem
+            return
+        if field not in SCALAR_FIELDS:
+            raise DraftError(f"{field!r} is not a field the form sets as text")
+        if value:
+            self._put(field, _text(value) if field == "schedule" else value)
+        else:
+            self.attributes.pop(field, None)
+
+    def _op_set_list(self, op: Mapping[str, Any]) -> None:
+        field = op.get("field")
+        if field not in LIST_FIELDS:
+            raise DraftError(f"{field!r} is not a field the form sets as a list")
+        values = [str(v).strip() for v in op.get("values") or [] if str(v).strip()]
+        if values:
+            self._put(field, _flow_seq(values))
+        else:
+            self.attributes.pop(field, None)
+
+    def _op_set_freshness(self, op: Mapping[str, Any]) -> None:
+        given = {k: str(op.get(k) or "").strip() for k in ("warn_after", "fail_after")}
+        kept = {k: v for k, v in given.items() if v}
+        if kept:
+            self._put("freshness", _flow_map(kept))
+        else:
+            self.attributes.pop("freshness", None)
+
+    def _op_add_column(self, op: Mapping[str, Any]) -> None:
+        name = str(op.get("name") or "").strip()
+        spec = op.get("spec")
+        if not name or not isinstance(spec, Mapping):
+            raise DraftError("a column needs a name and a spec")
+        ordered = [(k, spec[k]) for k in COLUMN_KEYS if spec.get(k) not in (None, "")]
+        if "columns" not in self.attributes:
+            self._put("columns", CommentedMap())
+        self.attributes["columns"][name] = _flow_map(
+            {k: _text(v) if k == "type" and isinstance(v, str) else v for k, v in ordered}
+        )
+
+    def _op_remove_column(self, op: Mapping[str, Any]) -> None:
+        columns = self.attributes.get("columns")
+        if isinstance(columns, CommentedMap):
+            columns.pop(op.get("name"), None)
+
+    def _op_set_column_type(self, op: Mapping[str, Any]) -> None:
+        column = (self.attributes.get("columns") or {}).get(op.get("name"))
+        if not isinstance(column, CommentedMap):
+            raise DraftError(f"no column {op.get('name')!r} to retype")
+        column["type"] = _text(str(op.get("type") or ""))
+
+    def _op_add_lookup(self, op: Mapping[str, Any]) -> None:
+        on, columns = op.get("on"), op.get("columns")
+        if not isinstance(on, Mapping) or not isinstance(columns, Mapping):
+            raise DraftError("a lookup needs `on` and `columns` mappings")
+        lookup = CommentedMap([("table", str(op.get("table") or ""))])
+        lookup["on"] = _flow_map({str(k): str(v) for k, v in on.items()})
+        lookup["columns"] = _flow_map({str(k): str(v) for k, v in columns.items()})
+        if op.get("join") == "inner":
+            lookup["join"] = "inner"
+        if "lookups" not in self.attributes:
+            self._put("lookups", CommentedSeq())
+        self.attributes["lookups"].append(lookup)
+
+    def _op_remove_lookup(self, op: Mapping[str, Any]) -> None:
+        lookups = self.attributes.get("lookups")
+        index = op.get("index")
+        if isinstance(lookups, list) and isinstance(index, int) and 0 <= index < len(lookups):
+            del lookups[index]
+            if not lookups:
+                del self.attributes["lookups"]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, int):
+        return int(value)
+    return value

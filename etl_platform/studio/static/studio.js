@@ -1,0 +1,302 @@
+// The studio page: every edit goes to the server with the YAML text, which answers with the
+// new text, the form's values and the validator's problems. No build step, no framework.
+"use strict";
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+const state = { yaml: "", form: {}, source: null, sourceInfo: null, busy: 0 };
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null) node.setAttribute(k, v);
+  }
+  for (const c of children.flat()) node.append(c instanceof Node ? c : document.createTextNode(c ?? ""));
+  return node;
+}
+
+async function api(method, url, body) {
+  state.busy++;
+  document.body.dataset.busy = state.busy;
+  try {
+    const response = await fetch(url, {
+      method,
+      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "same-origin",
+    });
+    const data = await response.json().catch(() => ({ error: response.statusText }));
+    return { ok: response.ok, data };
+  } finally {
+    state.busy--;
+    document.body.dataset.busy = state.busy;
+  }
+}
+
+// Edits run one after the other, each on the text the one before it left: two quick edits
+// must not both start from the same text and drop one of them.
+let queue = Promise.resolve();
+function send(ops) {
+  queue = queue.then(async () => {
+    const { ok, data } = await api("POST", "/api/draft", { yaml: state.yaml, ops });
+    if (!ok) { renderProblems(data.problems || [["", data.error]]); return; }
+    apply(data);
+  });
+  return queue;
+}
+
+function apply(data) {
+  state.yaml = data.yaml;
+  const area = $("#yaml");
+  if (document.activeElement !== area) area.value = data.yaml;
+  state.form = data.form || {};
+  renderForm();
+  renderProblems(data.problems || []);
+}
+
+function setValue(input, value) {
+  if (document.activeElement !== input) input.value = value ?? "";
+}
+
+function renderForm() {
+  const f = state.form;
+  for (const name of ["name", "description", "schedule", "max_reject_ratio"]) setValue($(`#f-${name}`), f[name]);
+  setValue($("#f-source"), f.source || "");
+  setValue($("#f-unique_key"), (f.unique_key || []).join(", "));
+  for (const box of $$(".dest")) box.checked = (f.destinations || []).includes(box.value);
+  setValue($("#f-warn_after"), (f.freshness || {}).warn_after);
+  setValue($("#f-fail_after"), (f.freshness || {}).fail_after);
+  renderDeclared(f.columns || {});
+  renderLookups(f.lookups || []);
+  if ((f.source || null) !== state.source) loadSource(f.source || null);
+}
+
+function describe(c) {
+  if (c.from) return `from ${c.from}`;
+  if (c.json) return `${c.json} → ${c.path}`;
+  if (c.item) return `item ${c.item}`;
+  if (c.expr) return `= ${c.expr}`;
+  return "";
+}
+
+function renderDeclared(columns) {
+  const table = $("#declared");
+  table.replaceChildren(el("tr", {}, el("th", {}, "column"), el("th", {}, "reads"), el("th", {}, "type"), el("th"), el("th")));
+  for (const [name, c] of Object.entries(columns)) {
+    const type = el("input", { value: c.type || "", size: 14, class: "type" });
+    type.addEventListener("change", () => send([{ op: "set_column_type", name, type: type.value }]));
+    table.append(el("tr", { "data-field": `attributes.columns.${name}`, "data-column": name },
+      el("td", {}, name), el("td", {}, describe(c)), el("td", {}, type),
+      el("td", {}, el("button", { type: "button", class: "remove", onclick: () => send([{ op: "remove_column", name }]) }, "remove")),
+      el("td", { class: "err-slot" })));
+  }
+}
+
+function renderLookups(lookups) {
+  const box = $("#lookups");
+  box.replaceChildren();
+  lookups.forEach((lk, index) => {
+    const on = Object.entries(lk.on || {}).map(([l, r]) => `${l} = ${lk.table}.${r}`).join(", ");
+    const cols = Object.entries(lk.columns || {}).map(([c, o]) => `${c} as ${typeof o === "string" ? o : (o.as || c)}`).join(", ");
+    box.append(el("div", { class: "row", "data-field": `attributes.lookups.${index}` },
+      el("span", {}, `${index}: ${lk.table} on ${on} (${lk.join || "left"}): ${cols}`),
+      el("button", { type: "button", onclick: () => send([{ op: "remove_lookup", index }]) }, "remove"),
+      el("div", { class: "err-slot" })));
+  });
+}
+
+function renderProblems(problems) {
+  for (const slot of $$(".err-dyn")) slot.remove();
+  const list = $("#problems");
+  list.replaceChildren();
+  const fields = $$("[data-field]").map((node) => node.dataset.field);
+  for (const [field, reason] of problems) {
+    const text = `${field || "<top level>"}: ${reason}`;
+    list.append(el("li", {}, text));
+    // Beside the most precise field the page shows for it.
+    const match = fields.filter((f) => field === f || field.startsWith(f + ".")).sort((a, b) => b.length - a.length)[0];
+    if (match) {
+      const host = $(`[data-field="${CSS.escape(match)}"]`);
+      const slot = $(".err-slot", host) || host;
+      slot.append(el("div", { class: "err err-dyn" }, text));
+    }
+  }
+  if (!problems.length) list.append(el("li", { class: "ok" }, "no problems: the platform would load this view"));
+}
+
+async function loadSource(table) {
+  state.source = table;
+  $("#columns-table").replaceChildren();
+  $("#json-columns").replaceChildren();
+  if (!table) return;
+  const { ok, data } = await api("GET", `/api/tables/${encodeURIComponent(table)}`);
+  if (!ok) { $("#json-columns").append(el("p", { class: "err" }, data.error)); return; }
+  state.sourceInfo = data;
+  const t = $("#columns-table");
+  t.append(el("tr", {}, ...["column", "MySQL", "Arrow", "", "name in view", "type", ""].map((h) => el("th", {}, h))));
+  for (const c of data.columns) {
+    const name = el("input", { class: "name", value: c.name === "updated_at" ? "source_updated_at" : c.name, size: 14 });
+    const type = el("input", { class: "type", value: c.type || "", size: 14 });
+    const add = el("button", { type: "button", class: "add" }, "add");
+    add.addEventListener("click", () => send([{ op: "add_column", name: name.value, spec: { from: c.name, type: type.value } }]));
+    t.append(el("tr", { "data-source-column": c.name },
+      el("td", {}, c.name), el("td", {}, c.mysql), el("td", {}, c.arrow || "(not read)"),
+      el("td", {}, c.key ? "key" : c.json ? "JSON" : ""),
+      el("td", {}, c.json ? "" : name), el("td", {}, c.json ? "" : type), el("td", {}, c.json ? "" : add)));
+  }
+  for (const c of data.columns.filter((x) => x.json)) {
+    const out = el("div", { "data-json": c.name });
+    const button = el("button", { type: "button", class: "sample" }, `Sample the keys of ${c.name}`);
+    button.addEventListener("click", () => sampleKeys(table, c.name, out));
+    $("#json-columns").append(el("h3", {}, `JSON column ${c.name}`), button, out);
+  }
+  const day = $("#pv-day");
+  day.replaceChildren(...data.days.map((d) => el("option", { value: d }, d)));
+  $("#pv-shards").replaceChildren(...data.shards.map((s) =>
+    el("label", {}, el("input", { type: "checkbox", class: "shard", value: s, checked: "" }), ` ${s}`)));
+}
+
+async function sampleKeys(table, column, out) {
+  out.replaceChildren(el("p", { class: "hint" }, "sampling the latest rows of a shard…"));
+  const { ok, data } = await api("GET", `/api/tables/${encodeURIComponent(table)}/json/${encodeURIComponent(column)}`);
+  if (!ok) { out.replaceChildren(el("p", { class: "err" }, data.error)); return; }
+  const t = el("table", { class: "keys" },
+    el("tr", {}, ...["path", "seen in", "JSON types", "name in view", "type", ""].map((h) => el("th", {}, h))));
+  for (const k of data.keys) {
+    const name = el("input", { class: "name", value: k.name, size: 14 });
+    const type = el("input", { class: "type", value: k.type, size: 14 });
+    const add = el("button", { type: "button", class: "add" }, "add");
+    add.addEventListener("click", () => send([{ op: "add_column", name: name.value, spec: { json: column, path: k.path, type: type.value } }]));
+    t.append(el("tr", { "data-path": k.path },
+      el("td", {}, k.path), el("td", {}, `${k.count} / ${k.rows}`), el("td", {}, k.kinds.join(", ")),
+      el("td", {}, name), el("td", {}, type), el("td", {}, add)));
+  }
+  out.replaceChildren(t);
+}
+
+async function suggestLookup() {
+  const table = $("#lk-table").value;
+  $("#lk-keys").replaceChildren();
+  $("#lk-columns").replaceChildren();
+  $("#lk-add").disabled = true;
+  if (!table) return;
+  const { ok, data } = await api("POST", "/api/lookup-keys", { yaml: state.yaml, table });
+  if (!ok) { $("#lk-keys").append(el("p", { class: "err" }, data.error)); return; }
+  const on = el("select", { id: "lk-on" }, ...data.pairs.map((p, i) =>
+    el("option", { value: i }, `${p.left} = ${table}.${p.right} (${p.why})`)));
+  $("#lk-keys").append(data.pairs.length ? el("label", {}, "Join on ", on)
+    : el("p", { class: "err" }, `no column of the view matches a column of ${table} by name and type`));
+  const t = $("#lk-columns");
+  t.append(el("tr", {}, ...["", "column", "MySQL", "as"].map((h) => el("th", {}, h))));
+  for (const c of data.columns) {
+    t.append(el("tr", { "data-lookup-column": c.name },
+      el("td", {}, el("input", { type: "checkbox", class: "pick" })), el("td", {}, c.name),
+      el("td", {}, c.mysql), el("td", {}, el("input", { class: "as", value: c.name, size: 16 }))));
+  }
+  $("#lk-add").disabled = !data.pairs.length;
+  $("#lk-add").onclick = () => {
+    const pair = data.pairs[Number(on.value)];
+    const columns = {};
+    for (const row of $$("tr[data-lookup-column]", t)) {
+      if ($(".pick", row).checked) columns[row.dataset.lookupColumn] = $(".as", row).value;
+    }
+    send([{ op: "add_lookup", table, on: { [pair.left]: pair.right }, columns, join: $("#lk-join").value }]);
+  };
+}
+
+function cellsTable(header, rows) {
+  return el("div", { class: "wide" }, el("table", {},
+    el("tr", {}, ...header.map((h) => el("th", {}, h))),
+    ...rows.map((r) => el("tr", {}, ...r.map((v) => el("td", {}, v ?? "NULL"))))));
+}
+
+async function preview() {
+  const out = $("#pv-out");
+  out.replaceChildren(el("p", { class: "hint" }, "running the view's transform on the day…"));
+  const shards = $$(".shard").filter((b) => b.checked).map((b) => b.value);
+  const { ok, data } = await api("POST", "/api/preview", { yaml: state.yaml, day: $("#pv-day").value, shards });
+  if (!ok) {
+    out.replaceChildren(el("p", { class: "err", id: "pv-error" }, data.error));
+    if (data.problems) renderProblems(data.problems);
+    return;
+  }
+  const c = data.counts;
+  out.replaceChildren(
+    el("p", { id: "pv-counts" }, `${data.day} on ${data.shards.join(", ")} in ${data.seconds} s: ` +
+      `in ${c.in}, out ${c.out}, rejected ${c.rejected}, duplicates ${c.duplicates}, orphans ${c.orphans}`),
+    ...Object.entries(data.missing).map(([s, m]) => el("p", { class: "err" }, `${s} left out: ${m.join(", ")} missing`)),
+    el("h3", {}, "Column types"),
+    cellsTable(["column", "type"], data.columns.map((x) => [x.name, x.type])),
+    el("h3", {}, "First rows"),
+    cellsTable(data.columns.map((x) => x.name), data.rows),
+    el("h3", {}, `Rejects (${c.rejected})`),
+    cellsTable(data.reject_columns, data.rejects));
+}
+
+function showDiff(diff) {
+  const pre = $("#pub-diff");
+  pre.replaceChildren(...(diff || "(no change)").split("\n").map((line) =>
+    el("div", { class: line.startsWith("+") ? "diff-add" : line.startsWith("-") ? "diff-del" : "" }, line)));
+}
+
+async function publish(dryRun) {
+  const status = $("#pub-status");
+  const { ok, data } = await api("POST", dryRun ? "/api/diff" : "/api/publish", { yaml: state.yaml });
+  showDiff(data.diff);
+  status.className = ok ? "ok" : "err";
+  if (!ok) status.textContent = data.error;
+  else if (dryRun) status.textContent = `diff against ${data.path}`;
+  else status.textContent = `published ${data.path}; ${data.reload}`;
+  if (data.problems) renderProblems(data.problems);
+  if (ok && !dryRun) listViews();
+}
+
+async function listViews() {
+  const { data } = await api("GET", "/api/views");
+  const select = $("#existing");
+  const kept = select.value;
+  select.replaceChildren(el("option", { value: "" }, "(a new view)"), ...(data.views || []).map((v) => el("option", { value: v }, v)));
+  select.value = kept;
+}
+
+async function loadView() {
+  const name = $("#existing").value;
+  if (!name) return;
+  const { ok, data } = await api("GET", `/api/views/${encodeURIComponent(name)}`);
+  if (!ok) { renderProblems([["", data.error]]); return; }
+  $("#yaml").value = data.yaml;
+  apply(data);
+}
+
+let typing = null;
+function wire() {
+  for (const input of $$("[data-set]")) {
+    input.addEventListener("change", () => send([{ op: "set", field: input.dataset.set, value: input.value }]));
+  }
+  $("#f-unique_key").addEventListener("change", (e) =>
+    send([{ op: "set_list", field: "unique_key", values: e.target.value.split(",") }]));
+  for (const box of $$(".dest")) {
+    box.addEventListener("change", () =>
+      send([{ op: "set_list", field: "destinations", values: $$(".dest").filter((b) => b.checked).map((b) => b.value) }]));
+  }
+  for (const input of $$(".fresh")) {
+    input.addEventListener("change", () =>
+      send([{ op: "set_freshness", warn_after: $("#f-warn_after").value, fail_after: $("#f-fail_after").value }]));
+  }
+  $("#yaml").addEventListener("input", () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => { state.yaml = $("#yaml").value; send([]); }, 400);
+  });
+  $("#lk-table").addEventListener("change", suggestLookup);
+  $("#preview").addEventListener("click", preview);
+  $("#diff").addEventListener("click", () => publish(true));
+  $("#publish").addEventListener("click", () => publish(false));
+  $("#load").addEventListener("click", loadView);
+  $("#new").addEventListener("click", () => { state.yaml = ""; $("#yaml").value = ""; send([]); });
+  listViews();
+  send([]);
+}
+
+wire();

@@ -1,0 +1,268 @@
+"""The studio in headless Chromium against the real server, shards and lake: the demo's
+`orders_enriched` built by clicking, previewed, published and compared with the demo's file; a
+bad field shows its error beside it; a name that leaves the views folder is refused.
+
+Screenshots go to a temporary folder, or to `STUDIO_SCREENSHOTS` when set
+(`STUDIO_SCREENSHOTS=docs/studio` refreshes the ones docs/studio.md shows)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from etl_platform.demo.mariadb_server import free_port
+from etl_platform.env import DEFAULTS_DIR
+from etl_platform.specs.loader import load_source_schema, load_sources, read_yaml
+from etl_platform.specs.source_schema import schema_path_for
+from etl_platform.studio.app import StudioConfig, create_app
+from etl_platform.studio.catalog import Catalog
+from etl_platform_tests.studio.conftest import DAY, Project
+
+pytestmark = pytest.mark.integration
+
+#: The attributes the page sets with its controls (the demo's file has more, set as YAML).
+BUILT = (
+    "name",
+    "description",
+    "source",
+    "lookups",
+    "columns",
+    "unique_key",
+    "destinations",
+    "freshness",
+    "schedule",
+    "max_reject_ratio",
+)
+SOURCE_COLUMNS = [
+    ("id", "order_id", "uint64"),
+    ("customer_id", "customer_id", "uint64"),
+    ("status", "status", "string"),
+    ("currency", "currency", "string"),
+    ("total", "total", "decimal(12,2)"),
+    ("is_gift", "is_gift", "bool"),
+    ("version", "version", "int64"),
+    ("created_at", "created_at", "timestamp"),
+]
+JSON_KEYS = [
+    ("totals.grand_total", "grand_total", "decimal(12,2)"),
+    ("totals.tax", "tax", "decimal(12,2)"),
+    ("shipping.method", "shipping_method", "string"),
+    ("shipping.address.city", "city", "string"),
+    ("shipping.address.country", "country", "string"),
+    ("coupon", "coupon", "string"),
+    ("notes", "notes", "string"),
+    ("items", "items_json", "json"),
+]
+
+
+@pytest.fixture(scope="module")
+def studio_url(studio_project: Project) -> Iterator[str]:
+    """The studio's app under uvicorn on a free loopback port, in a thread."""
+    sources = load_sources(studio_project.sources)
+    schema = load_source_schema(schema_path_for(studio_project.sources))
+    config = StudioConfig(
+        catalog=Catalog(sources, schema),
+        views_dir=studio_project.views,
+        lake_root=studio_project.lake,
+    )
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the studio did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1800,2000"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(
+        service=Service(executable_path="/usr/bin/chromedriver"), options=options
+    )
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = Path(os.environ.get("STUDIO_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _settle(driver: WebDriver) -> None:
+    """Until every call the page made has answered."""
+    WebDriverWait(driver, 30).until(
+        lambda d: d.execute_script("return document.body.dataset.busy") == "0"
+    )
+
+
+def _css(driver: WebDriver, selector: str, timeout: float = 30) -> WebElement:
+    return WebDriverWait(driver, timeout).until(lambda d: d.find_element(By.CSS_SELECTOR, selector))
+
+
+def _fill(driver: WebDriver, element: WebElement, value: str) -> None:
+    """Type over the field's value as a user would, then leave it (its change event fires)."""
+    element.send_keys(Keys.CONTROL, "a")
+    element.send_keys(value, Keys.TAB)
+    _settle(driver)
+
+
+def _add_row(driver: WebDriver, row: WebElement, name: str, type_: str, column: str) -> None:
+    for cls, value in (("name", name), ("type", type_)):
+        field = row.find_element(By.CSS_SELECTOR, f"input.{cls}")
+        field.clear()
+        field.send_keys(value)
+    row.find_element(By.CSS_SELECTOR, "button.add").click()
+    _css(driver, f'#declared tr[data-column="{column}"]')
+    _settle(driver)
+
+
+def _lake_files(root: Path) -> dict[str, float]:
+    return {str(p): p.stat().st_mtime for p in root.rglob("*")}
+
+
+def test_build_preview_and_publish_orders_enriched_by_clicking(
+    studio_url: str, browser: WebDriver, studio_project: Project, shots: Path
+) -> None:
+    driver = browser
+    driver.get(studio_url + "/")
+    _settle(driver)
+    driver.save_screenshot(str(shots / "1-start.png"))
+
+    _fill(driver, _css(driver, "#f-name"), "orders_enriched")
+    _fill(
+        driver,
+        _css(driver, "#f-description"),
+        "One row per order with its customer and shipping fields, so no JOIN is needed.",
+    )
+    Select(_css(driver, "#f-source")).select_by_value("orders")
+    _settle(driver)
+    id_row = _css(driver, 'tr[data-source-column="id"]')
+    assert "bigint(20) unsigned" in id_row.text and "uint64" in id_row.text  # MySQL, Arrow
+    for column, name, type_ in SOURCE_COLUMNS:
+        row = _css(driver, f'tr[data-source-column="{column}"]')
+        _add_row(driver, row, name, type_, name)
+
+    _css(driver, '[data-json="payload"]')
+    driver.find_element(By.CSS_SELECTOR, "button.sample").click()
+    grand_total = _css(driver, 'tr[data-path="totals.grand_total"]')
+    guessed = grand_total.find_element(By.CSS_SELECTOR, "input.type").get_attribute("value")
+    assert guessed == "decimal(12,2)"  # the type `views new` guesses
+    assert " / 400" in grand_total.text  # seen in how many of the sampled rows
+    for path, name, type_ in JSON_KEYS:
+        _add_row(driver, _css(driver, f'tr[data-path="{path}"]'), name, type_, name)
+    driver.save_screenshot(str(shots / "2-columns.png"))
+
+    Select(_css(driver, "#lk-table")).select_by_value("customers")
+    _settle(driver)
+    on = Select(_css(driver, "#lk-on"))
+    assert on.first_selected_option.text.startswith("customer_id = customers.id")
+    for column, output in (
+        ("email", "customer_email"),
+        ("tier", "customer_tier"),
+        ("full_name", "customer_name"),
+    ):
+        row = _css(driver, f'tr[data-lookup-column="{column}"]')
+        row.find_element(By.CSS_SELECTOR, "input.pick").click()
+        as_field = row.find_element(By.CSS_SELECTOR, "input.as")
+        as_field.clear()
+        as_field.send_keys(output)
+    driver.find_element(By.ID, "lk-add").click()
+    _css(driver, '[data-field="attributes.lookups.0"]')
+    _settle(driver)
+
+    _fill(driver, _css(driver, "#f-unique_key"), "order_id")
+    for box in driver.find_elements(By.CSS_SELECTOR, ".dest"):
+        box.click()
+        _settle(driver)
+    _fill(driver, _css(driver, "#f-warn_after"), "1d")
+    _fill(driver, _css(driver, "#f-fail_after"), "2d")
+    _fill(driver, _css(driver, "#f-schedule"), "*/15 * * * *")
+    _fill(driver, _css(driver, "#f-max_reject_ratio"), "0.05")
+    assert "no problems" in _css(driver, "#problems").text
+    driver.save_screenshot(str(shots / "3-built.png"))
+
+    # A bad field: its error, in the validator's words, beside the column it names.
+    total_type = _css(driver, 'tr[data-column="total"] input.type')
+    _fill(driver, total_type, "decimal(99,2)")
+    error = _css(driver, 'tr[data-column="total"] .err')
+    assert "attributes.columns.total.type" in error.text
+    assert "decimal needs 1 <= precision <= 38" in error.text
+    driver.save_screenshot(str(shots / "4-error.png"))
+    _fill(driver, _css(driver, 'tr[data-column="total"] input.type'), "decimal(12,2)")
+    assert "no problems" in _css(driver, "#problems").text
+
+    # Preview the day on both shards: the real transform, nothing written to the lake.
+    before = _lake_files(studio_project.lake)
+    Select(_css(driver, "#pv-day")).select_by_value(str(DAY))
+    started = time.monotonic()
+    driver.find_element(By.ID, "preview").click()
+    counts = _css(driver, "#pv-counts")
+    _settle(driver)
+    assert time.monotonic() - started < 10
+    assert f"{DAY} on shard_00, shard_01" in counts.text
+    assert "rejected" in counts.text and "orphans" in counts.text
+    out = driver.find_element(By.ID, "pv-out").text
+    assert "grand_total" in out and "Decimal(precision=12, scale=2)" in out
+    assert "invalid JSON" in out or "not a JSON object" in out or "Rejects (0)" in out
+    assert _lake_files(studio_project.lake) == before
+    driver.save_screenshot(str(shots / "5-preview.png"))
+
+    driver.find_element(By.ID, "diff").click()
+    _settle(driver)
+    assert "+  name: orders_enriched" in _css(driver, "#pub-diff").text
+    driver.find_element(By.ID, "publish").click()
+    _settle(driver)
+    assert "published" in _css(driver, "#pub-status").text
+    driver.save_screenshot(str(shots / "6-published.png"))
+
+    written = studio_project.views / "orders_enriched" / "defs.yaml"
+    demo = read_yaml(DEFAULTS_DIR / "views" / "orders_enriched" / "defs.yaml")
+    mine = read_yaml(written)
+    assert isinstance(demo, dict) and isinstance(mine, dict)
+    assert mine["type"] == demo["type"]
+    assert list(mine["attributes"]) == [k for k in demo["attributes"] if k in BUILT]
+    assert mine["attributes"] == {k: v for k, v in demo["attributes"].items() if k in BUILT}
+
+    # Editing it again loads the file as it is, and saving it unchanged changes nothing.
+    Select(_css(driver, "#existing")).select_by_value("orders_enriched")
+    driver.find_element(By.ID, "load").click()
+    _settle(driver)
+    assert _css(driver, "#yaml").get_attribute("value") == written.read_text()
+
+    # A name that leaves the views folder is refused, and nothing is written.
+    _fill(driver, _css(driver, "#f-name"), "../escaped")
+    assert "not a plain name" in _css(driver, '[data-field="attributes.name"] .err').text
+    driver.find_element(By.ID, "publish").click()
+    _settle(driver)
+    status = _css(driver, "#pub-status")
+    assert "not a plain name" in status.text and "err" in status.get_attribute("class")
+    assert not (studio_project.views.parent / "escaped").exists()
+    assert sorted(p.name for p in studio_project.views.iterdir()) == ["orders_enriched"]
+    driver.save_screenshot(str(shots / "7-refused.png"))
