@@ -4,8 +4,8 @@
 table on every shard it reads, the oldest shard's figure:
 - a CDC source: the capture's checkpoint `confirmed_at` when the build began;
 - a batch source: when the run that last extracted the view's newest day on that shard began
-  (the read saw every commit until then), or that day's end when it was read later; a shard
-  without that day counts from the day's start.
+  (the read saw every commit until then), less the replica's lag it recorded, or that day's
+  end when it was read later; a shard without that day counts from the day's start.
 Its lag is now minus that, whatever the run times: a view rebuilt every minute over a stalled
 capture or a failing extract falls behind, and a quiet shard that keeps being read does not.
 
@@ -13,7 +13,7 @@ The `data_lag` check (WARN past the view's `freshness.warn_after`, ERROR past `f
 never blocking: a late view is still right for what it holds) is evaluated by the
 `view_data_lag` sensor every 30 s, reported only when its state changes, and on demand from
 the UI. It follows the view's two newest days (today's and yesterday's, UTC): a backfill of old
-days does not change it.
+days does not change it, and a view not built for either keeps its last figure, so it stays late.
 """
 
 # No `from __future__ import annotations`: Dagster reads the check's `context` annotation at
@@ -35,6 +35,8 @@ from etl_platform.specs.views import ViewSpec
 
 DATA_LAG = DATA_LAG_CHECK
 DATA_AS_OF = "data_as_of"
+#: A raw read's replica lag, in its materialization's metadata (`extract.replica_lag`).
+REPLICA_LAG = "replica_lag_seconds"
 SENSOR_NAME = "view_data_lag"
 
 
@@ -72,7 +74,12 @@ def _extracted_as_of(
     record = records[0]
     run = instance.get_run_record_by_id(record.run_id) if record.run_id else None
     began = run.start_time if run is not None and run.start_time is not None else record.timestamp
-    return min(dt.datetime.fromtimestamp(began, dt.UTC), start + dt.timedelta(days=1))
+    # A replica read that far behind its primary held the commits up to then only.
+    materialization = record.asset_materialization
+    lag = materialization.metadata.get(REPLICA_LAG) if materialization is not None else None
+    behind = float(lag.value) if lag is not None and isinstance(lag.value, int | float) else 0.0
+    read = dt.datetime.fromtimestamp(began - behind, dt.UTC)
+    return min(read, start + dt.timedelta(days=1))
 
 
 def _captured_as_of(root: Path, sources: SourcesSpec, spec: ViewSpec) -> dt.datetime | None:
@@ -94,7 +101,8 @@ def data_as_of_metadata(as_of: dt.datetime | None) -> dict[str, dg.MetadataValue
 def latest_data_as_of(
     instance: dg.DagsterInstance, spec: ViewSpec, now: dt.datetime | None = None
 ) -> dt.datetime | None:
-    """The newest `data_as_of` among the latest builds of the view's two newest days."""
+    """The newest `data_as_of` among the latest builds of the view's two newest days; a view
+    not built for those days falls back to its latest build's (old: it stays late)."""
     today = (now or dt.datetime.now(dt.UTC)).date()
     days = [partition_key(today), partition_key(today - dt.timedelta(days=1))]
     found = []
@@ -104,6 +112,12 @@ def latest_data_as_of(
             limit=1,
         ).records
         materialization = records[0].asset_materialization if records else None
+        value = materialization.metadata.get(DATA_AS_OF) if materialization is not None else None
+        if value is not None:
+            found.append(dt.datetime.fromtimestamp(value.value, dt.UTC))
+    if not found:
+        event = instance.get_latest_materialization_event(view_asset_key(spec.name))
+        materialization = event.asset_materialization if event is not None else None
         value = materialization.metadata.get(DATA_AS_OF) if materialization is not None else None
         if value is not None:
             found.append(dt.datetime.fromtimestamp(value.value, dt.UTC))

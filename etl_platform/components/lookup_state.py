@@ -84,6 +84,7 @@ def _from_raw_days(
         key=list(spec.primary_key),
         cursor=spec.version_column,
         changes=lake.changes(shard, table) if spec.is_cdc else None,
+        timezone=sources.shard_timezone(shard),
     )
     synced = set(versions.manifest())
     if synced and (

@@ -131,9 +131,13 @@ def read_day_winners(
     key = list(key)
     changes, opened = _open_day_retrying(raw, log, key, day, columns)
     if changes is None and not any(OP in f.schema_arrow.names for f in opened):
+        held = {n for f in opened for n in f.schema_arrow.names}
         for f in opened:
             f.close()
-        yield from read_day_slices(raw, day, raw.partition_files(day), columns, rows)
+        # A change column the day's files lack (a batch day) comes back null.
+        own = [c for c in columns if c in held or c not in CHANGE_COLUMNS]
+        for part in read_day_slices(raw, day, raw.partition_files(day), own, rows):
+            yield _output(part, columns) if own != columns else part
         return
     against = None if changes is None else changes.select(*key, pl.col(POS).alias(_AGAINST))
     outranked: list[pl.DataFrame] = []

@@ -24,9 +24,10 @@ from etl_platform.load.versions import VersionsTable, day_fingerprint
 from etl_platform.runtime.memory import release_free_memory
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.specs.views import ViewSpec
-from etl_platform.transform.changes import COMMIT_TS, DELETE, OP
+from etl_platform.transform.changes import COMMIT_TS, DELETE, OP, POS
 from etl_platform.transform.versions import (
     DAY,
+    LOG_POS,
     META,
     ORIGIN,
     RAW,
@@ -118,12 +119,14 @@ def sync_versions(
     key: list[str],
     cursor: str,
     changes: ChangeLog | None = None,
+    timezone: str = "UTC",
 ) -> SyncReport:
     """Bring `versions` up to date with every raw day of `raw`: the days whose files changed
     are read again and their versions replaced; tombstones and other origins are kept.
 
     A CDC table's `changes` are part of its raw days: a day is its day file and change files
-    read as one (`raw_day_reads`), re-read when either changes."""
+    read as one (`raw_day_reads`), re-read when either changes; `timezone` is the shard's,
+    which dates a DATE cursor's deletes."""
     with versions.locked():
         manifest = versions.manifest()
         schema = versions.schema()
@@ -151,7 +154,9 @@ def sync_versions(
         fresh = [
             part
             for day in read
-            for part in _read_day_versions(raw, changes, day, columns, key=key, cursor=cursor)
+            for part in _read_day_versions(
+                raw, changes, day, columns, key=key, cursor=cursor, timezone=timezone
+            )
         ]
         redone = pl.lit(pl.Series([*stale, *gone], dtype=pl.Date))
         kept = (
@@ -179,6 +184,7 @@ def _read_day_versions(
     *,
     key: list[str],
     cursor: str,
+    timezone: str,
 ) -> list[pl.DataFrame]:
     """A raw day's versions. Of a CDC day read as one, every version that stood at a day's
     end (`move` rows too, and the version a `delete` removed), and for each key whose winning
@@ -186,20 +192,21 @@ def _read_day_versions(
     if changes is None:
         rows = read_frame(raw, day, columns)
         return [] if rows is None else [day_versions(rows, day, key=key)]
-    frame = read_raw_day_frame(raw, changes, key, day, [*columns, COMMIT_TS])
+    frame = read_raw_day_frame(raw, changes, key, day, [*columns, COMMIT_TS, POS])
     if frame is None:
         return []
-    out = [day_versions(frame.select(columns), day, key=key)]
+    out = [day_versions(frame.select(*columns, pl.col(POS).alias(LOG_POS)), day, key=key)]
     if OP in frame.columns and (deleted := frame.filter(pl.col(OP) == DELETE)).height:
         out.append(
             commit_tombstones(
-                deleted,
+                deleted.rename({POS: LOG_POS}),
                 day=day,
                 key=key,
                 cursor=cursor,
                 commit=COMMIT_TS,
                 schema=out[0].schema,
                 origin=RAW,
+                timezone=timezone,
             )
         )
     return out

@@ -28,11 +28,14 @@ SEEN = "_seen"
 DELETED = "_deleted"
 #: Where a version came from: a raw day (`raw`), a key reconciliation, a snapshot diff.
 ORIGIN = "_origin"
+#: A CDC table's binlog position of the change or read that gave the version (null for rows
+#: read before the capture): of a key's versions tied on the cursor, the later one wins.
+LOG_POS = "_log_pos"
 #: When the version took effect (its cursor) and when the next one did (null: still current).
 VALID_FROM = "valid_from"
 VALID_TO = "valid_to"
 #: The columns the versions table adds to the state's own.
-META = (DAY, SEEN, DELETED, ORIGIN, VALID_FROM, VALID_TO)
+META = (DAY, SEEN, DELETED, ORIGIN, LOG_POS, VALID_FROM, VALID_TO)
 
 RAW = "raw"
 
@@ -77,16 +80,19 @@ def commit_tombstones(
     commit: str,
     schema: pl.Schema,
     origin: str,
+    timezone: str = "UTC",
 ) -> pl.DataFrame:
-    """A tombstone per CDC delete in `deleted` (its key, the removed version's cursor and its
-    `commit` time, UTC), filed on the raw `day` and seen from the commit's day. Its cursor is
-    the commit time in the cursor's type, never before the removed version's, so it outranks
-    what it deletes."""
+    """A tombstone per CDC delete in `deleted` (its key, the removed version's cursor, its
+    `commit` time and its `_log_pos`), filed on the raw `day` and seen from the commit's UTC
+    day. Its cursor is the commit time in the cursor's type (a DATE cursor: the commit's date
+    in the shard's `timezone`, as the shard dates rows), never before the removed version's,
+    so it outranks what it deletes; a later change tied with it wins by its position."""
     cursor_type = schema[cursor]
-    committed = pl.col(commit).dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-    fallback = pl.lit(dt.datetime.combine(day, dt.time()))
-    at = committed.fill_null(fallback)
-    stamp = at.dt.date() if cursor_type == pl.Date else at
+    utc = pl.col(commit).dt.convert_time_zone("UTC")
+    at = utc.dt.replace_time_zone(None).fill_null(pl.lit(dt.datetime.combine(day, dt.time())))
+    local_date = utc.dt.convert_time_zone(timezone).dt.date().fill_null(pl.lit(day, pl.Date))
+    stamp = local_date if cursor_type == pl.Date else at
+    position = [pl.col(LOG_POS)] if LOG_POS in deleted.columns else []
     frame = deleted.select(
         *key,
         pl.max_horizontal(stamp.cast(cursor_type), pl.col(cursor).cast(cursor_type)).alias(cursor),
@@ -94,6 +100,7 @@ def commit_tombstones(
         at.dt.date().alias(SEEN),
         pl.lit(True).alias(DELETED),
         pl.lit(origin).alias(ORIGIN),
+        *position,
     )
     return _in_schema(frame, schema)
 
@@ -122,10 +129,12 @@ def as_of(versions: pl.DataFrame, day: dt.date, *, key: Sequence[str], cursor: s
     days up to `day` (ties broken on the row's values, a tombstone winning), deleted keys out,
     without the versions' own columns."""
     own = [c for c in versions.columns if c not in META]
-    # The tombstone's flag first: of a key's versions tied on the cursor, it wins.
-    seen = versions.filter(seen_by(day, versions.columns)).select([DELETED, *own])
+    # Of a key's versions tied on the cursor, the later binlog position wins, then a
+    # tombstone.
+    order = [LOG_POS, DELETED] if LOG_POS in versions.columns else [DELETED]
+    seen = versions.filter(seen_by(day, versions.columns)).select([*order, *own])
     latest = latest_rows(seen, list(key), cursor)
-    return latest.filter(~pl.col(DELETED)).drop(DELETED)
+    return latest.filter(~pl.col(DELETED)).drop(order)
 
 
 def seen_by(day: dt.date, columns: Sequence[str]) -> pl.Expr:

@@ -275,3 +275,22 @@ def test_lookup_state_without_change_files_is_read_as_before(lake: Lake) -> None
         cursor="updated_at",
     )
     assert report.read_days == [D1] and report.versions == 3
+
+
+def test_lookup_state_of_a_cdc_table_reads_its_batch_days(tmp_path: Path) -> None:
+    """Days read by the batch extract before the capture started (no change file, no `_op`)
+    are versions like any other, with no commit time to ask for."""
+    lake = Lake(tmp_path)
+    lake.raw("s0", "accounts").write_partitions(
+        {D1: _batch(CUSTOMERS, [(20, "trial", _at(D1, 1)), (21, "free", _at(D1, 2))])},
+        CUSTOMERS,
+    )
+    report = _sync(lake, "accounts")
+    assert report.read_days == [D1] and report.versions == 2
+    assert _tiers(lake, D1, "accounts") == {20: "trial", 21: "free"}
+    # A delete captured later, with its position: the batch version loses to the tombstone.
+    log = lake.changes("s0", "accounts")
+    log.write(D1, _changes(CUSTOMERS, [(20, "trial", _at(D1, 1))], [(DELETE, 3)], _at(D2, 5)))
+    _sync(lake, "accounts")
+    assert _tiers(lake, D1, "accounts") == {20: "trial", 21: "free"}
+    assert _tiers(lake, D2, "accounts") == {21: "free"}

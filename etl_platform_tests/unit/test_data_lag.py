@@ -40,12 +40,15 @@ DAYS = dg.DailyPartitionsDefinition(
 )
 
 
-def _extract(instance: dg.DagsterInstance, shard: str, day: dt.date) -> dt.datetime:
+def _extract(
+    instance: dg.DagsterInstance, shard: str, day: dt.date, replica_lag: float | None = None
+) -> dt.datetime:
     """A run that materializes `raw/<shard>/orders` for `day`; when it began."""
 
     @dg.asset(key=raw_asset_key(shard, "orders"), partitions_def=DAYS)
-    def _raw() -> None:
-        return None
+    def _raw() -> dg.MaterializeResult:
+        lag = {} if replica_lag is None else {"replica_lag_seconds": replica_lag}
+        return dg.MaterializeResult(metadata=lag)
 
     result = dg.materialize([_raw], instance=instance, partition_key=day.isoformat())
     record = instance.get_run_record_by_id(result.run_id)
@@ -68,6 +71,10 @@ def test_a_day_read_while_it_runs_is_as_of_the_oldest_shards_read(tmp_path: Path
         today = dt.datetime.now(dt.UTC).date()
         first, second = _extract(instance, "s0", today), _extract(instance, "s1", today)
         assert data_as_of(instance, tmp_path, SOURCES, SPEC, today) == min(first, second)
+        # A shard read from a replica 10 minutes behind holds the commits up to then.
+        third = _extract(instance, "s0", today, replica_lag=600.0)
+        expected = min(third - dt.timedelta(minutes=10), second)
+        assert data_as_of(instance, tmp_path, SOURCES, SPEC, today) == expected
 
 
 def test_the_check_follows_the_two_newest_days_not_a_backfill(tmp_path: Path) -> None:
@@ -92,3 +99,8 @@ def test_the_check_follows_the_two_newest_days_not_a_backfill(tmp_path: Path) ->
         # Two hours on, yesterday's build is the newest: an hour past fail_after.
         stale = lag_evaluation(SPEC, latest_data_as_of(instance, SPEC, later), later)
         assert not stale.passed and stale.severity == dg.AssetCheckSeverity.ERROR
+        # Days on, with no build of today or yesterday: its last build's figure, still ERROR.
+        days_on = now + dt.timedelta(days=3)
+        assert latest_data_as_of(instance, SPEC, days_on) == old  # the latest event's
+        gone = lag_evaluation(SPEC, latest_data_as_of(instance, SPEC, days_on), days_on)
+        assert not gone.passed and gone.severity == dg.AssetCheckSeverity.ERROR

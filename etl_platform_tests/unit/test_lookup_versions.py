@@ -17,6 +17,7 @@ from etl_platform.transform.lookups import latest_per_key
 from etl_platform.transform.versions import (
     DAY,
     DELETED,
+    LOG_POS,
     SEEN,
     VALID_FROM,
     VALID_TO,
@@ -291,3 +292,45 @@ def test_versions_written_before_seen_days_read_by_their_day(tmp_path: Path) -> 
     table.replace(with_validity(version, key=["id"], cursor="updated_at").to_arrow(), {})
     assert table.read(through=DAYS[0]).height == 0
     assert table.read(through=DAYS[1]).height == 1
+
+
+def test_a_key_deleted_then_inserted_again_on_the_same_date_is_there() -> None:
+    """A DATE cursor ties the re-insert with the delete's tombstone; the later binlog position
+    wins. The shard is in New York: the delete at 22:00 local on Jan 3 (03:00 UTC on Jan 4)
+    is dated Jan 3, as the shard dates the re-insert."""
+    jan = [dt.date(2024, 1, d) for d in range(1, 6)]
+    first = day_versions(
+        pl.DataFrame({"id": [7], "tier": ["pro"], "updated_at": [jan[0]], LOG_POS: ["p1"]}),
+        jan[0],
+        key=["id"],
+    )
+    deleted = pl.DataFrame(
+        {
+            "id": [7],
+            "updated_at": [jan[0]],
+            LOG_POS: ["p5"],
+            "_commit_ts": [dt.datetime(2024, 1, 4, 3, tzinfo=dt.UTC)],
+        }
+    )
+    tomb = commit_tombstones(
+        deleted,
+        day=jan[0],
+        key=["id"],
+        cursor="updated_at",
+        commit="_commit_ts",
+        schema=first.schema,
+        origin="raw",
+        timezone="America/New_York",
+    )
+    assert tomb.select("updated_at", SEEN, LOG_POS).rows() == [(jan[2], jan[3], "p5")]
+    again = day_versions(
+        pl.DataFrame({"id": [7], "tier": ["back"], "updated_at": [jan[2]], LOG_POS: ["p6"]}),
+        jan[2],
+        key=["id"],
+    )
+    versions = with_validity(pl.concat([first, tomb, again]), key=["id"], cursor="updated_at")
+    tiers = [
+        as_of(versions, d, key=["id"], cursor="updated_at").get_column("tier").to_list()
+        for d in jan
+    ]
+    assert tiers == [["pro"], ["pro"], ["back"], ["back"], ["back"]]
