@@ -226,6 +226,18 @@ def test_a_week_of_a_view_with_its_upstream(backfills: Backfills) -> None:
     assert backfills.check_names(week, view_asset_key(VIEW)) == backfills.view_checks
 
 
+def test_the_backfills_raw_steps_hold_their_shards_pool(backfills: Backfills) -> None:
+    """A backfill's runs plan each raw step in its shard's pool (`mysql_<shard>`), which the
+    instance caps across every run, whichever way it was launched."""
+    pools = set()
+    for run in backfills.runs(backfills.week):
+        record = backfills.instance.get_run_by_id(run["runId"])
+        assert record is not None and record.execution_plan_snapshot_id is not None
+        plan = backfills.instance.get_execution_plan_snapshot(record.execution_plan_snapshot_id)
+        pools |= {(s.key, s.pool) for s in plan.steps if "raw" in s.key}
+    assert pools and {pool for _, pool in pools} == {f"mysql_{s}" for s in SHARDS}, pools
+
+
 def test_a_days_metadata_in_the_event_log(backfills: Backfills) -> None:
     """One day of the view, as its asset page shows it: the rows the lake holds, per shard,
     with the rejects and a preview; the run's last day also carries what the days share."""
