@@ -6,8 +6,13 @@ index (`extract.newest_cursor`). A table whose newest value moved past the one i
 has new rows on the days from the earliest value beyond the old newest to the new newest; for
 each such day it requests one run of `raw/<shard>/<table>` (every changed table of that day)
 with the lookup state and view days downstream of it. The cursor (JSON, table → newest value
-seen, ISO in UTC) is stored by Dagster, so a restarted daemon goes on from it. A shard that is
-down is named in the tick's message, without its password, and keeps its cursor.
+seen, ISO in UTC; for a DATE cursor `[day, rows on that day]`, so a later row of the same day
+is seen) is stored by Dagster, so a restarted daemon goes on from it. A shard that is down is
+named in the tick's message, without its password, and keeps its cursor.
+
+Rows dated later than the tick's clock (plus `NOW_SLACK`) are named once in the tick's log and
+never become the cursor; a stored value that is in the future (a cursor written before this
+bound) is dropped for a new baseline of that table.
 
 What MAX cannot see: an update that leaves the cursor at an old value (and a delete). Those
 are the 15-minute raw refresh's and its late-commit lookback's (`conditions.raw_refresh`).
@@ -28,7 +33,9 @@ from etl_platform.automation.selections import VIEW_ASSETS
 from etl_platform.env import SettingMissing
 from etl_platform.extract.connection import MySqlUrlError, ShardUnavailableError, endpoint_for
 from etl_platform.extract.newest_cursor import (
+    NOW_SLACK,
     CursorValue,
+    Mark,
     NewestCursor,
     cursor_day,
     format_cursor_value,
@@ -58,8 +65,8 @@ def sensor_name(shard: str) -> str:
 # The cursor
 
 
-def parse_cursor(text: str | None) -> dict[str, CursorValue | None] | None:
-    """The newest value seen per table (None: polled, no row yet); None if `text` is not a
+def parse_cursor(text: str | None) -> dict[str, Mark | None] | None:
+    """Where each table's poll stopped (None: polled, no row yet); None if `text` is not a
     cursor this sensor wrote."""
     if not text:
         return None
@@ -67,14 +74,43 @@ def parse_cursor(text: str | None) -> dict[str, CursorValue | None] | None:
         raw = json.loads(text)
         if not isinstance(raw, dict):
             return None
-        return {str(t): None if v is None else parse_cursor_value(str(v)) for t, v in raw.items()}
-    except ValueError:
+        return {str(t): _parse_mark(v) for t, v in raw.items()}
+    except (ValueError, TypeError):
         return None
 
 
-def dump_cursor(seen: Mapping[str, CursorValue | None]) -> str:
-    body = {t: None if v is None else format_cursor_value(v) for t, v in sorted(seen.items())}
+def _parse_mark(value: object) -> Mark | None:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        day, rows = value
+        return Mark(parse_cursor_value(str(day)), int(rows))
+    return Mark(parse_cursor_value(str(value)))
+
+
+def dump_cursor(seen: Mapping[str, Mark | None]) -> str:
+    body = {t: None if m is None else _dump_mark(m) for t, m in sorted(seen.items())}
     return json.dumps(body, sort_keys=True)
+
+
+def _dump_mark(mark: Mark) -> str | list[str | int]:
+    value = format_cursor_value(mark.value)
+    return value if mark.rows is None else [value, mark.rows]
+
+
+def format_mark(mark: Mark) -> str:
+    """A mark as a run key shows it: the value, and a DATE cursor's rows on that day."""
+    value = format_cursor_value(mark.value)
+    return value if mark.rows is None else f"{value}#{mark.rows}"
+
+
+def in_the_future(mark: Mark, now: dt.datetime) -> bool:
+    """A value past the tick's clock (plus `NOW_SLACK`), as a cursor written before the poll
+    was bounded may hold: kept, it would hide every real row until its date."""
+    limit = now + NOW_SLACK
+    if isinstance(mark.value, dt.datetime):
+        return mark.value > limit
+    return mark.value > limit.date() + dt.timedelta(days=1)
 
 
 # What changed
@@ -97,13 +133,13 @@ def changed_days(
 @dataclasses.dataclass(frozen=True)
 class Change:
     table: str
-    newest: CursorValue
+    newest: Mark
     days: list[dt.date]
     dropped: list[dt.date]
 
 
 def changes(
-    previous: Mapping[str, CursorValue | None],
+    previous: Mapping[str, Mark | None],
     seen: Mapping[str, NewestCursor],
     *,
     first: dt.date,
@@ -118,21 +154,21 @@ def changes(
         days, dropped = changed_days(
             poll.oldest or poll.newest, poll.newest, first=first, today=today
         )
-        found.append(Change(table, poll.newest, days, dropped))
+        found.append(Change(table, Mark(poll.newest, poll.rows), days, dropped))
     return found
 
 
 def next_cursor(
-    previous: Mapping[str, CursorValue | None],
+    previous: Mapping[str, Mark | None],
     seen: Mapping[str, NewestCursor],
     tables: Sequence[str],
-) -> dict[str, CursorValue | None]:
+) -> dict[str, Mark | None]:
     """The tables configured now, each at its newest value: the one polled when it moved (or
     on its first poll), else the one it had (a table not polled keeps its own)."""
     cursor = {t: previous[t] for t in tables if t in previous}
     for table, poll in seen.items():
         if table not in previous or poll.newest is not None:
-            cursor[table] = poll.newest
+            cursor[table] = poll.mark
     return cursor
 
 
@@ -157,7 +193,8 @@ def run_requests(
 ) -> list[dg.RunRequest]:
     """One run per changed day: the raw assets of the tables that changed on it and what is
     built from them. Its run key names each table's newest value, so a tick evaluated again
-    requests nothing twice, and a later change of the same day is a new run."""
+    requests nothing twice, and a later change of the same day is a new run (for a DATE cursor,
+    the day's row count is part of it)."""
     by_day: dict[dt.date, list[Change]] = {}
     for change in found:
         for day in change.days:
@@ -168,7 +205,7 @@ def run_requests(
         for change in day_changes:
             raw = raw_asset_key(shard, change.table)
             keys |= {raw, *downstream_keys(graph, raw)}
-        newest = ",".join(f"{c.table}@{format_cursor_value(c.newest)}" for c in day_changes)
+        newest = ",".join(f"{c.table}@{format_mark(c.newest)}" for c in day_changes)
         requests.append(
             dg.RunRequest(
                 run_key=f"{shard}/{partition_key(day)}/{newest}",
@@ -192,6 +229,9 @@ def evaluate_new_data(
     if previous is None and context.cursor:
         context.log.warning("The sensor's cursor is not one it wrote: taking a new baseline.")
     previous = previous or {}
+    now = dt.datetime.now(dt.UTC)
+    ahead = sorted(t for t, m in previous.items() if m is not None and in_the_future(m, now))
+    previous = {t: m for t, m in previous.items() if t not in ahead}
     settings = sources.extract
     read_timeout = min(
         settings.read_timeout_seconds or MAX_READ_TIMEOUT_SECONDS, MAX_READ_TIMEOUT_SECONDS
@@ -205,17 +245,28 @@ def evaluate_new_data(
             after=previous,
             connect_timeout=settings.connect_timeout_seconds,
             read_timeout=read_timeout,
+            now=now,
         )
     except (ShardUnavailableError, MySqlUrlError, SettingMissing) as e:
         message = redact(f"shard {shard} not polled, its cursor kept: {e}")
         context.log.warning(message)
         return dg.SensorResult(skip_reason=message, cursor=context.cursor)
-    today = dt.datetime.now(dt.UTC).date()
+    today = now.date()
     first = platform_partitions(sources).start.date()
     found = changes(previous, poll.tables, first=first, today=today)
     graph = context.repository_def.asset_graph if context.repository_def else None
     requests = run_requests(shard, found, graph)
     notes = [redact(f"{shard}: not polled: {p}") for _, p in sorted(poll.problems.items())]
+    future = {t: p.future for t, p in sorted(poll.tables.items()) if p.future is not None}
+    if future:
+        notes.append(
+            f"{shard}: rows dated in the future, left out of the cursor until their time: "
+            + ", ".join(f"{t} (up to {format_cursor_value(v)})" for t, v in future.items())
+        )
+    if ahead:
+        notes.append(
+            f"{shard}: stored cursor of {', '.join(ahead)} was in the future: new baseline"
+        )
     for change in found:
         if change.dropped:
             notes.append(

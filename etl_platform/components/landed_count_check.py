@@ -6,10 +6,14 @@ views would not repair it.
 
 The shard is counted per UTC day of the run's window with the extract's own bounds
 (`extract.window_counts`), just before the read and again just after it. A day whose two counts
-agree was not written during the read: its landed rows must equal that count (and the keys'
-checksum, where the key has one). A day whose counts moved is reported as unsettled and does
-not fail the check: rows committed around the read would make a false difference, and the next
-read of the day (today every tick, yesterday within the late-commit grace) compares again.
+agree is compared: its landed rows must equal that count (and the keys' checksum, where the key
+has one). A day whose counts moved is reported as unsettled and does not fail the check: rows
+committed around the read would make a false difference, and the next read of the day (today
+every tick, yesterday within the late-commit grace) compares again.
+
+A count is a check, not the extract: one that times out or that the server refuses leaves the
+check at WARN `not counted: <reason>` and the read and its materialization go on. A shard that
+is down before the read fails its asset all the same, at the replica check that comes first.
 
 `mode: cdc` tables have no such check: the capture keeps adding change files to their days
 while the shard moves on, so a batch count is no measure of what a day will read as.
@@ -17,15 +21,18 @@ while the shard moves on, so a batch count is no measure of what a day will read
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
 import dagster as dg
+import pymysql
 
-from etl_platform.extract.connection import MySqlEndpoint
+from etl_platform.extract.connection import MySqlEndpoint, ShardUnavailableError
 from etl_platform.extract.extractor import ExtractRequest
 from etl_platform.extract.window_counts import WindowCounts, count_window
 from etl_platform.load.lake import Lake
+from etl_platform.redaction import redact
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.steps.extract_request import extract_request
 from etl_platform.transform.landed_counts import (
@@ -71,11 +78,28 @@ def counts_request(
     return extract_request(sources, shard, table, endpoint, days)
 
 
-def count_before_read(request: ExtractRequest | None) -> WindowCounts | None:
-    """The shard's counts just before the read; None for a CDC table or a window of no read day."""
+@dataclasses.dataclass(frozen=True)
+class NotCounted:
+    """A count that failed (a timeout, a server error): why, without secrets."""
+
+    reason: str
+
+
+def count_shard(request: ExtractRequest) -> WindowCounts | NotCounted:
+    """`count_window`, with its failure as a `NotCounted` instead of an error: the check is
+    WARN and must neither fail nor retry the extract."""
+    try:
+        return count_window(request)
+    except (ShardUnavailableError, pymysql.err.Error, LookupError) as e:
+        return NotCounted(redact(str(e)))
+
+
+def count_before_read(request: ExtractRequest | None) -> WindowCounts | NotCounted | None:
+    """The shard's counts just before the read; None for a CDC table or a window of no read
+    day. A count that fails is `NotCounted` and the read goes on."""
     if request is None or not request.read_days:
         return None
-    return count_window(request)
+    return count_shard(request)
 
 
 def landed_day_counts(
@@ -99,14 +123,19 @@ def landed_count_check_results(
     key: dg.AssetKey,
     request: ExtractRequest | None,
     lake: Lake,
-    before: WindowCounts | None,
+    before: WindowCounts | NotCounted | None,
 ) -> list[dg.AssetCheckResult]:
-    """Count the shard again after the read and compare each day with the lake."""
+    """Count the shard again after the read and compare each day with the lake; a count
+    before or after that failed makes the check WARN `not counted: <reason>`."""
     if request is None:
         return []
     if not request.read_days:
         return [_result(key, request, [], None, passed=True)]
-    after = count_window(request)
+    if isinstance(before, NotCounted):
+        return [_not_counted(key, request, before, "before the read")]
+    after = count_shard(request)
+    if isinstance(after, NotCounted):
+        return [_not_counted(key, request, after, "after the read")]
     landed = landed_day_counts(lake, request, checksummed=after.checksum is not None)
     days = reconcile_days(before.days if before else {}, after.days, landed)
     return [_result(key, request, days, after, passed=not differing(days))]
@@ -149,6 +178,24 @@ def _result(
         severity=dg.AssetCheckSeverity.WARN,
         description=description,
         metadata=metadata,
+    )
+
+
+def _not_counted(
+    key: dg.AssetKey, request: ExtractRequest, failed: NotCounted, when: str
+) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=ROWS_MATCH_SHARD,
+        passed=False,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"not counted: {failed.reason}",
+        metadata={
+            "shard": request.shard,
+            "table": request.table,
+            "not_counted": f"{when}: {failed.reason}",
+            "days_not_compared": [d.isoformat() for d in request.read_days],
+        },
     )
 
 

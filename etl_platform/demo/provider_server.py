@@ -3,7 +3,8 @@ customer risk scores keyed by customer id, as paginated JSON behind a bearer tok
 
 `GET /risk?cursor=N` answers `{"items": [...], "next": "/risk?cursor=M"}` (the `next_url`
 style; `next` is null on the last page) and `GET /risk?page=P&per_page=K` answers
-`{"items": [...]}` (the `page` style). A wrong or missing token is a 401. `mode` is what it
+`{"items": [...]}` (the `page` style), at most `max_page_size` records a page whatever
+`per_page` asks (as many APIs cap it). A wrong or missing token is a 401. `mode` is what it
 does: `ok`; `fail` (a 500 for the next `failures` requests, then ok; `failures=None`: always);
 `slow` (waits `delay` seconds before answering).
 
@@ -46,6 +47,7 @@ class ProviderState:
     records: list[dict[str, Any]]
     token: str | None
     page_size: int = 10
+    max_page_size: int | None = None
     mode: str = "ok"
     failures: int | None = None
     delay: float = 0.0
@@ -79,6 +81,8 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         if "page" in query:
             size = int(query.get("per_page", state.page_size))
+            if state.max_page_size is not None:
+                size = min(size, state.max_page_size)
             start = (int(query["page"]) - 1) * size
             return self._json(200, {"items": state.records[start : start + size]})
         start = int(query.get("cursor", 0))

@@ -204,17 +204,23 @@ def _with_params(url: str, params: dict[str, str]) -> str:
 
 
 def _pages(client: _Client) -> Iterator[tuple[str, list[dict]]]:
-    """(URL, records) per page, fetched one at a time, until the last page or `max_pages`."""
+    """(URL, records) per page, fetched one at a time, until the last page or `max_pages`.
+
+    Page numbers end only at an empty page: a server may cap the page below `size` (50 records
+    for `per_page=100`), so a short page is not the last one. The empty page that ends the read
+    is fetched but not counted, even past `max_pages`."""
     spec, name = client.spec, client.name
     paging = spec.pagination
     url: str | None = spec.url
+    numbered = isinstance(paging, PageNumberPaging)
     number = paging.first_page if isinstance(paging, PageNumberPaging) else 0
+    too_many = ProviderError(
+        f"provider {name!r}: more than max_pages ({spec.max_pages}) pages; raise "
+        "max_pages or check the pagination settings (the previous file is kept)"
+    )
     for fetched in range(spec.max_pages + 1):
-        if fetched == spec.max_pages:
-            raise ProviderError(
-                f"provider {name!r}: more than max_pages ({spec.max_pages}) pages; raise "
-                "max_pages or check the pagination settings (the previous file is kept)"
-            )
+        if fetched == spec.max_pages and not numbered:
+            raise too_many
         if isinstance(paging, PageNumberPaging):
             url = _with_params(
                 spec.url, {paging.page_param: str(number), paging.size_param: str(paging.size)}
@@ -227,9 +233,13 @@ def _pages(client: _Client) -> Iterator[tuple[str, list[dict]]]:
             raise ProviderError(
                 f"provider {name!r}: GET {shown_url(url)}: {where} is not a list of objects"
             )
+        if numbered and fetched > 0 and not records:
+            return
+        if fetched == spec.max_pages:
+            raise too_many
         yield url, records
         if isinstance(paging, PageNumberPaging):
-            if len(records) < paging.size:
+            if not records:
                 return
             number += 1
         else:

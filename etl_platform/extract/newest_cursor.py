@@ -1,20 +1,27 @@
 """The newest cursor value of each batch table on one shard: `MAX(cursor)`, read through the
 cursor's index, to tell cheaply whether a table changed since the last look.
 
-One connection per shard and three kinds of statement: the cursor columns' types and indexes
-(one `information_schema` query each for all the tables), then per table `MAX(cursor)`, or
-`MIN(cursor), MAX(cursor) ... WHERE cursor > last` once a newest value is known. With an index
-that starts with the cursor, the server answers each from the index's ends ("Select tables
-optimized away"); a table without one is not polled, as a MAX would scan it. Values come back
-as the server's text and are converted to UTC as the extractor converts them
-(`types.convert_column`): a DATETIME is a wall clock in the shard's time zone, a TIMESTAMP is
-read in a UTC session, a DATE is its own day.
+One connection per shard: the cursor columns' types and indexes (one `information_schema`
+query each for all the tables), then per table `MIN(cursor), MAX(cursor) ... WHERE cursor <=
+now [AND cursor > last]` and `MAX(cursor) ... WHERE cursor > now`. With an index that starts
+with the cursor, the server answers each from the index's ends ("Select tables optimized
+away"); a table without one is not polled, as a MAX would scan it. A DATE cursor has one value
+per day, so `> last` would miss a day's later rows: its poll counts the rows of each day from
+the last newest one to today (`GROUP BY cursor`, a range of the index) and a newest day whose
+count changed has moved.
+
+`now` is the poll's clock plus `NOW_SLACK`: a row dated later (bad data, a skewed clock) is
+reported as `future` and never becomes the newest value, or every real row after it would go
+unseen until its date. Values come back as the server's text and are converted to UTC as the
+extractor converts them (`types.convert_column`): a DATETIME is a wall clock in the shard's
+time zone, a TIMESTAMP is read in a UTC session, a DATE is its own day.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import zoneinfo
 from collections.abc import Mapping
 
 import pymysql
@@ -30,6 +37,17 @@ from etl_platform.specs.sources import SourcesSpec
 CursorValue = dt.datetime | dt.date
 
 _CURSOR_KINDS = ("datetime", "timestamp", "date")
+#: How far past the poll's clock a cursor value still counts (a shard's clock a little ahead).
+NOW_SLACK = dt.timedelta(minutes=5)
+
+
+@dataclasses.dataclass(frozen=True)
+class Mark:
+    """Where a table's poll stopped: its newest cursor value and, for a DATE cursor, the rows
+    on that day when it was polled (None: not counted, as in a cursor written before)."""
+
+    value: CursorValue
+    rows: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,11 +56,19 @@ class NewestCursor:
 
     `newest` is `MAX(cursor)` over those rows, `oldest` their `MIN(cursor)`: the rows that
     moved the newest value lie on the days from `oldest`'s to `newest`'s. Both None: no row
-    beyond it (or, on a first poll, no row with a cursor at all)."""
+    beyond it (or, on a first poll, no row with a cursor at all). `rows`: for a DATE cursor,
+    the rows on `newest`'s day. `future`: the latest value beyond the poll's `now`, if any row
+    has one; such rows are never `newest`."""
 
     table: str
     newest: CursorValue | None
     oldest: CursorValue | None = None
+    rows: int | None = None
+    future: CursorValue | None = None
+
+    @property
+    def mark(self) -> Mark | None:
+        return None if self.newest is None else Mark(self.newest, self.rows)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,18 +118,26 @@ def poll_newest_cursors(
     *,
     shard: str,
     timezone: str,
-    after: Mapping[str, CursorValue | None],
+    after: Mapping[str, Mark | None],
     connect_timeout: float,
     read_timeout: float | None,
+    now: dt.datetime | None = None,
 ) -> ShardPoll:
     """`MAX(cursor)` of each of `tables` (table → cursor column) on one connection, and with
-    `after[table]` (the newest value seen last) the MIN and MAX of the values beyond it.
+    `after[table]` (where the last poll stopped) the MIN and MAX of the values beyond it.
+
+    Args:
+        after: Per table, the mark the last poll returned; a table missing or None is read
+            whole (a first look).
+        now: The poll's clock (default: the current time); values later than it plus
+            `NOW_SLACK` are left out of `newest` and reported as `future`.
 
     A table that is missing, has a cursor that is no date, or has no index starting with its
     cursor is left out with its reason; a shard that cannot be reached, or drops the
     connection, raises `ShardUnavailableError` naming the shard, never its password.
     """
     names = ", ".join(sorted(tables))
+    bound = (now or dt.datetime.now(dt.UTC)) + NOW_SLACK
     try:
         conn = endpoint.connect(
             connect_timeout=connect_timeout, read_timeout=read_timeout, raw_text=True
@@ -117,7 +151,7 @@ def poll_newest_cursors(
         seen: dict[str, NewestCursor] = {}
         for table, plan in plans.items():
             try:
-                seen[table] = _newest(conn, table, plan, timezone, after.get(table))
+                seen[table] = _newest(conn, table, plan, timezone, after.get(table), bound)
             except pymysql.err.OperationalError as e:
                 if is_connect_error(e):
                     raise
@@ -196,23 +230,80 @@ def _newest(
     table: str,
     plan: ColumnPlan,
     timezone: str,
-    after: CursorValue | None,
+    after: Mark | None,
+    now: dt.datetime,
 ) -> NewestCursor:
-    cursor = quote_mysql(plan.column.name)
-    sql = f"SELECT MIN({cursor}), MAX({cursor}) FROM {quote_mysql(table)}"
-    params: tuple[str, ...] = ()
-    if after is not None:
-        sql += f" WHERE {cursor} > %s"
-        params = (column_literal(after, plan.kind, timezone),)
+    cursor, name = quote_mysql(plan.column.name), quote_mysql(table)
+    until = now_literal(now, plan.kind, timezone)
     with conn.cursor() as cur:
-        cur.execute(sql, params or None)
+        cur.execute(f"SELECT MAX({cursor}) FROM {name} WHERE {cursor} > %s", (until,))
+        (future,) = _converted(plan, [(cur.fetchone() or (None,))[0]], timezone, table)
+        if plan.kind == "date":
+            return _newest_day(cur, table, plan, timezone, after, until, future)
+        sql = f"SELECT MIN({cursor}), MAX({cursor}) FROM {name} WHERE {cursor} <= %s"
+        params = [until]
+        if after is not None:
+            sql += f" AND {cursor} > %s"
+            params.append(column_literal(after.value, plan.kind, timezone))
+        cur.execute(sql, params)
         low, high = cur.fetchone() or (None, None)
-    oldest, newest = convert_column(
-        plan, [low, high], timezone=timezone, table=table, stats=ConversionStats()
-    ).to_pylist()
+    oldest, newest = _converted(plan, [low, high], timezone, table)
     if newest is None:
-        return NewestCursor(table, None)
-    return NewestCursor(table, newest, oldest)
+        return NewestCursor(table, None, future=future)
+    return NewestCursor(table, newest, oldest, future=future)
+
+
+def _newest_day(
+    cur: pymysql.cursors.Cursor,
+    table: str,
+    plan: ColumnPlan,
+    timezone: str,
+    after: Mark | None,
+    until: str,
+    future: CursorValue | None,
+) -> NewestCursor:
+    """A DATE cursor: the rows per day from the last newest day to today, so a row added to
+    that day later is seen (its count moves). A first look counts the newest day only."""
+    cursor, name = quote_mysql(plan.column.name), quote_mysql(table)
+    if after is None:
+        cur.execute(
+            f"SELECT MIN({cursor}), MAX({cursor}) FROM {name} WHERE {cursor} <= %s", (until,)
+        )
+        low, high = cur.fetchone() or (None, None)
+        if high is None:
+            return NewestCursor(table, None, future=future)
+        cur.execute(f"SELECT COUNT(*) FROM {name} WHERE {cursor} = %s", (high,))
+        oldest, newest = _converted(plan, [low, high], timezone, table)
+        return NewestCursor(table, newest, oldest, int(str(cur.fetchone()[0])), future)
+    cur.execute(
+        f"SELECT {cursor}, COUNT(*) FROM {name} WHERE {cursor} >= %s AND {cursor} <= %s "
+        f"GROUP BY {cursor} ORDER BY {cursor}",
+        (column_literal(after.value, "date", timezone), until),
+    )
+    rows = [(str(day), int(str(count))) for day, count in cur.fetchall()]
+    days = _converted(plan, [day for day, _ in rows], timezone, table)
+    counts = [(day, count) for day, (_, count) in zip(days, rows, strict=True)]
+    if counts and counts[0][0] == cursor_day(after.value) and after.rows in (None, counts[0][1]):
+        counts = counts[1:]  # the last newest day, as many rows as then (or not counted then)
+    if not counts:
+        return NewestCursor(table, None, future=future)
+    return NewestCursor(table, counts[-1][0], counts[0][0], counts[-1][1], future)
+
+
+def _converted(
+    plan: ColumnPlan, values: list[object], timezone: str, table: str
+) -> list[CursorValue | None]:
+    return convert_column(
+        plan, values, timezone=timezone, table=table, stats=ConversionStats()
+    ).to_pylist()
+
+
+def now_literal(now: dt.datetime, kind: str, timezone: str) -> str:
+    """The poll's upper bound as the column compares it: a DATETIME's wall clock in the shard's
+    zone, a TIMESTAMP's in UTC, a DATE's day in the shard's zone (a row of the shard's today)."""
+    if kind == "date":
+        return now.astimezone(zoneinfo.ZoneInfo(timezone)).date().isoformat()
+    return column_literal(now, kind, timezone)
 
 
 def column_literal(value: CursorValue, kind: str, timezone: str) -> str:

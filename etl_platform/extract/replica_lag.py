@@ -6,6 +6,12 @@ from it misses what it has not applied yet, so a source asset checks the lag fir
 `extract.replica.max_lag_seconds`. A server without replica status is a primary: nothing to
 wait for. A stopped SQL thread leaves `Seconds_Behind_Master` NULL while the replica falls
 further behind with each write on its primary, so an unknown lag counts as too far behind.
+
+A primary promoted by a failover that ran `STOP REPLICA` but not `RESET REPLICA ALL` keeps a
+status row with both threads stopped: with `@@read_only = 0` as well it is read as a primary,
+with a warning to reset it; a server with only its SQL thread stopped, or read-only, is a
+replica and is waited for. The server's error texts (`Last_SQL_Error`) quote row values, so only
+their numbers are shown.
 """
 
 from __future__ import annotations
@@ -63,6 +69,8 @@ class ReplicaStatus:
     io_running: bool
     sql_running: bool
     reason: str
+    #: A primary that still shows a stopped replica status (promoted without a reset).
+    stale_replica_status: bool = False
 
     def too_far_behind(self, max_lag_seconds: int) -> bool:
         if self.role != "replica":
@@ -74,6 +82,15 @@ class ReplicaStatus:
 
 
 PRIMARY = ReplicaStatus("primary", None, False, False, "not a replica (no replica status)")
+PROMOTED = ReplicaStatus(
+    "primary",
+    None,
+    False,
+    False,
+    "its replica status shows both threads stopped but @@read_only = 0, so it is read as a "
+    "primary (promoted without a reset); run RESET REPLICA ALL on it to clear the old status",
+    stale_replica_status=True,
+)
 
 
 def _field(row: Mapping[str, Any], names: tuple[str, ...]) -> Any:
@@ -108,8 +125,11 @@ def _positions(row: Mapping[str, Any]) -> str:
 
 
 def _error(row: Mapping[str, Any], column: str) -> str:
-    message = _text(row.get(column) or "")
-    return f" ({column}: {message})" if message else ""
+    """The error's number only (`Last_SQL_Errno`): its text may quote row values."""
+    errno = _int(row.get(column))
+    if not errno:
+        return ""
+    return f" ({column} {errno}; see SHOW REPLICA STATUS on the shard)"
 
 
 def status_from_row(row: Mapping[str, Any]) -> ReplicaStatus:
@@ -122,7 +142,7 @@ def status_from_row(row: Mapping[str, Any]) -> ReplicaStatus:
     positions = _positions(row)
     if not sql_running:
         reason = (
-            f"the replica's SQL thread is stopped{_error(row, 'Last_SQL_Error')}, so its lag "
+            f"the replica's SQL thread is stopped{_error(row, 'Last_SQL_Errno')}, so its lag "
             f"behind {primary} is unknown (Seconds_Behind_Master is NULL) and grows with every "
             f"write there{positions}"
         )
@@ -130,7 +150,7 @@ def status_from_row(row: Mapping[str, Any]) -> ReplicaStatus:
     elif not io_running:
         state = _text(_field(row, _IO_RUNNING) or "No")
         reason = (
-            f"the replica's IO thread is not running ({state}){_error(row, 'Last_IO_Error')}: "
+            f"the replica's IO thread is not running ({state}){_error(row, 'Last_IO_Errno')}: "
             f"it is not receiving from {primary}, so its lag is unknown{positions}"
         )
         lag = None
@@ -175,7 +195,12 @@ def read_replica_status(conn: pymysql.connections.Connection) -> ReplicaStatus:
                     "MariaDB, REPLICATION CLIENT on MySQL), so its lag was not checked",
                 )
             raise
-    return worst([status_from_row(row) for row in rows])
+        statuses = [status_from_row(row) for row in rows]
+        if statuses and not any(s.io_running or s.sql_running for s in statuses):
+            (read_only,) = _rows(cur, "SELECT @@read_only AS read_only")[0].values()
+            if _text(read_only).upper() in ("0", "OFF"):
+                return PROMOTED
+    return worst(statuses)
 
 
 def check_replica(
@@ -244,6 +269,8 @@ def wait_for_replica(
                 f"shard {shard}: replica lag {status.describe_lag()} is within the {limit}s "
                 f"limit after waiting {clock() - started:.0f}s; reading `{table}`"
             )
+    if status.stale_replica_status:
+        warn(f"shard {shard}: {status.reason}")
     return status
 
 

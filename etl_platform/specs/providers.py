@@ -77,8 +77,8 @@ class NextUrlPaging(_Strict):
 
 
 class PageNumberPaging(_Strict):
-    """`style: page`: `?page=1&per_page=100`, then 2, 3...; a page with fewer than `size`
-    records (an empty one included) is the last."""
+    """`style: page`: `?page=1&per_page=100`, then 2, 3...; an empty page ends the read (a
+    server may cap a page below `size`, so a short page is not taken as the last)."""
 
     style: Literal["page"]
     page_param: str = Field(default="page", min_length=1)

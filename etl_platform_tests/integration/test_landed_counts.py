@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import dagster as dg
 import pyarrow.compute as pc
+import pymysql
 import pytest
 
+from etl_platform.components import landed_count_check
 from etl_platform.components.landed_count_check import ROWS_MATCH_SHARD
 from etl_platform.components.mysql_sources import build_source_asset
 from etl_platform.extract import extractor
-from etl_platform.extract.connection import MySqlEndpoint
+from etl_platform.extract.connection import MySqlEndpoint, shard_unavailable
 from etl_platform.resources import LakeResource, MySqlShardsResource
 from etl_platform.specs.loader import load_sources
 from etl_platform_tests.conftest import TEST_MYSQL_URL, run_sql
@@ -194,3 +197,62 @@ def test_a_row_committed_during_the_read_is_unsettled_not_a_difference(
     # The next read of the day lands the row: the day matches again.
     again = _check(materialize("items", D1, D1))
     assert again.passed and _per_day(again) == {"2024-03-01": (3, 3, "match")}
+
+
+def _failing_count(monkeypatch: pytest.MonkeyPatch, call: int, error: Exception) -> list[int]:
+    """Make the shard's `call`-th count (1: before the read, 2: after it) raise `error`."""
+    real, calls = landed_count_check.count_window, []
+
+    def count(request):
+        calls.append(1)
+        if len(calls) == call:
+            raise error
+        return real(request)
+
+    monkeypatch.setattr(landed_count_check, "count_window", count)
+    return calls
+
+
+def _timed_out(shard: MySqlEndpoint) -> Exception:
+    """What `count_window` raises when its statement outlives `extract.read_timeout`."""
+    lost = pymysql.err.OperationalError(2013, "Lost connection to server during query (timed out)")
+    return shard_unavailable("shard_ny", shard, "items", lost)
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (1, "timeout"),
+        (2, "timeout"),
+        (2, pymysql.err.OperationalError(1969, "Query execution was interrupted")),
+    ],
+    ids=["timeout_before_the_read", "timeout_after_the_read", "server_error_after_the_read"],
+)
+def test_a_count_that_fails_leaves_the_check_not_counted_and_the_extract_lands(
+    materialize, shard: MySqlEndpoint, monkeypatch: pytest.MonkeyPatch, call: int, error
+) -> None:
+    """The count is the check's, not the extract's: a timeout or a server error neither fails
+    nor retries the asset; the check is WARN `not counted: <reason>`."""
+    calls = _failing_count(monkeypatch, call, _timed_out(shard) if error == "timeout" else error)
+    result = materialize("items", D1, D3)
+    assert result.success
+    assert result.get_asset_materialization_events()
+    evaluation = _check(result)
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert (evaluation.description or "").startswith("not counted: ")
+    assert ("Lost connection" if error == "timeout" else "interrupted") in evaluation.description
+    assert len(calls) == call  # no count after one that failed before the read
+
+
+def test_a_shard_down_before_the_read_still_fails_its_asset(
+    materialize, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("ETL_TEST_SHARD_URL", f"mysql://etl:pw-down-9@127.0.0.1:{port}/")
+    with pytest.raises(
+        dg.Failure, match=r"shard shard_ny \(127\.0\.0\.1:\d+.* is unavailable"
+    ) as e:
+        materialize("items", D1, D1)
+    assert "pw-down-9" not in str(e.value)

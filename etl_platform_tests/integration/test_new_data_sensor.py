@@ -21,7 +21,7 @@ from etl_platform.asset_keys import view_asset_key as view_key
 from etl_platform.definitions import build_definitions
 from etl_platform.env import Environment
 from etl_platform.extract.connection import MySqlEndpoint
-from etl_platform.extract.newest_cursor import poll_newest_cursors
+from etl_platform.extract.newest_cursor import Mark, poll_newest_cursors
 from etl_platform.extract.schema_snapshot import snapshot_schema
 from etl_platform.layout import partition_key
 from etl_platform.runner import run_range
@@ -217,12 +217,17 @@ def test_a_shard_that_is_down_is_named_on_its_tick_and_the_other_shard_still_req
 def test_the_poll_is_answered_from_the_cursor_index(shop: MySqlEndpoint) -> None:
     """The statements the sensor sends touch no row: the server reads the index's ends."""
     for sql in (
-        "EXPLAIN SELECT MIN(`updated_at`), MAX(`updated_at`) FROM `orders`",
+        "EXPLAIN SELECT MAX(`updated_at`) FROM `orders` "
+        "WHERE `updated_at` > '2030-01-01 00:00:00.000000'",
         "EXPLAIN SELECT MIN(`updated_at`), MAX(`updated_at`) FROM `orders` "
-        "WHERE `updated_at` > '2024-01-01 00:00:00.000000'",
+        "WHERE `updated_at` <= '2030-01-01 00:00:00.000000'",
+        "EXPLAIN SELECT MIN(`updated_at`), MAX(`updated_at`) FROM `orders` "
+        "WHERE `updated_at` <= '2030-01-01 00:00:00.000000' "
+        "AND `updated_at` > '2024-01-01 00:00:00.000000'",
     ):
         (row,) = run_sql(shop, sql)
-        assert "Select tables optimized away" in str(row), row
+        # no row beyond the bound is answered from the index's end as well
+        assert "optimized away" in str(row) or "No matching min/max row" in str(row), row
 
 
 def test_a_requested_run_builds_the_raw_day_its_lookup_state_and_the_view_day(
@@ -272,3 +277,67 @@ def test_a_table_that_cannot_be_polled_is_named_and_the_others_are_read(
     assert "no index starts with cursor column `updated_at`" in poll.problems["notes"]
     assert "not DATETIME, TIMESTAMP or DATE" in poll.problems["currencies"]
     assert "does not exist" in poll.problems["gone"]
+
+
+def test_a_row_dated_in_the_future_never_becomes_the_cursor_and_later_rows_are_seen(
+    defs: dg.Definitions, shop: MySqlEndpoint
+) -> None:
+    """A row at 2030 (bad data, a skewed clock) is named once in the tick and left out of the
+    cursor, so a real row after it is still requested; a cursor stored at 2030 by an unbounded
+    poll is dropped for a new baseline."""
+    with dg.instance_for_test() as instance:
+        base = _tick(defs, instance, SHARD, None)
+        _insert(shop, "orders", [(7, 1, 70, dt.datetime(2030, 1, 1))])
+        ahead = _tick(defs, instance, SHARD, base.cursor)
+        message = ahead.skip_message or ""
+        assert ahead.run_requests == []
+        assert message.count("in the future") == 1 and "orders (up to 2029-12-31T23" in message
+        assert ahead.cursor == base.cursor
+
+        _insert(shop, "orders", [(8, 1, 80, _local(D[0], 0, 30) + dt.timedelta(hours=1))])
+        assert list(_requested(_tick(defs, instance, SHARD, ahead.cursor))) == [
+            partition_key(_utc(_local(D[0], 1, 30)).date())
+        ]
+
+        stored = json.dumps(
+            {**json.loads(base.cursor or ""), "orders": "2030-01-01T00:00:00+00:00"}
+        )
+        reset = _tick(defs, instance, SHARD, stored)
+        assert reset.run_requests == []
+        assert "stored cursor of orders was in the future" in (reset.skip_message or "")
+        assert json.loads(reset.cursor or "")["orders"] == _utc(_local(D[0], 1, 30)).isoformat(
+            timespec="microseconds"
+        )
+
+
+def test_a_date_cursor_sees_a_later_row_of_its_newest_day(shop: MySqlEndpoint) -> None:
+    """`cursor > newest` would see a DATE cursor's day once: the poll counts the newest day's
+    rows, so a second row of that day moves it, and the count is answered from the index."""
+    run_sql(shop, "CREATE TABLE visits (id INT PRIMARY KEY, day DATE NOT NULL, KEY (day))")
+    _insert(shop, "visits", [(1, D[3]), (2, D[1])])
+
+    def poll(after: Mark | None) -> tuple:
+        seen = poll_newest_cursors(
+            shop,
+            {"visits": "day"},
+            shard=SHARD,
+            timezone=ZONE,
+            after={"visits": after},
+            connect_timeout=3,
+            read_timeout=5,
+        ).tables["visits"]
+        return seen.newest, seen.oldest, seen.rows
+
+    assert poll(None) == (D[1], D[3], 1)
+    assert poll(Mark(D[1], 1)) == (None, None, None)
+    _insert(shop, "visits", [(3, D[1])])
+    assert poll(Mark(D[1], 1)) == (D[1], D[1], 2)
+    assert poll(Mark(D[1], 2)) == (None, None, None)
+    _insert(shop, "visits", [(4, D[0]), (5, D[1])])
+    assert poll(Mark(D[1], 2)) == (D[0], D[1], 1)
+    (row,) = run_sql(
+        shop,
+        "EXPLAIN SELECT `day`, COUNT(*) FROM `visits` WHERE `day` >= '2024-01-01' "
+        "AND `day` <= '2030-01-01' GROUP BY `day` ORDER BY `day`",
+    )
+    assert "Using index" in str(row), row

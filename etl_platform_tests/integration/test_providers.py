@@ -61,7 +61,36 @@ def test_every_page_is_read_with_the_token(server: ProviderServer, paging: dict)
     assert read.pages == 3 and read.retries == 0 and read.duplicates == 0
     assert read.table.num_rows == 25
     assert sorted(read.table["customer_id"].to_pylist()) == list(range(1, 26))
-    assert server.state.auth_seen == [f"Bearer {TOKEN}"] * 3
+    requests = 4 if paging["style"] == "page" else 3  # page numbers end at an empty page
+    assert server.state.auth_seen == [f"Bearer {TOKEN}"] * requests
+
+
+def test_a_server_that_caps_the_page_size_is_read_to_its_last_page(
+    server: ProviderServer,
+) -> None:
+    """`size: 100` against a server that answers at most 10 a page: the short first page is
+    not the last one; the read goes on until an empty page."""
+    server.state.max_page_size = 10
+    read = read_provider(
+        "risk", _spec(server.url, pagination={"style": "page", "size": 100}), f"Bearer {TOKEN}"
+    )
+    assert read.table.num_rows == 25 and read.pages == 3
+    assert sorted(read.table["customer_id"].to_pylist()) == list(range(1, 26))
+    assert server.state.requests == 4
+
+
+def test_the_empty_page_that_ends_a_read_does_not_count_against_max_pages(
+    server: ProviderServer,
+) -> None:
+    paging = {"style": "page", "size": 10}
+    assert (
+        read_provider(
+            "risk", _spec(server.url, pagination=paging, max_pages=3), f"Bearer {TOKEN}"
+        ).pages
+        == 3
+    )
+    with pytest.raises(ProviderError, match=r"more than max_pages \(2\)"):
+        read_provider("risk", _spec(server.url, pagination=paging, max_pages=2), f"Bearer {TOKEN}")
 
 
 def test_a_wrong_token_fails_at_once_without_showing_it(server: ProviderServer) -> None:

@@ -18,6 +18,7 @@ from etl_platform.env import Environment
 from etl_platform.extract.connection import MySqlEndpoint
 from etl_platform.extract.replica_lag import (
     PRIMARY,
+    PROMOTED,
     ReplicaLagError,
     check_replica,
     guard_replica,
@@ -156,6 +157,68 @@ def test_the_guard_gives_up_after_max_wait(servers, sql_stopped) -> None:
             connect_timeout=5,
         )
     assert 0.9 <= time.monotonic() - started < 10
+
+
+SHORT = ReplicaLagSettings(max_lag_seconds=60, wait_seconds=0.3, max_wait_seconds=1)
+
+
+def test_a_promoted_primary_is_read_with_a_warning_and_a_read_only_one_is_waited_for(
+    servers,
+) -> None:
+    """A failover that ran STOP REPLICA without RESET REPLICA ALL: both threads stopped and
+    the server writable is a primary (read at once, with a warning to reset it); read-only,
+    it is a stopped replica still."""
+    primary, replica = servers
+    run_sql(replica.endpoint, "STOP SLAVE")
+    try:
+        warnings: list[str] = []
+        status = guard_replica(
+            replica.endpoint,
+            SHORT,
+            shard="shard_r",
+            table="orders",
+            connect_timeout=5,
+            warn=warnings.append,
+        )
+        assert status == PROMOTED
+        assert len(warnings) == 1 and warnings[0].startswith("shard shard_r: ")
+        assert "RESET REPLICA ALL" in warnings[0]
+        run_sql(replica.endpoint, "SET GLOBAL read_only = 1")
+        with pytest.raises(ReplicaLagError, match="shard shard_r: replica lag unknown"):
+            guard_replica(
+                replica.endpoint, SHORT, shard="shard_r", table="orders", connect_timeout=5
+            )
+    finally:
+        run_sql(replica.endpoint, "SET GLOBAL read_only = 0", "START SLAVE")
+        _wait_until("catching up", lambda: _replicated(primary.endpoint, replica.endpoint))
+
+
+def test_a_replication_error_shows_its_number_not_the_row_it_quotes(servers) -> None:
+    """A duplicate key stops the SQL thread with `Duplicate entry '<value>'`: the failure
+    names errno 1062 and where to look, never the value."""
+    primary, replica = servers
+    run_sql(replica.endpoint, f"INSERT INTO {DATABASE}.orders VALUES (424242, '2020-01-01')")
+    run_sql(primary.endpoint, f"INSERT INTO {DATABASE}.orders VALUES (424242, '2020-01-02')")
+    try:
+        _wait_until(
+            "the SQL thread to stop",
+            lambda: (
+                not check_replica(
+                    replica.endpoint, shard="r", table="orders", connect_timeout=5
+                ).sql_running
+            ),
+        )
+        with pytest.raises(ReplicaLagError) as e:
+            guard_replica(
+                replica.endpoint, SHORT, shard="shard_r", table="orders", connect_timeout=5
+            )
+        assert "Last_SQL_Errno 1062; see SHOW REPLICA STATUS on the shard" in str(e.value)
+        assert "424242" not in str(e.value) and "Duplicate entry" not in str(e.value)
+    finally:
+        run_sql(replica.endpoint, f"DELETE FROM {DATABASE}.orders WHERE id = 424242")
+        run_sql(replica.endpoint, "START SLAVE SQL_THREAD")
+        run_sql(primary.endpoint, f"DELETE FROM {DATABASE}.orders WHERE id = 424242")
+        _wait_until("catching up", lambda: _replicated(primary.endpoint, replica.endpoint))
 
 
 def test_a_user_who_may_not_read_the_status_is_not_checked(servers) -> None:

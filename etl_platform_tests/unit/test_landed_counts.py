@@ -8,7 +8,12 @@ import dagster as dg
 import pyarrow as pa
 import pytest
 
-from etl_platform.components.landed_count_check import ROWS_MATCH_SHARD, _result
+from etl_platform.components.landed_count_check import (
+    ROWS_MATCH_SHARD,
+    NotCounted,
+    _result,
+    landed_count_check_results,
+)
 from etl_platform.extract.connection import MySqlEndpoint
 from etl_platform.extract.extractor import ExtractRequest
 from etl_platform.extract.introspect import TablePlan
@@ -200,3 +205,34 @@ def test_a_failed_result_names_shard_table_and_each_day() -> None:
         "2024-03-02: shard 5 rows, landed 4"
     )
     assert result.metadata["days_differing"].value == ["2024-03-02"]
+
+
+@pytest.mark.parametrize(
+    ("shard_rows", "landed_rows", "checksum", "maybe_writes"),
+    [
+        (500, 499, None, True),
+        (5000, 4950, None, True),
+        (500, 250, None, False),
+        (500, 499, 7, False),
+    ],
+    ids=["one-row", "one-percent", "half-lost", "checksummed"],
+)
+def test_a_small_difference_without_a_key_checksum_may_be_writes_during_the_read(
+    shard_rows: int, landed_rows: int, checksum: int | None, maybe_writes: bool
+) -> None:
+    """Counts equal before and after do not prove the day was left alone (an insert and a
+    delete during the read): without a key checksum to tell, a small difference says so."""
+    shard = {D1: DayCount(shard_rows, checksum)}
+    landed = {D1: DayCount(landed_rows, None if checksum is None else 8)}
+    (day,) = differing(reconcile_days(shard, shard, landed))
+    assert day.may_be_writes_during_the_read is maybe_writes
+    assert ("may come from writes during the read" in day.describe()) is maybe_writes
+
+
+def test_a_count_that_failed_before_the_read_makes_the_check_not_counted() -> None:
+    key = dg.AssetKey(["raw", "shard_00", "items"])
+    failed = NotCounted("shard shard_00 (127.0.0.1:3306) is unavailable: timed out")
+    (result,) = landed_count_check_results(key, _request([D1]), None, failed)  # type: ignore[arg-type]
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
+    assert result.description == f"not counted: {failed.reason}"
+    assert result.metadata["not_counted"].value == f"before the read: {failed.reason}"

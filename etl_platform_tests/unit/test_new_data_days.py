@@ -11,10 +11,12 @@ from etl_platform.automation.new_data import (
     changed_days,
     changes,
     dump_cursor,
+    in_the_future,
     next_cursor,
     parse_cursor,
+    run_requests,
 )
-from etl_platform.extract.newest_cursor import NewestCursor, column_literal
+from etl_platform.extract.newest_cursor import Mark, NewestCursor, column_literal, now_literal
 
 D = dt.date
 FIRST, TODAY = D(2024, 3, 1), D(2024, 3, 20)
@@ -71,21 +73,27 @@ def test_a_first_look_is_a_baseline_and_a_table_once_empty_requests_its_first_ro
         "customers": NewestCursor("customers", _at(8), _at(8)),
         "items": NewestCursor("items", None),
     }
-    previous = {"customers": None, "items": _at(5)}
+    previous = {"customers": None, "items": Mark(_at(5))}
     found = changes(previous, seen, first=FIRST, today=TODAY)
     assert [(c.table, c.days) for c in found] == [("customers", [D(2024, 3, 8)])]
     cursor = next_cursor(previous, seen, ["orders", "customers", "items"])
-    assert cursor == {"orders": _at(10), "customers": _at(8), "items": _at(5)}
+    assert cursor == {"orders": Mark(_at(10)), "customers": Mark(_at(8)), "items": Mark(_at(5))}
 
 
 def test_a_table_not_polled_keeps_its_value_and_a_table_gone_from_config_is_dropped() -> None:
-    previous = {"orders": _at(10), "gone": _at(3)}
-    assert next_cursor(previous, {}, ["orders"]) == {"orders": _at(10)}
+    previous = {"orders": Mark(_at(10)), "gone": Mark(_at(3))}
+    assert next_cursor(previous, {}, ["orders"]) == {"orders": Mark(_at(10))}
 
 
 def test_the_cursor_reads_back_what_it_wrote() -> None:
-    seen = {"orders": _at(10), "days": D(2024, 3, 2), "empty": None}
+    seen = {
+        "orders": Mark(_at(10)),
+        "days": Mark(D(2024, 3, 2), 4),
+        "old_days": Mark(D(2024, 3, 2)),
+        "empty": None,
+    }
     assert parse_cursor(dump_cursor(seen)) == seen
+    assert parse_cursor('{"days": "2024-03-02"}') == {"days": Mark(D(2024, 3, 2))}  # as before
     assert parse_cursor(None) is None
     assert parse_cursor("[1]") is None
     assert parse_cursor('{"orders": "2024-03-10T12:00:00"}') is None  # no offset: not ours
@@ -104,3 +112,36 @@ def test_the_last_newest_value_is_bound_as_the_column_compares_it(
     kind: str, value: dt.datetime | dt.date, literal: str
 ) -> None:
     assert column_literal(value, kind, "Europe/Paris") == literal
+
+
+@pytest.mark.parametrize(
+    ("kind", "literal"),
+    [
+        ("datetime", "2024-03-11 00:30:00.000000"),
+        ("timestamp", "2024-03-10 23:30:00.000000"),
+        ("date", "2024-03-11"),
+    ],
+    ids=["datetime-wall-clock", "timestamp-utc", "date-shard-day"],
+)
+def test_the_poll_is_bounded_by_now_as_the_column_compares_it(kind: str, literal: str) -> None:
+    assert now_literal(_at(10, 23) + dt.timedelta(minutes=30), kind, "Europe/Paris") == literal
+
+
+def test_a_stored_value_in_the_future_is_recognised() -> None:
+    now = _at(10)
+    assert in_the_future(Mark(dt.datetime(2030, 1, 1, tzinfo=dt.UTC)), now)
+    assert in_the_future(Mark(D(2030, 1, 1), 3), now)
+    assert not in_the_future(Mark(now + dt.timedelta(minutes=1)), now)
+    assert not in_the_future(Mark(D(2024, 3, 11), 3), now)  # a zone ahead of UTC: its today
+
+
+def test_a_later_row_of_a_date_cursor_day_requests_the_day_again_with_a_new_run_key() -> None:
+    """A DATE cursor's newest day with more rows than last time is a change of that day, and
+    its run key carries the count, so the second change of the day is a new run."""
+    previous = {"days": Mark(D(2024, 3, 10), 2)}
+    seen = {"days": NewestCursor("days", D(2024, 3, 10), D(2024, 3, 10), 3)}
+    found = changes(previous, seen, first=FIRST, today=TODAY)
+    assert [(c.table, c.days) for c in found] == [("days", [D(2024, 3, 10)])]
+    (request,) = run_requests("shard_a", found, None)
+    assert request.run_key == "shard_a/2024-03-10/days@2024-03-10#3"
+    assert next_cursor(previous, seen, ["days"]) == {"days": Mark(D(2024, 3, 10), 3)}

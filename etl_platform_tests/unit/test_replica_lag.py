@@ -8,6 +8,7 @@ import pytest
 
 from etl_platform.extract.replica_lag import (
     PRIMARY,
+    PROMOTED,
     ReplicaLagError,
     ReplicaStatus,
     lag_metadata,
@@ -28,7 +29,9 @@ MARIADB = {
     "Slave_IO_Running": "Yes",
     "Slave_SQL_Running": "Yes",
     "Seconds_Behind_Master": 0,
+    "Last_SQL_Errno": 0,
     "Last_SQL_Error": "",
+    "Last_IO_Errno": 0,
     "Last_IO_Error": "",
 }
 #: MySQL 8.0.22 and later name the same columns after the source.
@@ -52,9 +55,11 @@ MYSQL = {
         (MYSQL, 420, True, True, ["420s behind", "5000 bytes of binlog.000003 read but not"]),
         (
             {**MARIADB, "Slave_SQL_Running": "No", "Seconds_Behind_Master": None,
-             "Exec_Master_Log_Pos": 8000, "Last_SQL_Error": "Duplicate entry"},
+             "Exec_Master_Log_Pos": 8000, "Last_SQL_Errno": 1062,
+             "Last_SQL_Error": "Duplicate entry 'alice@x.com' for key 'email'"},
             None, True, False,
-            ["SQL thread is stopped (Last_SQL_Error: Duplicate entry)", "unknown",
+            ["SQL thread is stopped (Last_SQL_Errno 1062; see SHOW REPLICA STATUS on the shard)",
+             "unknown",
              "Seconds_Behind_Master is NULL", "1000 bytes of binlog.000003 read but not applied"],
         ),
         (
@@ -244,8 +249,11 @@ class FakeConnection:
     """Answers `SHOW ... STATUS` as a server of one kind would: `errors` maps a statement to
     the pymysql error it raises, `rows` is what the statement that works returns."""
 
-    def __init__(self, errors: dict[str, Exception], rows: list[dict]) -> None:
-        self.errors, self.rows, self.statements = errors, rows, []
+    def __init__(
+        self, errors: dict[str, Exception], rows: list[dict], read_only: int | None = None
+    ) -> None:
+        self.errors, self.status_rows, self.statements = errors, rows, []
+        self.read_only = read_only
 
     def cursor(self) -> FakeConnection:
         return self
@@ -260,6 +268,10 @@ class FakeConnection:
         self.statements.append(statement)
         if statement in self.errors:
             raise self.errors[statement]
+        self.rows = self.status_rows
+        if "@@read_only" in statement:
+            assert self.read_only is not None, "read_only asked of a server with running threads"
+            self.rows = [{"read_only": self.read_only}]
         names = list(self.rows[0]) if self.rows else []
         self.description = [(n,) for n in names]
 
@@ -285,3 +297,73 @@ def test_a_user_who_may_not_read_the_status_is_not_checked() -> None:
     other = pymysql.err.OperationalError(1146, "no such table")
     with pytest.raises(pymysql.err.OperationalError):
         read_replica_status(FakeConnection({"SHOW REPLICA STATUS": other}, []))
+
+
+def test_no_error_text_is_shown_only_its_number() -> None:
+    """`Last_SQL_Error`/`Last_IO_Error` quote row values (a customer's e-mail): the reason, and
+    so the warnings and the failure, show the errno and where to look."""
+    row = {
+        **MARIADB,
+        "Slave_SQL_Running": "No",
+        "Slave_IO_Running": "No",
+        "Last_SQL_Errno": 1062,
+        "Last_SQL_Error": "Duplicate entry 'alice@x.com' for key 'email'",
+        "Last_IO_Errno": "2003",
+        "Last_IO_Error": "error connecting to master 'repl@10.0.0.5:3306'",
+    }
+    clock, warnings = FakeClock(), []
+    with pytest.raises(ReplicaLagError) as e:
+        wait_for_replica(
+            lambda: status_from_row(row),
+            ReplicaLagSettings(max_lag_seconds=60, wait_seconds=30, max_wait_seconds=30),
+            shard="s1",
+            table="t",
+            warn=warnings.append,
+            sleep=clock.sleep,
+            clock=clock,
+        )
+    for text in [str(e.value), *warnings]:
+        assert "alice@x.com" not in text and "Duplicate entry" not in text
+        assert "Last_SQL_Errno 1062; see SHOW REPLICA STATUS on the shard" in text
+    sql_ok = status_from_row({**row, "Slave_SQL_Running": "Yes"})
+    assert "Last_IO_Errno 2003; see SHOW REPLICA STATUS" in sql_ok.reason
+    assert "repl@" not in sql_ok.reason
+
+
+STOPPED = {**MARIADB, "Slave_IO_Running": "No", "Slave_SQL_Running": "No"}
+
+
+@pytest.mark.parametrize(
+    ("row", "read_only", "role"),
+    [
+        (STOPPED, 0, "primary"),
+        (STOPPED, "OFF", "primary"),
+        (STOPPED, 1, "replica"),
+        ({**STOPPED, "Slave_IO_Running": "Yes"}, None, "replica"),
+        ({**STOPPED, "Slave_SQL_Running": "Yes"}, None, "replica"),
+    ],
+    ids=["both_stopped_writable", "read_only_off", "both_stopped_read_only", "sql_only", "io_only"],
+)
+def test_a_promoted_primary_with_a_stale_replica_status_is_read_as_a_primary(
+    row: dict, read_only: int | str | None, role: str
+) -> None:
+    status = read_replica_status(FakeConnection({}, [row], read_only=read_only))
+    assert status.role == role
+    assert (status is PROMOTED) == (role == "primary")
+    assert status.too_far_behind(60) == (role == "replica")
+
+
+def test_a_promoted_primary_is_read_at_once_with_a_warning_to_reset_it() -> None:
+    clock, warnings = FakeClock(), []
+    status = wait_for_replica(
+        lambda: PROMOTED,
+        SETTINGS,
+        shard="shard_7",
+        table="orders",
+        warn=warnings.append,
+        sleep=clock.sleep,
+        clock=clock,
+    )
+    assert status is PROMOTED and clock.sleeps == [] and lag_metadata(status) == {}
+    assert len(warnings) == 1
+    assert warnings[0].startswith("shard shard_7: ") and "RESET REPLICA ALL" in warnings[0]
