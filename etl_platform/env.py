@@ -171,6 +171,14 @@ STUDIO_TOKEN_ENV = "ETL_PLATFORM_STUDIO_TOKEN"
 DAGSTER_URL_ENV = "ETL_PLATFORM_DAGSTER_URL"
 
 
+def studio_token() -> str | None:
+    return (secret(STUDIO_TOKEN_ENV) or "").strip() or None
+
+
+def dagster_url() -> str | None:
+    return (os.environ.get(DAGSTER_URL_ENV) or "").strip() or None
+
+
 def alert_webhook_url() -> str | None:
     return (secret(ALERT_WEBHOOK_URL_ENV) or "").strip() or None
 

@@ -13,6 +13,9 @@ from etl_platform.extract.backends import installed_backends
 from etl_platform.extract.connection import MySqlEndpoint
 
 TEST_MYSQL_URL = os.environ.get("ETL_PLATFORM_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/")
+TEST_POSTGRES_URL = os.environ.get(
+    "ETL_PLATFORM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 @pytest.fixture(scope="session")

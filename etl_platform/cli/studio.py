@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from etl_platform import env
 from etl_platform.cli.scaffold import PACKAGE_DIR
-from etl_platform.env import STUDIO_TOKEN_ENV
 
 if TYPE_CHECKING:
     from etl_platform.studio.app import StudioConfig
 
 #: Required when the studio listens on an address other machines can reach.
-TOKEN_ENV = STUDIO_TOKEN_ENV
+TOKEN_ENV = env.STUDIO_TOKEN_ENV
 
 
 def add_studio_parser(sub: argparse._SubParsersAction) -> None:
@@ -44,7 +43,7 @@ def studio_token(host: str) -> tuple[str | None, str | None]:
     """(token, refusal): on a loopback address none is needed; elsewhere the environment's."""
     if is_loopback(host):
         return None, None
-    token = (os.environ.get(TOKEN_ENV) or "").strip()
+    token = env.studio_token() or ""
     if len(token) < 16:
         return None, (
             f"listening on {host} lets other machines in: set {TOKEN_ENV} to a secret of at "
@@ -55,22 +54,14 @@ def studio_token(host: str) -> tuple[str | None, str | None]:
 
 def build_config(host: str, views_dir: str | None) -> StudioConfig:
     """The studio's view of the platform: the same sources.yaml, snapshot, views and lake."""
-    from etl_platform.env import (
-        get_environment,
-        lake_root,
-        sources_path,
-    )
-    from etl_platform.env import (
-        views_dir as default_views,
-    )
     from etl_platform.specs.loader import load_source_schema, load_sources
     from etl_platform.specs.source_schema import schema_path_for
     from etl_platform.studio.app import StudioConfig
     from etl_platform.studio.catalog import Catalog
 
-    sources = load_sources(sources_path())
-    schema = load_source_schema(schema_path_for(sources_path()))
-    folder = Path(views_dir) if views_dir else default_views()
+    sources = load_sources(env.sources_path())
+    schema = load_source_schema(schema_path_for(env.sources_path()))
+    folder = Path(views_dir) if views_dir else env.views_dir()
     read_only = None
     if not views_dir and folder.resolve().is_relative_to(PACKAGE_DIR):
         read_only = (
@@ -82,10 +73,10 @@ def build_config(host: str, views_dir: str | None) -> StudioConfig:
     return StudioConfig(
         catalog=Catalog(sources, schema),
         views_dir=folder,
-        lake_root=Path(lake_root(get_environment())),
+        lake_root=Path(env.lake_root(env.get_environment())),
         read_only=read_only,
         token=token,
-        dagster_url=(os.environ.get("ETL_PLATFORM_DAGSTER_URL") or "").strip() or None,
+        dagster_url=env.dagster_url(),
         allowed_hosts=allowed,
     )
 

@@ -16,15 +16,12 @@ the UI. It follows the view's two newest days (today's and yesterday's, UTC): a 
 days does not change it, and a view not built for either keeps its last figure, so it stays late.
 """
 
-# No `from __future__ import annotations`: Dagster reads the check's `context` annotation at
-# definition time and refuses it as a string.
 import datetime as dt
 import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
-from dagster import AssetCheckExecutionContext
 
 from etl_platform.asset_keys import DATA_LAG_CHECK, raw_asset_key, view_asset_key
 from etl_platform.cdc.checkpoint import read_checkpoint
@@ -165,31 +162,43 @@ def state_of(evaluation: dg.AssetCheckEvaluation) -> str:
     return "pass" if evaluation.passed else evaluation.severity.value.lower()
 
 
-def build_data_lag_checks(
-    views: Sequence[ViewSpec], sources: SourcesSpec
-) -> list[dg.AssetChecksDefinition]:
-    return [_data_lag_check(spec) for spec in lagged_views(views, sources)]
+def data_lag_check_specs(spec: ViewSpec) -> list[dg.AssetCheckSpec]:
+    """The view's `data_lag` check, declared on its own multi-asset: a build reports it without
+    a step of its own, and the sensor reports it between builds."""
+    if not spec.freshness:
+        return []
+    return [
+        dg.AssetCheckSpec(
+            DATA_LAG,
+            asset=view_asset_key(spec.name),
+            blocking=False,
+            description="How far behind the shards the view's rows are (docs/alerts.md).",
+        )
+    ]
 
 
-def _data_lag_check(spec: ViewSpec) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=view_asset_key(spec.name),
-        name=DATA_LAG,
-        blocking=False,
-        description="How far behind the shards the view's rows are (docs/alerts.md).",
+def data_lag_result(
+    instance: dg.DagsterInstance,
+    spec: ViewSpec,
+    built: dt.datetime | None,
+    built_days: Sequence[dt.date],
+    now: dt.datetime,
+) -> dg.AssetCheckResult:
+    """The check as of a build that just ran: the newest of what the view's recent builds hold
+    and, when it built today's or yesterday's day, what it holds itself (`built`)."""
+    recent = {now.date(), now.date() - dt.timedelta(days=1)}
+    as_of = latest_data_as_of(instance, spec, now)
+    if built is not None and recent & set(built_days):
+        as_of = built if as_of is None else max(as_of, built)
+    evaluation = lag_evaluation(spec, as_of, now)
+    return dg.AssetCheckResult(
+        asset_key=evaluation.asset_key,
+        check_name=evaluation.check_name,
+        passed=evaluation.passed,
+        severity=evaluation.severity,
+        description=evaluation.description,
+        metadata=evaluation.metadata,
     )
-    def _check(context: AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        evaluation = lag_evaluation(
-            spec, latest_data_as_of(context.instance, spec), dt.datetime.now(dt.UTC)
-        )
-        return dg.AssetCheckResult(
-            passed=evaluation.passed,
-            severity=evaluation.severity,
-            description=evaluation.description,
-            metadata=evaluation.metadata,
-        )
-
-    return _check
 
 
 def build_data_lag_sensor(

@@ -1,10 +1,12 @@
 """Turn a view spec into its Dagster assets.
 
 For a view `V` on driving table `T` this produces the assets `views/V` (the wide table) and
-`views/V__rejects` (rows kept aside, with the reason), group `views`, daily-partitioned by the
-UTC day of `T`'s cursor; they depend on `raw/S/T` for every shard `S` and on `state/S/L` for every
-looked-up table `L`. Four blocking checks guard `views/V` (`view_checks.py`); the work of a run
-is `steps.view_days.build_view_days`.
+`views/V__rejects` (rows kept aside, with the reason), group `views` (or `views_<domain>`),
+daily-partitioned by the UTC day of `T`'s cursor; they depend on `raw/S/T` for every shard `S`,
+on `state/S/L` for every looked-up table `L` and on the providers it waits for. Four blocking
+checks guard `views/V` (`view_checks.py`), and with a `freshness` its `data_lag` check reports
+how far behind the shards its data is (`data_lag.py`); the work of a run is
+`steps.view_days.build_view_days`.
 
 The two assets are one subsettable multi-asset: a backfill or a job may select either or both,
 as the UI lets a user pick them. A run always builds its days whole (the rejects are a
@@ -12,6 +14,7 @@ by-product of the same pass), so it writes the lake data of both and reports onl
 selected.
 """
 
+import datetime as dt
 from collections.abc import Iterator
 
 import dagster as dg
@@ -19,6 +22,7 @@ import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 
 from etl_platform.asset_keys import (
+    DATA_LAG_CHECK,
     provider_asset_key,
     raw_asset_key,
     rejects_asset_key,
@@ -27,7 +31,12 @@ from etl_platform.asset_keys import (
     view_group,
 )
 from etl_platform.automation.conditions import PROVIDERS_READY, VIEW_REFRESH
-from etl_platform.components.data_lag import data_as_of, data_as_of_metadata
+from etl_platform.components.data_lag import (
+    data_as_of,
+    data_as_of_metadata,
+    data_lag_check_specs,
+    data_lag_result,
+)
 from etl_platform.components.failures import step_failures
 from etl_platform.components.partition_metadata import day_row_counts, range_metadata
 from etl_platform.components.view_checks import view_check_results, view_check_specs
@@ -118,7 +127,7 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
         @dg.multi_asset(
             name=f"view__{spec.name}",
             specs=_asset_specs(spec, sources),
-            check_specs=view_check_specs(spec),
+            check_specs=[*view_check_specs(spec), *data_lag_check_specs(spec)],
             partitions_def=platform_partitions(sources),
             backfill_policy=bounded_backfill(sources.extract.max_days_per_run),
             can_subset=True,
@@ -128,6 +137,14 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
         ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
             the_lake = lake.lake()
             selected = context.selected_asset_keys
+            lag_key = dg.AssetCheckKey(view_asset_key(spec.name), DATA_LAG_CHECK)
+            lag_asked = lag_key in context.selected_asset_check_keys
+            days_asked = window_days(context.partition_time_window)
+            if not selected and context.selected_asset_check_keys == {lag_key}:
+                # The lag alone (the UI's "Execute" on it): nothing to build.
+                now = dt.datetime.now(dt.UTC)
+                yield data_lag_result(context.instance, spec, None, days_asked, now)
+                return
             inputs = ViewInputs(
                 spec,
                 sources,
@@ -136,7 +153,6 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
                 write_view=view_asset_key(spec.name) in selected,
                 write_rejects=rejects_asset_key(spec.name) in selected,
             )
-            days_asked = window_days(context.partition_time_window)
             # Read before the raw days: the rows read hold at least what was landed by then.
             as_of = data_as_of(context.instance, the_lake.root, sources, spec, max(days_asked))
             with step_failures():
@@ -186,5 +202,8 @@ def build_view_assets(spec: ViewSpec, sources: SourcesSpec) -> dg.AssetsDefiniti
                     ),
                 )
             yield from view_check_results(spec, window, context.selected_asset_check_keys)
+            if lag_asked:
+                now = dt.datetime.now(dt.UTC)
+                yield data_lag_result(context.instance, spec, as_of, days_asked, now)
 
     return _view

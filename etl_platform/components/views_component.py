@@ -8,7 +8,7 @@ from etl_platform.automation.jobs import view_refresh
 from etl_platform.automation.reconcile import reconcile_schedule
 from etl_platform.components.by_column import build_by_column_asset
 from etl_platform.components.current_rows import build_current_asset
-from etl_platform.components.data_lag import build_data_lag_checks, build_data_lag_sensor
+from etl_platform.components.data_lag import build_data_lag_sensor
 from etl_platform.components.destinations import build_destination_assets
 from etl_platform.components.lookup_state import build_state_assets
 from etl_platform.components.notifications import build_notification_assets
@@ -68,7 +68,6 @@ class ViewsComponent(dg.Component, dg.Model, dg.Resolvable):
         lag_sensor = build_data_lag_sensor(views, sources)
         return dg.Definitions(
             assets=assets,
-            asset_checks=build_data_lag_checks(views, sources),
             jobs=jobs,
             schedules=schedules,
             sensors=[lag_sensor] if lag_sensor is not None else [],

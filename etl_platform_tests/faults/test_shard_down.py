@@ -117,7 +117,9 @@ def test_a_view_day_builds_from_the_shards_that_are_there(platform) -> None:
         }
         assert not checks["all_shards_present"].passed
         assert checks["all_shards_present"].severity == dg.AssetCheckSeverity.WARN
-        assert all(c.passed for name, c in checks.items() if name != "all_shards_present")
+        # The data is from 2024: its lag check fails whatever the shards; the rest pass.
+        passing = {n: c for n, c in checks.items() if n not in ("all_shards_present", "data_lag")}
+        assert all(c.passed for c in passing.values())
     up = MySqlEndpoint.from_url(TEST_MYSQL_URL, database=f"{SEED_PREFIX}00")
     expected = run_sql(
         up,

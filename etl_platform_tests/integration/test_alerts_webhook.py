@@ -31,12 +31,10 @@ from etl_platform.automation.webhook import (
     post_json,
 )
 from etl_platform.env import ALERT_WEBHOOK_URL_ENV, UI_URL_ENV
+from etl_platform_tests.conftest import TEST_POSTGRES_URL as POSTGRES_URL
 
 pytestmark = pytest.mark.integration
 
-POSTGRES_URL = os.environ.get(
-    "ETL_PLATFORM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 TOKEN = "tok-S3cr3tHookToken"
 DB_PASSWORD = "pw-S3cr3t-never-posted"
 DSN = f"postgresql://etl:{DB_PASSWORD}@warehouse.internal:5439/analytics"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import threading
 import time
 from collections import deque
@@ -40,12 +39,10 @@ from etl_platform.notify.run import NotifyOutcome, notify_days
 from etl_platform.resources import LakeResource
 from etl_platform.specs.loader import load_sources
 from etl_platform.specs.views import ViewSpec
+from etl_platform_tests.conftest import TEST_POSTGRES_URL as POSTGRES_URL
 
 pytestmark = pytest.mark.integration
 
-POSTGRES_URL = os.environ.get(
-    "ETL_PLATFORM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 TOKEN = "tok-N0tifyS3cret"
 HEADER_TOKEN = "Bearer hdr-S3cretValue"
 NOW = dt.datetime(2026, 5, 10, 12, tzinfo=dt.UTC)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Iterator
 from decimal import Decimal
 from urllib.parse import urlsplit, urlunsplit
@@ -24,12 +23,10 @@ from etl_platform.load.redshift_loader import (
     clear_day,
     load_partition,
 )
+from etl_platform_tests.conftest import TEST_POSTGRES_URL
 
 pytestmark = pytest.mark.integration
 
-TEST_POSTGRES_URL = os.environ.get(
-    "ETL_PLATFORM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 DAY = dt.date(2024, 3, 10)
 NEXT = DAY + dt.timedelta(days=1)
 UTC_TS = pa.timestamp("us", tz="UTC")

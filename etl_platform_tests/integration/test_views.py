@@ -23,13 +23,18 @@ from etl_platform.destination_resources import athena_from_env
 from etl_platform.env import DEFAULTS_DIR, Environment
 from etl_platform.extract.connection import MySqlEndpoint
 from etl_platform.runner import extract_lookup_history, run_range
-from etl_platform_tests.conftest import SEED_DAYS, SEED_END, SEED_PREFIX, TEST_MYSQL_URL, run_sql
+from etl_platform_tests.conftest import (
+    SEED_DAYS,
+    SEED_END,
+    SEED_PREFIX,
+    TEST_MYSQL_URL,
+    TEST_POSTGRES_URL,
+    run_sql,
+)
 
 pytestmark = pytest.mark.integration
 
-PG_URL = os.environ.get(
-    "ETL_PLATFORM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+PG_URL = TEST_POSTGRES_URL
 FIRST = SEED_END - dt.timedelta(days=SEED_DAYS - 1)
 DAYS = [FIRST + dt.timedelta(days=i) for i in range(SEED_DAYS)]
 SHARDS = {"shard_00": f"{SEED_PREFIX}00", "shard_01": f"{SEED_PREFIX}01"}
