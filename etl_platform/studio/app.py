@@ -92,7 +92,9 @@ def create_app(config: StudioConfig) -> Starlette:
         _, problems = check_draft(
             text, draft.attributes.get("name"), config.sources, config.catalog.schema
         )
-        return {"yaml": text, "form": draft.form(), "problems": problems}
+        form = draft.form()
+        outputs = config.catalog.output_columns(form)
+        return {"yaml": text, "form": form, "outputs": outputs, "problems": problems}
 
     async def index(request: Request) -> Response:
         return templates.TemplateResponse(
@@ -100,6 +102,7 @@ def create_app(config: StudioConfig) -> Starlette:
             "index.html",
             {
                 "tables": config.catalog.tables(),
+                "providers": sorted(config.sources.providers),
                 "views_dir": str(config.views_dir),
                 "read_only": config.read_only,
             },

@@ -151,6 +151,27 @@ class Catalog:
         found.sort(key=lambda p: (p["right"] not in primary_key, p["right"] == p["left"]))
         return found
 
+    def output_columns(self, attributes: dict[str, Any]) -> list[dict[str, str]]:
+        """The view's output columns known at load, in output order, with a type family each
+        (`date`, `timestamp`, `integer`, ...): what a grain, a measure or `partition_by` can
+        name. Flatten's columns follow the data and are not among them."""
+        out: dict[str, str] = {}
+        for name, column in (attributes.get("columns") or {}).items():
+            if isinstance(column, dict):
+                out[str(name)] = _kind(str(column.get("type") or ""))
+        explode = attributes.get("explode")
+        if isinstance(explode, dict):
+            out[str(explode.get("index_column") or "item_index")] = "integer"
+        for lookup in attributes.get("lookups") or []:
+            if not isinstance(lookup, dict):
+                continue
+            related = self.schema.tables.get(str(lookup.get("table")), {})
+            for column, output in (lookup.get("columns") or {}).items():
+                spec = output if isinstance(output, dict) else {"as": output}
+                typ = spec.get("type") or related.get(column, "")
+                out[str(spec.get("as") or column)] = _kind(str(typ))
+        return [{"name": name, "kind": kind} for name, kind in out.items()]
+
     def _table(self, table: str) -> Any:
         if table not in self.sources.tables:
             raise LookupError(

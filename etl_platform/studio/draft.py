@@ -40,9 +40,19 @@ def _field_order() -> list[str]:
 
 FIELD_ORDER = _field_order()
 #: Attributes the form sets as one text value; an empty value removes the field.
-SCALAR_FIELDS = ("name", "description", "source", "schedule", "dist_key", "partition_by")
+SCALAR_FIELDS = (
+    "name",
+    "description",
+    "domain",
+    "source",
+    "schedule",
+    "dist_key",
+    "partition_by",
+)
 #: Attributes the form sets as a list of names.
-LIST_FIELDS = ("unique_key", "destinations", "grain")
+LIST_FIELDS = ("unique_key", "destinations", "grain", "owners", "refresh")
+#: Attributes the form sets with a checkbox, and their default: the default is left unwritten.
+FLAG_FIELDS = {"across_shards": False, "history": True}
 #: Keys of a column spec, in the order the demo writes them.
 COLUMN_KEYS = ("from", "json", "path", "item", "expr", "type", "nullable")
 
@@ -154,10 +164,22 @@ class Draft:
         if field not in LIST_FIELDS:
             raise DraftError(f"{field!r} is not a field the form sets as a list")
         values = [str(v).strip() for v in op.get("values") or [] if str(v).strip()]
-        if values:
-            self._put(field, _flow_seq(values))
-        else:
+        current = self.attributes.get(field)
+        if not values:
             self.attributes.pop(field, None)
+        elif isinstance(current, CommentedSeq):
+            current[:] = values  # in place: the list's style and its comment stay
+        else:
+            self._put(field, _flow_seq(values))
+
+    def _op_set_flag(self, op: Mapping[str, Any]) -> None:
+        field, value = op.get("field"), op.get("value")
+        if field not in FLAG_FIELDS or not isinstance(value, bool):
+            raise DraftError(f"{field!r} is not a field the form sets with a checkbox")
+        if value == FLAG_FIELDS[field]:
+            self.attributes.pop(field, None)
+        else:
+            self._put(field, value)
 
     def _op_set_freshness(self, op: Mapping[str, Any]) -> None:
         given = {k: str(op.get(k) or "").strip() for k in ("warn_after", "fail_after")}
@@ -175,9 +197,7 @@ class Draft:
         ordered = [(k, spec[k]) for k in COLUMN_KEYS if spec.get(k) not in (None, "")]
         if "columns" not in self.attributes:
             self._put("columns", CommentedMap())
-        self.attributes["columns"][name] = _flow_map(
-            {k: _text(v) if k == "type" and isinstance(v, str) else v for k, v in ordered}
-        )
+        self.attributes["columns"][name] = _flow_map({k: _column_value(k, v) for k, v in ordered})
 
     def _op_remove_column(self, op: Mapping[str, Any]) -> None:
         columns = self.attributes.get("columns")
@@ -189,6 +209,31 @@ class Draft:
         if not isinstance(column, CommentedMap):
             raise DraftError(f"no column {op.get('name')!r} to retype")
         column["type"] = _text(str(op.get("type") or ""))
+
+    def _op_set_column_expr(self, op: Mapping[str, Any]) -> None:
+        column = (self.attributes.get("columns") or {}).get(op.get("name"))
+        if not isinstance(column, CommentedMap) or "expr" not in column:
+            raise DraftError(f"no computed column {op.get('name')!r} to change")
+        column["expr"] = _column_value("expr", str(op.get("expr") or "").strip())
+
+    def _op_set_measure(self, op: Mapping[str, Any]) -> None:
+        """`{"name": "revenue", "function": "sum", "column": "total"}`: `revenue: sum(total)`,
+        in place when the measure exists (its comment stays), else added at the end."""
+        name = str(op.get("name") or "").strip()
+        function = str(op.get("function") or "").strip()
+        column = str(op.get("column") or "").strip()
+        if not name or not function:
+            raise DraftError("a measure needs a name and a function")
+        if not isinstance(self.attributes.get("measures"), CommentedMap):
+            self._put("measures", CommentedMap())
+        self.attributes["measures"][name] = f"{function}({column})"
+
+    def _op_remove_measure(self, op: Mapping[str, Any]) -> None:
+        measures = self.attributes.get("measures")
+        if isinstance(measures, CommentedMap):
+            measures.pop(op.get("name"), None)
+            if not measures:
+                del self.attributes["measures"]
 
     def _op_add_lookup(self, op: Mapping[str, Any]) -> None:
         on, columns = op.get("on"), op.get("columns")
@@ -210,6 +255,14 @@ class Draft:
             del lookups[index]
             if not lookups:
                 del self.attributes["lookups"]
+
+
+def _column_value(key: str, value: Any) -> Any:
+    """An expression is always quoted, as the demo writes them: `a: b` or `'x'` would read
+    otherwise in a flow mapping; a type as `_text` quotes it."""
+    if key == "expr" and isinstance(value, str):
+        return DoubleQuotedScalarString(value)
+    return _text(value) if key == "type" and isinstance(value, str) else value
 
 
 def _plain(value: Any) -> Any:

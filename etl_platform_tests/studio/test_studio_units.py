@@ -17,7 +17,7 @@ from etl_platform.specs.source_schema import schema_path_for
 from etl_platform.studio.app import StudioConfig, create_app
 from etl_platform.studio.catalog import Catalog, key_stats
 from etl_platform.studio.checks import check_draft
-from etl_platform.studio.draft import Draft
+from etl_platform.studio.draft import Draft, DraftError
 from etl_platform.studio.preview import preview_day
 from etl_platform.studio.publish import (
     PublishRefused,
@@ -192,3 +192,162 @@ def test_a_preview_reads_the_lake_and_writes_nothing(studio_project: Project) ->
         spec, sources, studio_project.lake, DAY + dt.timedelta(days=1), ["shard_00"]
     )
     assert "no shard has its inputs" in missing["error"]
+
+
+REPORT_DEMO = DEFAULTS_DIR / "views" / "daily_orders" / "defs.yaml"
+
+
+def _new(*ops: dict[str, object]) -> Draft:
+    draft = Draft.new()
+    for op in (
+        {"op": "set", "field": "name", "value": "v"},
+        {"op": "set", "field": "source", "value": "orders"},
+        {"op": "add_column", "name": "total", "spec": {"from": "total", "type": "decimal(12,2)"}},
+        {
+            "op": "add_column",
+            "name": "created_at",
+            "spec": {"from": "created_at", "type": "timestamp"},
+        },
+        {"op": "set_list", "field": "unique_key", "values": ["total"]},
+        *ops,
+    ):
+        draft.apply(op)
+    return draft
+
+
+def _problems(draft: Draft) -> list[tuple[str, str]]:
+    catalog = _catalog()
+    return check_draft(draft.text(), "v", catalog.sources, catalog.schema)[1]
+
+
+def test_a_computed_column_is_written_quoted_and_its_expression_edited_in_place() -> None:
+    draft = _new(
+        {"op": "add_column", "name": "day", "spec": {"expr": "DATE(created_att)", "type": "date"}}
+    )
+    assert '    day: {expr: "DATE(created_att)", type: date}\n' in draft.text()
+    assert _problems(draft) == [
+        (
+            "attributes.columns.day.expr",
+            "at position 6: unknown column 'created_att' (did you mean 'created_at'?)",
+        )
+    ]
+    draft.apply({"op": "set_column_expr", "name": "day", "expr": "DATE(created_at)"})
+    draft.apply({"op": "set_column_type", "name": "day", "type": "date"})
+    assert '    day: {expr: "DATE(created_at)", type: date}\n' in draft.text()
+    assert _problems(draft) == []
+    edited = Draft.from_text(draft.text())  # it reads back as it was written
+    assert edited.form()["columns"]["day"] == {"expr": "DATE(created_at)", "type": "date"}
+
+
+def test_a_report_and_a_second_partitioning_are_written_in_spec_order() -> None:
+    draft = _new(
+        {"op": "add_column", "name": "day", "spec": {"expr": "DATE(created_at)", "type": "date"}},
+        {"op": "set_list", "field": "grain", "values": ["day"]},
+        {"op": "set_measure", "name": "revenue", "function": "sum", "column": "total"},
+        {"op": "set_measure", "name": "orders", "function": "count", "column": ""},
+        {"op": "set_flag", "field": "across_shards", "value": True},
+        {"op": "set", "field": "partition_by", "value": "day"},
+    )
+    assert draft.text().split("  unique_key: [total]\n")[1] == (
+        "  grain: [day]\n"
+        "  measures:\n"
+        "    revenue: sum(total)\n"
+        "    orders: count()\n"
+        "  across_shards: true\n"
+        "  partition_by: day\n"
+    )
+    assert _problems(draft) == []
+    draft.apply({"op": "set_list", "field": "grain", "values": ["day", "nope"]})
+    draft.apply({"op": "set_measure", "name": "revenue", "function": "sum", "column": "totl"})
+    assert _problems(draft) == [
+        ("attributes.grain.1", "'nope' is not an output column of the view"),
+        ("attributes.measures.revenue", "'totl' is not an output column of the view"),
+    ]
+    for field in ("grain", "partition_by"):
+        draft.apply({"op": "set_list" if field == "grain" else "set", "field": field})
+    draft.apply({"op": "remove_measure", "name": "revenue"})
+    draft.apply({"op": "remove_measure", "name": "orders"})
+    draft.apply({"op": "set_flag", "field": "across_shards", "value": False})
+    assert draft.text().endswith("  unique_key: [total]\n")
+
+
+def test_editing_a_report_keeps_the_files_comments_and_field_order() -> None:
+    text = REPORT_DEMO.read_text()
+    draft = Draft.from_text(text)
+    order = list(draft.attributes)
+    draft.apply({"op": "set_list", "field": "grain", "values": ["order_day", "currency"]})
+    draft.apply({"op": "set_measure", "name": "revenue", "function": "max", "column": "total"})
+    draft.apply({"op": "set_measure", "name": "smallest", "function": "min", "column": "total"})
+    draft.apply({"op": "remove_measure", "name": "customers"})
+    draft.apply({"op": "set", "field": "partition_by", "value": "created_at"})
+    draft.apply({"op": "set_column_expr", "name": "order_day", "expr": "DATE(created_at)"})
+    edited = draft.text()
+    assert list(draft.attributes) == order
+    assert "  grain: [order_day, currency]\n" in edited
+    assert "    revenue: max(total)\n" in edited and "customers:" not in edited
+    assert "    largest_total: max(total)\n    smallest: min(total)\n" in edited
+    assert "# one row per day, currency and status over all shards" in edited
+    assert "partition_by: created_at            # views/daily_orders__by_order_day/" in edited
+    assert edited.replace("[order_day, currency]", "[order_day, currency, status]") != text
+    assert _problems(Draft.from_text(edited.replace("daily_orders", "v"))) == []
+
+
+def test_description_domain_owners_history_and_refresh_round_trip() -> None:
+    draft = _new(
+        {"op": "set", "field": "description", "value": "Orders: one row each"},
+        {"op": "set", "field": "domain", "value": "sales"},
+        {"op": "set_list", "field": "owners", "values": ["ana@example.com", " team:finance"]},
+        {"op": "set_flag", "field": "history", "value": False},
+        {"op": "set_list", "field": "refresh", "values": ["customer_risk"]},
+    )
+    text = draft.text()
+    assert text.split("attributes:\n")[1].startswith(
+        "  name: v\n"
+        "  description: 'Orders: one row each'\n"
+        "  domain: sales\n"
+        "  owners: [ana@example.com, team:finance]\n"
+        "  source: orders\n"
+    )
+    assert text.endswith("  history: false\n  refresh: [customer_risk]\n")
+    assert Draft.from_text(text).form()["owners"] == ["ana@example.com", "team:finance"]
+    # The demo's orders are read in batches and it declares no provider: both are named.
+    assert dict(_problems(draft)).keys() == {"attributes.history", "attributes.refresh.0"}
+    draft.apply({"op": "set_list", "field": "owners", "values": ["ana"]})
+    assert "attributes.owners.0" in dict(_problems(draft))
+    draft.apply({"op": "set_flag", "field": "history", "value": True})  # the default
+    draft.apply({"op": "set_list", "field": "refresh", "values": []})
+    draft.apply({"op": "set", "field": "domain", "value": ""})
+    assert "history" not in draft.attributes and "refresh" not in draft.attributes
+    assert "domain" not in draft.attributes
+
+
+def test_a_flag_or_list_the_form_does_not_set_is_refused() -> None:
+    with pytest.raises(DraftError, match="checkbox"):
+        Draft.new().apply({"op": "set_flag", "field": "nullable", "value": True})
+    with pytest.raises(DraftError, match="a measure needs a name"):
+        Draft.new().apply({"op": "set_measure", "name": "", "function": "sum"})
+    with pytest.raises(DraftError, match="no computed column"):
+        _new().apply({"op": "set_column_expr", "name": "total", "expr": "1"})
+
+
+def test_the_page_is_told_the_output_columns_and_the_providers(tmp_path: Path) -> None:
+    catalog = _catalog()
+    outputs = catalog.output_columns(Draft.from_text(REPORT_DEMO.read_text()).form())
+    kinds = {o["name"]: o["kind"] for o in outputs}
+    assert [n for n, k in kinds.items() if k in ("date", "timestamp")] == [
+        "created_at",
+        "order_day",
+    ]
+    enriched = {
+        o["name"]: o["kind"]
+        for o in catalog.output_columns(Draft.from_text(DEMO.read_text()).form())
+    }
+    assert enriched["customer_tier"] == "string" and list(enriched)[-1] == "customer_name"
+    config = StudioConfig(catalog=catalog, views_dir=tmp_path, lake_root=tmp_path)
+    client = TestClient(create_app(config), base_url="http://127.0.0.1")
+    answer = client.post("/api/draft", json={"yaml": REPORT_DEMO.read_text(), "ops": []}).json()
+    assert answer["outputs"] == outputs and answer["problems"] == []
+    page = client.get("/").text
+    for control in ("cc-expr", "ms-add", "f-partition_by", "f-across_shards", "f-history"):
+        assert f'id="{control}"' in page
+    assert 'data-providers=""' in page  # the demo declares none: the refresh box stays hidden

@@ -4,7 +4,7 @@
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
-const state = { yaml: "", form: {}, source: null, sourceInfo: null, busy: 0 };
+const state = { yaml: "", form: {}, outputs: [], source: null, sourceInfo: null, busy: 0 };
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -52,6 +52,7 @@ function apply(data) {
   const area = $("#yaml");
   if (document.activeElement !== area) area.value = data.yaml;
   state.form = data.form || {};
+  state.outputs = data.outputs || [];
   renderForm();
   renderProblems(data.problems || []);
 }
@@ -62,14 +63,18 @@ function setValue(input, value) {
 
 function renderForm() {
   const f = state.form;
-  for (const name of ["name", "description", "schedule", "max_reject_ratio"]) setValue($(`#f-${name}`), f[name]);
+  for (const name of ["name", "description", "domain", "schedule", "max_reject_ratio"]) setValue($(`#f-${name}`), f[name]);
   setValue($("#f-source"), f.source || "");
   setValue($("#f-unique_key"), (f.unique_key || []).join(", "));
+  setValue($("#f-owners"), (f.owners || []).join(", "));
   for (const box of $$(".dest")) box.checked = (f.destinations || []).includes(box.value);
   setValue($("#f-warn_after"), (f.freshness || {}).warn_after);
   setValue($("#f-fail_after"), (f.freshness || {}).fail_after);
   renderDeclared(f.columns || {});
+  renderComputed(f.columns || {});
   renderLookups(f.lookups || []);
+  renderReport(f);
+  renderHistoryAndRefresh(f);
   if ((f.source || null) !== state.source) loadSource(f.source || null);
 }
 
@@ -85,6 +90,7 @@ function renderDeclared(columns) {
   const table = $("#declared");
   table.replaceChildren(el("tr", {}, el("th", {}, "column"), el("th", {}, "reads"), el("th", {}, "type"), el("th"), el("th")));
   for (const [name, c] of Object.entries(columns)) {
+    if (c.expr) continue; // in the computed columns' table
     const type = el("input", { value: c.type || "", size: 14, class: "type" });
     type.addEventListener("change", () => send([{ op: "set_column_type", name, type: type.value }]));
     table.append(el("tr", { "data-field": `attributes.columns.${name}`, "data-column": name },
@@ -92,6 +98,86 @@ function renderDeclared(columns) {
       el("td", {}, el("button", { type: "button", class: "remove", onclick: () => send([{ op: "remove_column", name }]) }, "remove")),
       el("td", { class: "err-slot" })));
   }
+}
+
+function renderComputed(columns) {
+  const table = $("#computed");
+  table.replaceChildren(el("tr", {}, el("th", {}, "column"), el("th", {}, "expression"), el("th", {}, "type"), el("th")));
+  for (const [name, c] of Object.entries(columns)) {
+    if (!c.expr) continue;
+    const expr = el("input", { value: c.expr, size: 36, class: "expr" });
+    expr.addEventListener("change", () => send([{ op: "set_column_expr", name, expr: expr.value }]));
+    const type = el("input", { value: c.type || "", size: 12, class: "type" });
+    type.addEventListener("change", () => send([{ op: "set_column_type", name, type: type.value }]));
+    table.append(el("tr", { "data-field": `attributes.columns.${name}`, "data-computed": name },
+      el("td", {}, name),
+      el("td", { "data-field": `attributes.columns.${name}.expr` }, expr, el("div", { class: "err-slot" })),
+      el("td", {}, type, el("div", { class: "err-slot" })),
+      el("td", {}, el("button", { type: "button", class: "remove", onclick: () => send([{ op: "remove_column", name }]) }, "remove"))));
+  }
+}
+
+// Options of a select over the view's output columns; a value the YAML names that is not
+// one of them stays selectable, so its error shows beside it.
+function columnOptions(select, names, current, none) {
+  const all = current && !names.includes(current) ? [...names, current] : names;
+  select.replaceChildren(...(none === undefined ? [] : [el("option", { value: "" }, none)]),
+    ...all.map((n) => el("option", { value: n }, n)));
+  if (document.activeElement !== select) select.value = all.includes(current) ? current : (none === undefined ? all[0] || "" : "");
+}
+
+function renderReport(f) {
+  const names = state.outputs.map((o) => o.name);
+  const grain = f.grain || [];
+  const box = $("#grain");
+  box.replaceChildren(...[...names, ...grain.filter((g) => !names.includes(g))].map((n) => {
+    const check = el("input", { type: "checkbox", class: "grain", value: n });
+    check.checked = grain.includes(n);
+    // The grain keeps the order in which columns were picked: it is the report's column order.
+    check.addEventListener("change", () => send([{ op: "set_list", field: "grain",
+      values: check.checked ? [...grain, n] : grain.filter((g) => g !== n) }]));
+    return el("label", {}, check, ` ${n}`);
+  }));
+  const table = $("#measures");
+  table.replaceChildren(el("tr", {}, ...["measure", "function", "column", "", ""].map((h) => el("th", {}, h))));
+  for (const [name, text] of Object.entries(f.measures || {})) {
+    const m = /^\s*([a-z_]+)\s*\(\s*([A-Za-z0-9_]*)\s*\)\s*$/.exec(String(text)) || [null, String(text), ""];
+    const fn = el("select", { class: "fn" }, ...Array.from($("#ms-fn").options).map((o) => el("option", { value: o.value }, o.value)));
+    fn.value = m[1];
+    const column = el("select", { class: "column" });
+    columnOptions(column, names, m[2], "(none: count())");
+    const change = () => send([{ op: "set_measure", name, function: fn.value, column: fn.value === "count" ? "" : column.value }]);
+    fn.addEventListener("change", change);
+    column.addEventListener("change", change);
+    table.append(el("tr", { "data-field": `attributes.measures.${name}`, "data-measure": name },
+      el("td", {}, name), el("td", {}, fn), el("td", {}, column),
+      el("td", {}, el("button", { type: "button", class: "remove", onclick: () => send([{ op: "remove_measure", name }]) }, "remove")),
+      el("td", { class: "err-slot" })));
+  }
+  columnOptions($("#ms-column"), names, $("#ms-column").value, "(none: count())");
+  $("#f-across_shards").checked = f.across_shards === true;
+  const dated = state.outputs.filter((o) => o.kind === "date" || o.kind === "timestamp").map((o) => o.name);
+  columnOptions($("#f-partition_by"), dated, f.partition_by || "", "(none)");
+  columnOptions($("#f-dist_key"), names, f.dist_key || "", "(none: DISTSTYLE AUTO)");
+}
+
+function renderHistoryAndRefresh(f) {
+  const option = $("#f-source").selectedOptions[0];
+  const cdc = option && option.dataset.mode === "cdc";
+  $("#history-field").hidden = !(cdc || f.history === false);
+  $("#f-history").checked = f.history !== false;
+  const fieldset = $("#refresh-field");
+  const providers = fieldset.dataset.providers ? fieldset.dataset.providers.split(",") : [];
+  const refresh = f.refresh || [];
+  const all = [...providers, ...refresh.filter((r) => !providers.includes(r))];
+  fieldset.hidden = !all.length;
+  $("#refresh").replaceChildren(...all.map((n) => {
+    const check = el("input", { type: "checkbox", class: "refresh", value: n });
+    check.checked = refresh.includes(n);
+    check.addEventListener("change", () => send([{ op: "set_list", field: "refresh",
+      values: check.checked ? [...refresh, n] : refresh.filter((r) => r !== n) }]));
+    return el("label", {}, check, ` ${n}`);
+  }));
 }
 
 function renderLookups(lookups) {
@@ -277,6 +363,26 @@ function wire() {
   }
   $("#f-unique_key").addEventListener("change", (e) =>
     send([{ op: "set_list", field: "unique_key", values: e.target.value.split(",") }]));
+  $("#f-owners").addEventListener("change", (e) =>
+    send([{ op: "set_list", field: "owners", values: e.target.value.split(",") }]));
+  for (const field of ["partition_by", "dist_key"]) {
+    const select = $(`#f-${field}`);
+    select.addEventListener("change", () => send([{ op: "set", field, value: select.value }]));
+  }
+  for (const field of ["across_shards", "history"]) {
+    const box = $(`#f-${field}`);
+    box.addEventListener("change", () => send([{ op: "set_flag", field, value: box.checked }]));
+  }
+  $("#cc-add").addEventListener("click", () => {
+    const name = $("#cc-name").value.trim();
+    send([{ op: "add_column", name, spec: { expr: $("#cc-expr").value.trim(), type: $("#cc-type").value.trim() } }])
+      .then(() => { if (state.form.columns && state.form.columns[name]) for (const id of ["#cc-name", "#cc-expr", "#cc-type"]) $(id).value = ""; });
+  });
+  $("#ms-add").addEventListener("click", () => {
+    const name = $("#ms-name").value.trim();
+    send([{ op: "set_measure", name, function: $("#ms-fn").value, column: $("#ms-fn").value === "count" ? "" : $("#ms-column").value }])
+      .then(() => { if ((state.form.measures || {})[name]) $("#ms-name").value = ""; });
+  });
   for (const box of $$(".dest")) {
     box.addEventListener("change", () =>
       send([{ op: "set_list", field: "destinations", values: $$(".dest").filter((b) => b.checked).map((b) => b.value) }]));
