@@ -2,8 +2,9 @@
 
 For a view `V` with `notifications:` this produces `notifications/V` (what its rules sent,
 per rule: sent, retried, dead_lettered, skipped_outside_window, already_sent, in_flight) and
-`notifications/V__dead_letters` (the messages that will not be sent, with the reason), group
-`notifications`, daily-partitioned like the view and depending on `views/V`; and the check
+`notifications/V__dead_letters` (the messages that will not be sent, with the reason; the
+DuckDB view `V__dead_letters`, like a view's rejects), group `notifications`,
+daily-partitioned like the view and depending on `views/V`; and the check
 `dead_letter_ratio` on `notifications/V`: WARN when a rule dead-lettered anything or its
 channel is not configured here, ERROR when a rule's share of dead letters passes its
 `dead_letter_alert_ratio`. The work is `notify.run.notify_days`.
@@ -17,6 +18,7 @@ rule's window: a backfill of old days sends nothing unless its config says
 from collections.abc import Iterator
 
 import dagster as dg
+from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from etl_platform.asset_keys import (
@@ -28,7 +30,8 @@ from etl_platform.asset_keys import (
 )
 from etl_platform.automation.conditions import DERIVED_REFRESH
 from etl_platform.components.failures import step_failures
-from etl_platform.notify.dead_letters import dead_letters_dataset
+from etl_platform.load.duckdb_catalog import register_view
+from etl_platform.notify.dead_letters import DEAD_LETTER_SCHEMA, dead_letters_dataset
 from etl_platform.notify.run import NotifyOutcome, notify_days
 from etl_platform.partitions import (
     allow_beta_backfill_policy,
@@ -99,9 +102,13 @@ def build_notification_assets(spec: ViewSpec, sources: SourcesSpec) -> list[dg.A
             backfill_policy=bounded_backfill(sources.extract.max_days_per_run),
         )
         def _notify(
-            context: dg.AssetExecutionContext, config: NotifyConfig, lake: LakeResource
+            context: dg.AssetExecutionContext,
+            config: NotifyConfig,
+            lake: LakeResource,
+            duckdb: DuckDBResource,
         ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
             the_lake = lake.lake()
+            letters = dead_letters_dataset(the_lake, spec.name)
             with step_failures():
                 outcome = notify_days(
                     spec,
@@ -110,15 +117,17 @@ def build_notification_assets(spec: ViewSpec, sources: SourcesSpec) -> list[dg.A
                     context.run.run_id,
                     include_old=config.send_outside_window,
                 )
+            # Over the folder's files (an empty view of the columns before the first one).
+            with duckdb.get_connection() as conn:
+                register_view(conn, dead_letters_view(spec.name), letters, DEAD_LETTER_SCHEMA)
             yield dg.MaterializeResult(asset_key=key, metadata=notification_metadata(outcome))
             dead = sum(len(v) for v in outcome.dead_letters.values())
             yield dg.MaterializeResult(
                 asset_key=letters_key,
                 metadata={
                     "dead_letters_this_run": dg.MetadataValue.int(dead),
-                    "path": dg.MetadataValue.path(
-                        str(dead_letters_dataset(the_lake, spec.name).dir)
-                    ),
+                    "path": dg.MetadataValue.path(str(letters.dir)),
+                    "duckdb_view": dg.MetadataValue.text(dead_letters_view(spec.name)),
                 },
             )
             yield dead_letter_check(spec, outcome)
@@ -128,6 +137,11 @@ def build_notification_assets(spec: ViewSpec, sources: SourcesSpec) -> list[dg.A
                 )
 
     return [_notify]
+
+
+def dead_letters_view(view: str) -> str:
+    """The DuckDB view over `notifications/<view>__dead_letters`."""
+    return f"{view}__dead_letters"
 
 
 def notification_metadata(outcome: NotifyOutcome) -> dict[str, dg.MetadataValue]:

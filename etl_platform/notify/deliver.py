@@ -2,9 +2,9 @@
 
 For each row that matches the rule's condition and changed within its window: skip it if the
 ledger has it, claim it, render it, send it (retrying 5xx answers and timeouts with backoff,
-at most `rate_per_minute` messages a minute), then record it sent or dead. A 4xx answer, a
-template error or retries run out make a dead letter, with its reason. Sleep and clocks are
-parameters, so tests run without waiting.
+at most `rate_per_minute` messages a minute across every run, through the ledger's send slots),
+then record it sent or dead. A 4xx answer, a template error or retries run out make a dead
+letter, with its reason. Sleep is a parameter, so tests run without waiting.
 """
 
 from __future__ import annotations
@@ -73,10 +73,10 @@ class DeadLetter:
 
 @dataclasses.dataclass(frozen=True)
 class Pacing:
-    """Time, injectable: `sleep` between attempts and to keep the rate, `clock` to measure it."""
+    """Time, injectable: `sleep` between attempts, `wait` until the rate's next send slot."""
 
     sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = time.monotonic
+    wait: Callable[[float], None] = time.sleep
     backoff: float = 0.5
     max_backoff: float = 30.0
 
@@ -105,21 +105,32 @@ def row_version(row: dict[str, Any], rule: NotificationRule) -> str:
 
 
 def rule_rows(
-    rows: pl.DataFrame, rule: NotificationRule, now: dt.datetime, *, include_old: bool = False
+    rows: pl.DataFrame,
+    rule: NotificationRule,
+    now: dt.datetime,
+    *,
+    include_old: bool = False,
+    view: str = "",
 ) -> tuple[list[dict[str, Any]], int]:
     """The rows that match `when` and changed within the rule's window (all that match with
     `include_old`), and how many matched but are older.
 
     Raises:
         ExpressionError: the condition does not compile over these columns (a flattened
-            column that is missing) or is not a TRUE/FALSE condition.
+            column that is missing, operands of the wrong type) or is not a TRUE/FALSE
+            condition (a column whose type validation could not know); names the view, the
+            rule and the expression.
     """
     if rows.is_empty():
         return [], 0
-    condition = compile_expression(rule.when, rows.schema)
-    kind = rows.lazy().select(condition.alias("when")).collect_schema()["when"]
+    where = f"view {view}, rule {rule.name}, when `{rule.when}`"
+    try:
+        condition = compile_expression(rule.when, rows.schema)
+        kind = rows.lazy().select(condition.alias("when")).collect_schema()["when"]
+    except ExpressionError as error:
+        raise ExpressionError(f"{where}: {error}") from None
     if kind not in (pl.Boolean, pl.Null):
-        raise ExpressionError(f"rule {rule.name}: `when` must be TRUE/FALSE, not {kind}")
+        raise ExpressionError(f"{where}: must be a condition (TRUE/FALSE), but is {kind}")
     matched = rows.filter(condition.fill_null(False))
     if include_old or matched.is_empty():
         return matched.to_dicts(), 0
@@ -144,7 +155,6 @@ class RuleDelivery:
     pacing: Pacing = dataclasses.field(default_factory=Pacing)
     counts: RuleCounts = dataclasses.field(default_factory=RuleCounts)
     dead_letters: list[DeadLetter] = dataclasses.field(default_factory=list)
-    _last_send: float | None = None
 
     def deliver(self, rows: list[dict[str, Any]], outside_window: int = 0) -> None:
         """Send each row's message unless the ledger has it or another run is sending it."""
@@ -220,12 +230,11 @@ class RuleDelivery:
         return dataclasses.replace(attempt, problem=why), self.rule.attempts
 
     def _keep_rate(self) -> None:
-        interval = 60.0 / self.rule.rate_per_minute
-        now = self.pacing.clock()
-        if self._last_send is not None and now - self._last_send < interval:
-            self.pacing.sleep(interval - (now - self._last_send))
-            now = self.pacing.clock()
-        self._last_send = now
+        """Wait for the rule's next send slot: the ledger spaces the sends of every run."""
+        interval = dt.timedelta(seconds=60.0 / self.rule.rate_per_minute)
+        wait = self.ledger.reserve_send(self.view, self.rule.name, interval)
+        if wait > 0:
+            self.pacing.wait(wait)
 
     def _dead(
         self, key: str, version: str, claimed: str, status: int | None, attempts: int, why: str

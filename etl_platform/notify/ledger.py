@@ -9,6 +9,11 @@ PostgreSQL for Dagster's storage.
 A message's row goes `claimed` (before the send) -> `sent` or `dead`. A `claimed` row older
 than the lease is one whose sender died: the next run claims it again and sends it with the
 same idempotency key, so a receiver that got it before the crash can drop the repeat.
+
+The rate limit lives here too, so it holds across runs: table `notification_rate` keeps, per
+(view, rule), the time of the next free send slot. A sender takes the next slot under the row's
+lock (one `INSERT ... ON CONFLICT DO UPDATE`) and waits until it comes: sends of every run and
+process are spaced `60 / rate_per_minute` seconds apart, never bursting.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ DEFAULT_SCHEMA = "etl_platform_notify"
 #: Longer than a message's every attempt, backoff and rate wait: a claim this old is dead.
 DEFAULT_LEASE = dt.timedelta(minutes=15)
 TABLE = "notification_ledger"
+RATE_TABLE = "notification_rate"
 
 CLAIMED, SENT, DEAD = "claimed", "sent", "dead"
 
@@ -86,6 +92,7 @@ class Ledger:
 
     def __init__(self, dsn: str, schema: str = DEFAULT_SCHEMA, lease: dt.timedelta = DEFAULT_LEASE):
         self.table = quote_ansi(schema, TABLE)
+        self.rate_table = quote_ansi(schema, RATE_TABLE)
         self.schema = schema
         self.lease = lease
         self.where = describe_dsn(dsn)
@@ -115,6 +122,14 @@ class Ledger:
                     attempts integer NOT NULL DEFAULT 0,
                     reason text,
                     PRIMARY KEY (view_name, rule, row_key, row_version)
+                )"""
+            )
+            self.conn.execute(
+                f"""CREATE TABLE IF NOT EXISTS {self.rate_table} (
+                    view_name text NOT NULL,
+                    rule text NOT NULL,
+                    next_at timestamptz NOT NULL,
+                    PRIMARY KEY (view_name, rule)
                 )"""
             )
 
@@ -159,6 +174,20 @@ class Ledger:
             (view, rule, key, version, idempotency_key, owner, self.lease),
         ).fetchone()
         return None if row is None else row[0]
+
+    def reserve_send(self, view: str, rule: str, interval: dt.timedelta) -> float:
+        """Take the rule's next send slot, shared by every run and process, and say how many
+        seconds to wait for it (0 when it is now). Slots are `interval` apart; the row lock
+        of the upsert makes two senders take two slots."""
+        row = self.conn.execute(
+            f"""INSERT INTO {self.rate_table} AS r (view_name, rule, next_at)
+                VALUES (%s, %s, clock_timestamp() + %s)
+                ON CONFLICT (view_name, rule) DO UPDATE
+                    SET next_at = greatest(r.next_at, clock_timestamp()) + %s
+                RETURNING extract(epoch FROM r.next_at - %s - clock_timestamp())""",
+            (view, rule, interval, interval, interval),
+        ).fetchone()
+        return max(float(row[0]), 0.0) if row else 0.0
 
     def mark_sent(self, view: str, rule: str, key: str, version: str, attempts: int) -> None:
         self._finish(view, rule, key, version, SENT, attempts, None)

@@ -89,7 +89,9 @@ def notify_days(
                         spec.name, rule, spec.unique_key, senders[rule.name], ledger, run_id, pacing
                     )
                     try:
-                        selected, older = rule_rows(rows, rule, now, include_old=include_old)
+                        selected, older = rule_rows(
+                            rows, rule, now, include_old=include_old, view=spec.name
+                        )
                         delivery.deliver(selected, older)
                     except ChannelRefused as error:
                         outcome.refused[rule.name] = str(error)

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import pydantic
 from jinja2 import Environment, TemplateSyntaxError, meta
 from pydantic import BaseModel, ConfigDict, Field
+from sqlglot import exp
 
 from etl_platform.specs.durations import Duration
+from etl_platform.specs.expression_casts import cast_type_name
 from etl_platform.specs.expressions import (
     expression_problems,
+    parse_expression,
     referenced_columns,
     unknown_column,
 )
 from etl_platform.specs.sources import Identifier
+from etl_platform.specs.types import parse_type_name
 
 if TYPE_CHECKING:
     from etl_platform.specs.views import ViewSpec
@@ -147,15 +151,19 @@ def template_problems(
 
 
 def notification_problems(
-    rules: list[NotificationRule], columns: Collection[str], flatten_prefixes: Collection[str] = ()
+    rules: list[NotificationRule],
+    columns: Collection[str],
+    flatten_prefixes: Collection[str] = (),
+    types: Mapping[str, str] | None = None,
 ) -> list[Problem]:
     """Every problem of a view's rules: duplicate names, a condition or template that does not
-    parse or reads a column the view does not have, a recipient that is neither an address nor
-    a column.
+    parse or reads a column the view does not have, a condition that is not TRUE/FALSE (when
+    `types` tell), a recipient that is neither an address nor a column.
 
     `columns` are the view's output columns known at load and its system columns; a name that
     starts with a flatten prefix may be a column flatten adds at run time, and is let through
-    (the run fails on it if it is not)."""
+    (the run fails on it if it is not). `types` are the declared type names of the columns
+    that have one."""
     known = [*columns]
 
     def is_column(name: str) -> bool:
@@ -169,9 +177,17 @@ def notification_problems(
     for i, rule in enumerate(rules):
         where = f"notifications.{i}"
         flattened = [c for c in _expression_columns(rule.when) if is_column(c)]
-        problems += [
-            (f"{where}.when", p) for p in expression_problems(rule.when, [*known, *flattened])
-        ]
+        when = expression_problems(rule.when, [*known, *flattened])
+        problems += [(f"{where}.when", p) for p in when]
+        kind = condition_type(parse_expression(rule.when), types or {}) if not when else None
+        if kind not in (None, BOOL, NULL):
+            problems.append(
+                (
+                    f"{where}.when",
+                    f"must be a condition (TRUE/FALSE), e.g. status = 'shipped'; "
+                    f"this one is {kind}",
+                )
+            )
         problems += [
             (f"{where}.template", p) for p in template_problems(rule.template, known, is_column)
         ]
@@ -199,8 +215,93 @@ def view_notification_problems(spec: ViewSpec, output_names: Collection[str]) ->
     from etl_platform.specs.views import SYSTEM_COLUMNS
 
     return notification_problems(
-        spec.notifications, [*output_names, *SYSTEM_COLUMNS], [f.prefix for f in spec.flatten]
+        spec.notifications,
+        [*output_names, *SYSTEM_COLUMNS],
+        [f.prefix for f in spec.flatten],
+        declared_types(spec),
     )
+
+
+def declared_types(spec: ViewSpec) -> dict[str, str]:
+    """The type name of each column a rule may read whose type the spec declares: declared and
+    computed columns, looked-up columns given a `type`, the explode index and the system
+    columns (a looked-up column without `type` and flatten's columns are typed by the data)."""
+    types = {"_shard": "string", "_updated_at": "timestamp", "_run_id": "string"}
+    types |= {name: column.type for name, column in spec.columns.items()}
+    for lookup in spec.lookups:
+        types |= lookup.typed
+    if spec.explode:
+        types[spec.explode.index_column] = "int32"
+    return types
+
+
+BOOL, NULL = "bool", "null"
+_CONDITIONS = (
+    *(exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE, exp.NullSafeEQ, exp.NullSafeNEQ),
+    *(exp.And, exp.Or, exp.Not, exp.Is, exp.In, exp.Between, exp.Like, exp.ILike, exp.Escape),
+    exp.Boolean,
+)
+_NUMBERS = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Neg, exp.Abs, exp.Length, exp.Round)
+_DATE_PARTS = (exp.Year, exp.Month, exp.Day, exp.Extract)
+_TEXTS = (exp.DPipe, exp.Concat, exp.Lower, exp.Upper, exp.Trim, exp.Substring)
+
+
+def condition_type(node: exp.Expression, types: Mapping[str, str]) -> str | None:
+    """What a checked expression yields, as far as the declared types tell: `BOOL`, `NULL`, a
+    description of another type ("a number", "column 'city' (string)"), or None when it
+    depends on a column whose type only the data gives (the run checks it then)."""
+    if isinstance(node, exp.Paren):
+        return condition_type(node.this, types)
+    if isinstance(node, _CONDITIONS):
+        return BOOL
+    if isinstance(node, exp.Null):
+        return NULL
+    if isinstance(node, exp.Literal):
+        return "text" if node.is_string else "a number"
+    if isinstance(node, (*_NUMBERS, *_DATE_PARTS)):
+        return "a number"
+    if isinstance(node, _TEXTS):
+        return "text"
+    if isinstance(node, exp.Date | exp.DateTrunc):
+        return "a date or timestamp"
+    if isinstance(node, exp.Column):
+        declared = types.get(node.name)
+        return None if declared is None else _named(declared, f"column {node.name!r}")
+    if isinstance(node, exp.Cast | exp.TryCast):
+        return _named(cast_type_name(node.args["to"]), "a CAST")
+    kinds = [condition_type(branch, types) for branch in _branches(node)]
+    typed = [kind for kind in kinds if kind != NULL]
+    if None in kinds or not kinds:
+        return None
+    if not typed:
+        return NULL
+    if all(kind == BOOL for kind in typed):
+        return BOOL
+    return None if BOOL in typed else typed[0]  # a mix the run refuses with its reason
+
+
+def _named(type_name: str, what: str) -> str:
+    try:
+        kind = parse_type_name(type_name).name
+    except ValueError:  # reported by the column's own check
+        return f"{what} ({type_name})"
+    return BOOL if kind == BOOL else f"{what} ({type_name})"
+
+
+def _branches(node: exp.Expression) -> list[exp.Expression]:
+    """The values CASE, IF, COALESCE, NULLIF, GREATEST and LEAST may yield."""
+    if isinstance(node, exp.Case):
+        found = [branch.args.get("true") for branch in node.args.get("ifs") or []]
+        found.append(node.args.get("default"))
+    elif isinstance(node, exp.If):
+        found = [node.args.get("true"), node.args.get("false")]
+    elif isinstance(node, exp.Coalesce | exp.Greatest | exp.Least):
+        found = [node.this, *node.expressions]
+    elif isinstance(node, exp.Nullif):
+        found = [node.this]
+    else:
+        found = []
+    return [branch for branch in found if isinstance(branch, exp.Expression)]
 
 
 def _expression_columns(text: str) -> list[str]:

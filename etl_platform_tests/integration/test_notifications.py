@@ -1,17 +1,19 @@
 """Notifications against real receivers on loopback: an HTTP server and an SMTP server
 (aiosmtpd), with the ledger in the real PostgreSQL (a schema per test). Each message goes once
-per row version, through re-runs, two runs at once, failing and slow receivers and a crash
-between the send and the ledger's write (the receiver drops the repeat by its key)."""
+per row version, through re-runs, two runs at once (threads, and OS processes), failing and slow
+receivers and a crash between the send and the ledger's write (the receiver drops the repeat by
+its key); the rate limit holds across processes; the dead letters are a DuckDB view."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import multiprocessing
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,10 +21,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import dagster as dg
+import duckdb
 import psycopg
 import pyarrow as pa
 import pytest
 from aiosmtpd.controller import Controller
+from dagster_duckdb import DuckDBResource
 
 from etl_platform.components.notifications import (
     DEAD_LETTER_CHECK,
@@ -32,7 +36,11 @@ from etl_platform.components.notifications import (
 from etl_platform.demo.mariadb_server import free_port
 from etl_platform.env import DEFAULTS_DIR
 from etl_platform.load.lake import Lake
-from etl_platform.notify.dead_letters import dead_letters_dataset, read_dead_letters
+from etl_platform.notify.dead_letters import (
+    DEAD_LETTER_SCHEMA,
+    dead_letters_dataset,
+    read_dead_letters,
+)
 from etl_platform.notify.deliver import Pacing
 from etl_platform.notify.ledger import LEDGER_SCHEMA_ENV, LEDGER_URL_ENV, Ledger
 from etl_platform.notify.run import NotifyOutcome, notify_days
@@ -61,6 +69,7 @@ class Receiver:
 
     port: int = 0
     requests: list[tuple[str, dict[str, Any], dict[str, str]]] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # time.monotonic() of each request
     taken: dict[str, dict[str, Any]] = field(default_factory=dict)
     answers: deque[int] = field(default_factory=deque)
     delay: float = 0.0
@@ -82,6 +91,7 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             time.sleep(receiver.delay)
             with receiver.lock:
                 receiver.requests.append((key, body, dict(self.headers)))
+                receiver.times.append(time.monotonic())
                 status = receiver.answers.popleft() if receiver.answers else 200
                 if status == 200:
                     receiver.taken.setdefault(key, body)  # a repeat is dropped
@@ -237,14 +247,9 @@ class Harness:
     postgres_url: str
     schema: str
     receiver: Receiver
-    sleeps: list[float] = field(default_factory=list)
+    sleeps: list[float] = field(default_factory=list)  # backoffs
+    waits: list[float] = field(default_factory=list)  # for the rate's send slots
     lease: dt.timedelta = dt.timedelta(minutes=15)
-    ticks: int = 0
-
-    def clock(self) -> float:
-        """A second passes between two looks at the clock."""
-        self.ticks += 1
-        return float(self.ticks)
 
     def environ(self) -> dict[str, str]:
         return {"HOOK_URL": self.receiver.url, "HOOK_AUTH": HEADER_TOKEN}
@@ -263,7 +268,7 @@ class Harness:
             now=NOW,
             environ=kwargs.pop("environ", self.environ()),
             open_ledger=self.ledger,
-            pacing=Pacing(sleep=self.sleeps.append, clock=self.clock),
+            pacing=Pacing(sleep=self.sleeps.append, wait=self.waits.append),
             **kwargs,
         )
 
@@ -341,6 +346,107 @@ def test_two_concurrent_runs_send_each_message_once(harness: Harness) -> None:
     assert len(keys) == 30 and len(set(keys)) == 30
     assert sum(o.counts["shipped"].sent for o in outcomes) == 30
     assert harness.states() == {"sent": 30}
+
+
+def deliver_in_process(
+    lake_root: str,
+    postgres_url: str,
+    schema: str,
+    hook_url: str,
+    run_id: str,
+    day: dt.date,
+    rule: dict[str, Any],
+    start: Any,
+    results: Any,
+) -> None:
+    """One run in a process of its own (spawned: nothing shared but the arguments), with real
+    sleeps; puts (run_id, counts) on `results`."""
+    open_ledger = lambda: Ledger(postgres_url, schema)  # noqa: E731
+    start.wait(timeout=60)
+    outcome = notify_days(
+        view_spec(**rule),
+        Lake(Path(lake_root)),
+        [day],
+        run_id,
+        now=NOW,
+        environ={"HOOK_URL": hook_url, "HOOK_AUTH": HEADER_TOKEN},
+        open_ledger=open_ledger,
+    )
+    results.put((run_id, asdict(outcome.counts["shipped"])))
+
+
+def run_processes(h: Harness, runs: list[tuple[str, dt.date]], **rule: Any) -> dict[str, dict]:
+    """The runs as two OS processes started together; each one's counts by run id."""
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Barrier(len(runs)), context.Queue()
+    processes = [
+        context.Process(
+            target=deliver_in_process,
+            args=(
+                str(h.lake.root),
+                h.postgres_url,
+                h.schema,
+                h.receiver.url,
+                run_id,
+                day,
+                {"rate_per_minute": 6000, **rule},
+                start,
+                results,
+            ),
+        )
+        for run_id, day in runs
+    ]
+    for process in processes:
+        process.start()
+    counts = dict(results.get(timeout=60) for _ in processes)
+    for process in processes:
+        process.join(timeout=30)
+        assert process.exitcode == 0
+    return counts
+
+
+def ledger_rows(h: Harness) -> list[tuple[str, str, str, int]]:
+    with psycopg.connect(h.postgres_url, autocommit=True) as conn:
+        return conn.execute(
+            f'SELECT row_key, state, owner, attempts FROM "{h.schema}".notification_ledger'
+        ).fetchall()
+
+
+def test_two_concurrent_processes_send_each_message_once(harness: Harness) -> None:
+    write_day(harness.lake, orders(40))
+    harness.receiver.delay = 0.005
+    counts = run_processes(harness, [("proc-1", DAY), ("proc-2", DAY)])
+    keys = harness.receiver.keys()
+    assert len(keys) == 40 and len(set(keys)) == 40 and len(harness.receiver.taken) == 40
+    assert sum(c["sent"] for c in counts.values()) == 40
+    for c in counts.values():  # each process saw every message: sent, or another had it
+        assert c["sent"] + c["already_sent"] + c["in_flight"] == c["matched"] == 40
+    rows = ledger_rows(harness)
+    assert len(rows) == 40 and len({key for key, *_ in rows}) == 40
+    assert {(state, attempts) for _, state, _, attempts in rows} == {("sent", 1)}
+    by_owner = Counter(owner for _, _, owner, _ in rows)
+    assert by_owner == {run: c["sent"] for run, c in counts.items() if c["sent"]}
+
+
+def test_the_rate_limit_holds_across_processes(harness: Harness) -> None:
+    yesterday = DAY - dt.timedelta(days=1)
+    write_day(harness.lake, orders(10))
+    write_day(harness.lake, orders(10, first=100), day=yesterday)
+    rate = 600  # a send every 0.1 s, whichever process sends it
+    counts = run_processes(harness, [("proc-1", DAY), ("proc-2", yesterday)], rate_per_minute=rate)
+    assert [c["sent"] for c in counts.values()] == [10, 10]
+    times = sorted(harness.receiver.times)
+    interval = 60 / rate
+    # any 11 consecutive sends span 10 intervals (less a margin for the loopback's jitter);
+    # two processes pacing alone would put 20 sends in about 1 s
+    assert all(b - a >= 10 * interval * 0.9 for a, b in zip(times, times[10:], strict=False))
+    first = {
+        body["text"].split()[1]: t
+        for (_, body, _), t in zip(harness.receiver.requests, harness.receiver.times, strict=True)
+    }
+    mine = [t for order, t in first.items() if int(order) < 100]
+    theirs = [t for order, t in first.items() if int(order) >= 100]
+    assert min(theirs) < max(mine) and min(mine) < max(theirs)  # they did run at once
 
 
 # Failures
@@ -463,8 +569,9 @@ def test_a_rule_not_configured_sends_nothing_and_opens_no_ledger(harness: Harnes
 
 def test_the_rate_limit_spaces_the_sends(harness: Harness) -> None:
     write_day(harness.lake, orders(3))
-    harness.run(view_spec(rate_per_minute=30))  # one every 2 s; the clock says 1 s passed
-    assert harness.sleeps == [1.0, 1.0]
+    harness.run(view_spec(rate_per_minute=30))  # slots 2 s apart; the sleeps return at once
+    first, second = harness.waits
+    assert 1.5 < first <= 2.0 and 3.5 < second <= 4.0
 
 
 # SMTP
@@ -527,10 +634,14 @@ def test_the_asset_reports_its_counts_and_the_dead_letter_check(
         monkeypatch.setenv(name, value)
     monkeypatch.setenv(LEDGER_SCHEMA_ENV, harness.schema)
     [assets] = build_notification_assets(spec, load_sources(DEFAULTS_DIR / "sources.yaml"))
+    catalog = str(harness.lake.root.parent / "lake.duckdb")
     result = dg.materialize(
         [assets],
         partition_key=DAY.isoformat(),
-        resources={"lake": LakeResource(root=str(harness.lake.root))},
+        resources={
+            "lake": LakeResource(root=str(harness.lake.root)),
+            "duckdb": DuckDBResource(database=catalog),
+        },
     )
     assert result.success
     metadata = result.asset_materializations_for_node("notify__orders_enriched")[0].metadata
@@ -541,3 +652,34 @@ def test_the_asset_reports_its_counts_and_the_dead_letter_check(
     assert check.check_name == DEAD_LETTER_CHECK and not check.passed
     assert check.severity == dg.AssetCheckSeverity.ERROR
     assert_no_secret(metadata, check.metadata, dead_letters(harness))
+
+    # the dead letters are a DuckDB view, like a view's rejects
+    with duckdb.connect(catalog, read_only=True) as conn:
+        rows = conn.execute(
+            "SELECT rule, status, attempts, _run_id = ? AS this_run, updated_at "
+            "FROM orders_enriched__dead_letters ORDER BY row_key",
+            [result.run_id],
+        ).fetchall()
+    assert rows == [("shipped", 400, 1, True, DAY)] * 2
+
+
+def test_the_dead_letters_view_exists_before_any_dead_letter(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [assets] = build_notification_assets(view_spec(), load_sources(DEFAULTS_DIR / "sources.yaml"))
+    catalog = str(harness.lake.root.parent / "lake.duckdb")
+    for name in ("HOOK_URL", "HOOK_AUTH"):
+        monkeypatch.delenv(name, raising=False)  # not configured: nothing sent, no ledger
+    result = dg.materialize(
+        [assets],
+        partition_key=DAY.isoformat(),
+        resources={
+            "lake": LakeResource(root=str(harness.lake.root)),
+            "duckdb": DuckDBResource(database=catalog),
+        },
+    )
+    assert result.success
+    with duckdb.connect(catalog, read_only=True) as conn:
+        relation = conn.sql("SELECT * FROM orders_enriched__dead_letters")
+        assert relation.fetchall() == []
+        assert relation.columns == [*DEAD_LETTER_SCHEMA.names, "updated_at"]

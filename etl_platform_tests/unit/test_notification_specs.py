@@ -96,6 +96,47 @@ def test_rules_are_checked_against_the_view(
     assert any(f == field and reason in r for f, r in problems), problems
 
 
+TYPES = {"order_id": "int64", "status": "string", "paid": "bool", "_updated_at": "timestamp"}
+
+
+@pytest.mark.parametrize(
+    ("when", "kind"),
+    [
+        ("order_id + 1", "a number"),
+        ("status", "column 'status' (string)"),
+        ("(LOWER(status))", "text"),
+        ("CASE WHEN paid THEN 'yes' ELSE 'no' END", "text"),
+        ("CAST(order_id AS VARCHAR)", "a CAST (string)"),
+    ],
+    ids=["arithmetic", "text-column", "function", "case", "cast"],
+)
+def test_a_condition_that_is_not_true_or_false_is_refused_at_validation(
+    when: str, kind: str
+) -> None:
+    problems = notification_problems([rule(when=when)], [*COLUMNS, "paid"], types=TYPES)
+    assert problems == [
+        (
+            "notifications.0.when",
+            f"must be a condition (TRUE/FALSE), e.g. status = 'shipped'; this one is {kind}",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    "when",
+    ["paid", "NOT paid OR status IS NULL", "COALESCE(paid, FALSE)", "CAST(status AS BOOLEAN)"],
+    ids=["bool-column", "logic", "coalesce", "cast"],
+)
+def test_a_true_or_false_condition_passes(when: str) -> None:
+    assert notification_problems([rule(when=when)], [*COLUMNS, "paid"], types=TYPES) == []
+
+
+def test_a_condition_whose_type_only_the_data_gives_is_left_to_the_run() -> None:
+    """A looked-up column without `type` or a flattened one: the run checks it."""
+    for when in ("coupon", "COALESCE(payload_tier, 'x')"):
+        assert notification_problems([rule(when=when)], COLUMNS, ["payload_"], TYPES) == []
+
+
 def test_a_flattened_column_is_let_through_by_its_prefix() -> None:
     r = rule(when="payload_tier = 'gold'", template="{{ payload_tier }}")
     assert notification_problems([r], COLUMNS, ["payload_"]) == []
@@ -121,6 +162,30 @@ def test_a_view_file_with_a_bad_rule_names_the_field(tmp_path: Path) -> None:
         load_views(tmp_path, SOURCES, SCHEMA)
     problems = [(f, r) for e in info.value.errors for f, r in e.problems]
     assert ("attributes.notifications.0.template", "unknown column 'nope'") in problems
+
+
+def test_a_view_file_with_a_number_for_a_condition_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "v"
+    folder.mkdir()
+    attributes = {
+        "name": "v",
+        "source": "orders",
+        "columns": {"order_id": {"from": "id", "type": "uint64"}},
+        "unique_key": ["order_id"],
+        "notifications": [
+            {"name": "r", "when": "order_id * 2", "channel": WEBHOOK, "template": "hi"}
+        ],
+    }
+    (folder / "defs.yaml").write_text(
+        yaml.safe_dump({"type": VIEW_COMPONENT_TYPE, "attributes": attributes})
+    )
+    with pytest.raises(SpecErrors) as info:
+        load_views(tmp_path, SOURCES, SCHEMA)
+    problems = [(f, r) for e in info.value.errors for f, r in e.problems]
+    assert (
+        "attributes.notifications.0.when",
+        "must be a condition (TRUE/FALSE), e.g. status = 'shipped'; this one is a number",
+    ) in problems
 
 
 def test_the_demo_rule_loads() -> None:
@@ -193,6 +258,15 @@ def test_the_idempotency_key_is_one_per_row_version() -> None:
     assert row_version(row, rule(once_per="key")) == ""
 
 
-def test_a_condition_that_is_not_true_or_false_is_refused() -> None:
-    with pytest.raises(ExpressionError, match="`when` must be TRUE/FALSE"):
-        rule_rows(frame(NOW), rule(when="order_id + 1"), NOW)
+def test_a_condition_that_is_not_true_or_false_fails_the_run_naming_it() -> None:
+    """What validation cannot type (a flattened or untyped looked-up column) fails the run,
+    naming the view, the rule and the expression."""
+    rows = frame(NOW).with_columns(pl.lit("gold").alias("payload_tier"))
+    with pytest.raises(ExpressionError) as info:
+        rule_rows(rows, rule(when="payload_tier"), NOW, view="orders_enriched")
+    assert str(info.value) == (
+        "view orders_enriched, rule shipped, when `payload_tier`: "
+        "must be a condition (TRUE/FALSE), but is String"
+    )
+    with pytest.raises(ExpressionError, match=r"^view orders_enriched, rule shipped, when `x`: "):
+        rule_rows(rows, rule(when="x"), NOW, view="orders_enriched")
