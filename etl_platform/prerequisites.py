@@ -76,6 +76,16 @@ def check_mariadb_binaries() -> str | None:
     return "no mariadbd binary (the demo's private server): `apt-get install mariadb-server`"
 
 
+def check_browser() -> str | None:
+    """Debian's Chromium and its driver, for the view studio's browser tests."""
+    if all(shutil.which(name) for name in ("chromium", "chromedriver")):
+        return None
+    return (
+        "no chromium/chromedriver (the studio's browser test): "
+        "`apt-get install chromium chromium-driver`"
+    )
+
+
 def check_ci_drivers() -> list[str]:
     """Under CI=true every extract backend is tested, so each driver must import."""
     if os.environ.get("CI") != "true":
@@ -95,6 +105,7 @@ def missing() -> list[str]:
         check_mariadb,
         check_postgres,
         check_mariadb_binaries,
+        check_browser,
     ]
     problems = [problem for check in checks if (problem := check())]
     return problems + check_ci_drivers()
