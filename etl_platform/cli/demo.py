@@ -77,15 +77,42 @@ def _extract_lookup_history(defs: dg.Definitions, run_days: int) -> None:
 
 
 def cmd_demo_run(args: argparse.Namespace) -> int:
-    """`make run`: the demo shards up, then the last N days extracted in one run."""
+    """`make run`: the demo shards up, the demo's provider read once from a local server,
+    then the last N days extracted in one run."""
     args.force = False
     status = cmd_demo_up(args)
     if status:
         return status
     from etl_platform.definitions import build_definitions
+    from etl_platform.demo.provider_server import serve_demo_provider
 
-    defs = build_definitions()
-    _extract_lookup_history(defs, args.run_days)
-    args.start = args.end = None
-    args.days = args.run_days
-    return cmd_run(args, defs)
+    with serve_demo_provider():
+        defs = build_definitions()
+        _read_providers(defs)
+        _extract_lookup_history(defs, args.run_days)
+        args.start = args.end = None
+        args.days = args.run_days
+        return cmd_run(args, defs)
+
+
+def _read_providers(defs: dg.Definitions) -> None:
+    """Each provider of the demo's sources.yaml read once, as its asset runs on its cron."""
+    import dagster as dg
+
+    from etl_platform.asset_keys import PROVIDERS_GROUP
+
+    graph = defs.resolve_asset_graph()
+    keys = {k for k in graph.get_all_asset_keys() if graph.get(k).group_name == PROVIDERS_GROUP}
+    if not keys:
+        return
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=keys)
+    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(instance=instance, run_config=quiet, raise_on_error=False)
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        rows = materialization.metadata.get("dagster/row_count")
+        name = materialization.asset_key.to_user_string()
+        print(f"read {name}: {rows.value if rows is not None else '?'} rows")
+    if not result.success:
+        print("etl-platform: a provider could not be read (see the run in the UI)", file=sys.stderr)

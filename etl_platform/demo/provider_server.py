@@ -8,7 +8,7 @@ style; `next` is null on the last page) and `GET /risk?page=P&per_page=K` answer
 does: `ok`; `fail` (a 500 for the next `failures` requests, then ok; `failures=None`: always);
 `slow` (waits `delay` seconds before answering).
 
-    python -m etl_platform.demo.provider_server --port 8765 --token demo-token
+    python -m etl_platform.demo.provider_server --port 8766 --token demo-token
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import dataclasses
 import datetime as dt
 import json
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -133,9 +134,37 @@ class ProviderServer:
         self._thread.join(timeout=5)
 
 
+#: Where the demo's sources.yaml finds its provider, and the token it sends.
+DEMO_PROVIDER_URL_ENV = "ETL_PLATFORM_DEMO_PROVIDER_URL"
+DEMO_PROVIDER_TOKEN_ENV = "ETL_PLATFORM_DEMO_PROVIDER_TOKEN"
+
+
+@contextlib.contextmanager
+def serve_demo_provider(customers: int = 250) -> Iterator[ProviderServer]:
+    """The demo's provider on a free loopback port for as long as the block runs, its URL and a
+    fresh token in this process's environment (the runs it starts inherit them)."""
+    import os
+    import secrets
+
+    token = secrets.token_urlsafe(16)
+    state = ProviderState(risk_scores(customers), token=token, page_size=50)
+    saved = {n: os.environ.get(n) for n in (DEMO_PROVIDER_URL_ENV, DEMO_PROVIDER_TOKEN_ENV)}
+    with ProviderServer(state) as server:
+        os.environ[DEMO_PROVIDER_URL_ENV] = server.url
+        os.environ[DEMO_PROVIDER_TOKEN_ENV] = f"Bearer {token}"  # the header's whole value
+        try:
+            yield server
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--token", default="demo-token")
     parser.add_argument("--customers", type=int, default=250)
     parser.add_argument("--page-size", type=int, default=50)

@@ -57,6 +57,9 @@ def test_demo_run_starts_a_private_server_seeds_extracts_and_reuses(tmp_path: Pa
         assert sorted(p.name for p in lake.iterdir()) == [f"shard_{i:02d}" for i in range(12)]
         assert "raw/shard_11/orders" in first.stdout and "total:" in first.stdout
         assert "make dev" in first.stdout and "duckdb" in first.stdout
+        # The demo's provider, served on loopback for the run, read once into the lake.
+        assert "read providers/customer_risk: 250 rows" in first.stdout
+        assert (tmp_path / "local" / "lake" / "providers" / "customer_risk").is_dir()
         # The query hint and the summary name the views the run wrote, with their rejects.
         assert "SELECT * FROM customer_profiles WHERE updated_at BETWEEN" in first.stdout
         for view in (

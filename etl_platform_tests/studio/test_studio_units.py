@@ -298,7 +298,7 @@ def test_description_domain_owners_history_and_refresh_round_trip() -> None:
         {"op": "set", "field": "domain", "value": "sales"},
         {"op": "set_list", "field": "owners", "values": ["ana@example.com", " team:finance"]},
         {"op": "set_flag", "field": "history", "value": False},
-        {"op": "set_list", "field": "refresh", "values": ["customer_risk"]},
+        {"op": "set_list", "field": "refresh", "values": ["no_such_provider"]},
     )
     text = draft.text()
     assert text.split("attributes:\n")[1].startswith(
@@ -308,9 +308,9 @@ def test_description_domain_owners_history_and_refresh_round_trip() -> None:
         "  owners: [ana@example.com, team:finance]\n"
         "  source: orders\n"
     )
-    assert text.endswith("  history: false\n  refresh: [customer_risk]\n")
+    assert text.endswith("  history: false\n  refresh: [no_such_provider]\n")
     assert Draft.from_text(text).form()["owners"] == ["ana@example.com", "team:finance"]
-    # The demo's orders are read in batches and it declares no provider: both are named.
+    # The demo's orders are read in batches and it declares no such provider: both are named.
     assert dict(_problems(draft)).keys() == {"attributes.history", "attributes.refresh.0"}
     draft.apply({"op": "set_list", "field": "owners", "values": ["ana"]})
     assert "attributes.owners.0" in dict(_problems(draft))
@@ -350,4 +350,4 @@ def test_the_page_is_told_the_output_columns_and_the_providers(tmp_path: Path) -
     page = client.get("/").text
     for control in ("cc-expr", "ms-add", "f-partition_by", "f-across_shards", "f-history"):
         assert f'id="{control}"' in page
-    assert 'data-providers=""' in page  # the demo declares none: the refresh box stays hidden
+    assert 'data-providers="customer_risk"' in page  # the demo's one: offered for refresh
