@@ -12,7 +12,6 @@ from etl_platform.env import DAGSTER_URL_ENV
 from etl_platform.identifiers import IdentifierError, validate_identifier
 from etl_platform.load.atomic_file import write_atomic
 
-#: The running webserver's base URL (e.g. http://127.0.0.1:3000): set, a publish reloads it.
 #: The code location the views belong to (workspace.yaml, pyproject's [tool.dg.project]).
 CODE_LOCATION = "etl_platform"
 
