@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import polars as pl
 import pymysql
@@ -16,6 +19,38 @@ TEST_MYSQL_URL = os.environ.get("ETL_PLATFORM_TEST_MYSQL_URL", "mysql://root@127
 TEST_POSTGRES_URL = os.environ.get(
     "ETL_PLATFORM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The PostgreSQL the tests talk to; unreachable is a failure, not a skip."""
+    from urllib.parse import urlsplit
+
+    import psycopg
+
+    try:
+        psycopg.connect(TEST_POSTGRES_URL, connect_timeout=5).close()
+    except psycopg.Error as e:
+        where = urlsplit(TEST_POSTGRES_URL)
+        pytest.fail(
+            f"PostgreSQL at {where.hostname}:{where.port} is not reachable ({e}); start it "
+            "or set ETL_PLATFORM_TEST_POSTGRES_URL"
+        )
+    return TEST_POSTGRES_URL
+
+
+@contextlib.contextmanager
+def loopback_http(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """An HTTP server on a free loopback port for the block, answering with `handler`."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture(scope="session")

@@ -9,12 +9,11 @@ import json
 import logging
 import os
 import socket
-import threading
 import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import dagster as dg
@@ -32,6 +31,7 @@ from etl_platform.automation.webhook import (
 )
 from etl_platform.env import ALERT_WEBHOOK_URL_ENV, UI_URL_ENV
 from etl_platform_tests.conftest import TEST_POSTGRES_URL as POSTGRES_URL
+from etl_platform_tests.conftest import loopback_http
 
 pytestmark = pytest.mark.integration
 
@@ -90,13 +90,8 @@ def _handler(hook: Webhook) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def webhook() -> Iterator[Webhook]:
     hook = Webhook()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(hook))
-    hook.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield hook
-    server.shutdown()
-    server.server_close()
+    with loopback_http(_handler(hook)) as hook.port:
+        yield hook
 
 
 @pytest.fixture

@@ -15,10 +15,9 @@ from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import dagster as dg
 import duckdb
@@ -47,7 +46,7 @@ from etl_platform.notify.run import NotifyOutcome, notify_days
 from etl_platform.resources import LakeResource
 from etl_platform.specs.loader import load_sources
 from etl_platform.specs.views import ViewSpec
-from etl_platform_tests.conftest import TEST_POSTGRES_URL as POSTGRES_URL
+from etl_platform_tests.conftest import loopback_http
 
 pytestmark = pytest.mark.integration
 
@@ -112,14 +111,8 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     hook = Receiver()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(hook))
-    server.daemon_threads = True
-    hook.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield hook
-    server.shutdown()
-    server.server_close()
+    with loopback_http(_handler(hook)) as hook.port:
+        yield hook
 
 
 class Mailbox:
@@ -150,19 +143,6 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
 
 
 # The ledger: a fresh schema per test
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> str:
-    try:
-        psycopg.connect(POSTGRES_URL, connect_timeout=5).close()
-    except psycopg.Error as e:
-        where = urlsplit(POSTGRES_URL)
-        pytest.fail(
-            f"PostgreSQL at {where.hostname}:{where.port} is not reachable ({e}); start it or "
-            "set ETL_PLATFORM_TEST_POSTGRES_URL"
-        )
-    return POSTGRES_URL
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ from etl_platform.load.redshift_loader import (
     clear_day,
     load_partition,
 )
-from etl_platform_tests.conftest import TEST_POSTGRES_URL
 
 pytestmark = pytest.mark.integration
 
@@ -31,20 +30,6 @@ DAY = dt.date(2024, 3, 10)
 NEXT = DAY + dt.timedelta(days=1)
 UTC_TS = pa.timestamp("us", tz="UTC")
 PASSWORD = "pw-S3cr3t-never-shown"
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> str:
-    """The PostgreSQL the tests talk to; unreachable is a failure, not a skip."""
-    try:
-        psycopg.connect(TEST_POSTGRES_URL, connect_timeout=5).close()
-    except psycopg.Error as e:
-        where = urlsplit(TEST_POSTGRES_URL)
-        pytest.fail(
-            f"PostgreSQL at {where.hostname}:{where.port} is not reachable ({e}); start it "
-            "or set ETL_PLATFORM_TEST_POSTGRES_URL"
-        )
-    return TEST_POSTGRES_URL
 
 
 def sql(url: str, statement: str, params: tuple = ()) -> list[tuple]:
