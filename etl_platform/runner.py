@@ -1,4 +1,5 @@
-"""Run a job over a range of daily partitions in one run, and summarise what it wrote."""
+"""Run a job over a range of days in one run (and the range's months in another, for the raw
+assets partitioned by month), and summarise what it wrote."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from typing import Protocol
 
 import dagster as dg
 
+from etl_platform.automation.jobs import JOBS_WITH_MONTHLY_RAW, MONTHLY_EXTRACT_JOB
+from etl_platform.automation.selections import MONTHLY_RAW_ASSETS
+from etl_platform.partitions import month_start
 from etl_platform.planned_events import backfill_run_days, compact_for, planned_events
 from etl_platform.run_guard import guarded_run, process_tags
 
@@ -50,6 +54,9 @@ class RangeRun:
     #: Asset keys the run materialized, and those whose blocking check failed.
     materialized: frozenset[dg.AssetKey] = frozenset()
     blocked: frozenset[dg.AssetKey] = frozenset()
+    #: The job it ran, and its first and last partition keys.
+    job_name: str = ""
+    partitions: tuple[str, str] | None = None
     failed_steps: frozenset[str] = frozenset()
     failed_checks: tuple[FailedCheck, ...] = ()
 
@@ -66,6 +73,8 @@ class RunPlan:
     steps: dict[str, tuple[str, ...]]
     #: Assets without partitions (lookup state): one materialization each, whatever the days.
     unpartitioned: frozenset[str] = frozenset()
+    #: Partitions per partitioned asset when they are not days (a run of monthly assets).
+    span: int | None = None
 
     @property
     def days(self) -> int:
@@ -73,9 +82,10 @@ class RunPlan:
 
     @property
     def partitions(self) -> int:
-        """Asset days the run materializes if every step succeeds."""
+        """Asset partitions the run materializes if every step succeeds."""
         keys = [k for keys in self.steps.values() for k in keys]
-        return sum(1 if k in self.unpartitioned else self.days for k in keys)
+        per_asset = self.days if self.span is None else self.span
+        return sum(1 if k in self.unpartitioned else per_asset for k in keys)
 
 
 class RunObserver(Protocol):
@@ -148,13 +158,21 @@ def run_range(
     pools = sorted({op.pool for op in job.graph.iterate_op_defs() if op.pool})
     selected = set(asset_selection or job.asset_layer.executable_asset_keys)
     graph = defs.resolve_asset_graph()
-    days = (last - first).days + 1
-    compact = compact_for(days, backfill_run_days(graph, selected))
+    span = _partitions_in(job.partitions_def, first, last)
+    compact = compact_for(span, backfill_run_days(graph, selected))
     if observer is not None:
         unpartitioned = frozenset(
             k.to_user_string() for k in selected if graph.get(k).partitions_def is None
         )
-        plan = RunPlan(run_id, job_name, first, last, _step_assets(defs, selected), unpartitioned)
+        plan = RunPlan(
+            run_id,
+            job_name,
+            first,
+            last,
+            _step_assets(defs, selected),
+            unpartitioned,
+            span=None if span == (last - first).days + 1 else span,
+        )
         observer.run_started(plan)
         instance.add_event_listener(run_id, _harmless(observer.on_event))
     with (
@@ -229,6 +247,21 @@ def run_range(
         blocked=frozenset(blocked),
         failed_steps=frozenset(e.step_key for e in result.all_events if e.is_step_failure),
         failed_checks=failed_checks,
+        job_name=job_name,
+        partitions=(first.isoformat(), last.isoformat()),
+    )
+
+
+def _partitions_in(
+    partitions_def: dg.PartitionsDefinition | None, first: dt.date, last: dt.date
+) -> int:
+    """How many partitions [first, last] spans (days, when the job's are not known)."""
+    if partitions_def is None:
+        return (last - first).days + 1
+    return len(
+        partitions_def.get_partition_keys_in_range(
+            dg.PartitionKeyRange(first.isoformat(), last.isoformat())
+        )
     )
 
 
@@ -315,6 +348,43 @@ def run_range_through_failures(
     return runs
 
 
+def run_days(
+    defs: dg.Definitions,
+    job_name: str,
+    first: dt.date,
+    last: dt.date,
+    *,
+    instance: dg.DagsterInstance,
+    asset_selection: list[dg.AssetKey] | None = None,
+    observer: RunObserver | None = None,
+) -> list[RangeRun]:
+    """`run_range_through_failures` over [first, last]; for a job that extracts, the raw assets
+    partitioned by month first, in a run of their own over the months that hold those days
+    (Dagster runs one partitioning per job)."""
+    runs: list[RangeRun] = []
+    if job_name in JOBS_WITH_MONTHLY_RAW:
+        monthly_job = defs.resolve_job_def(MONTHLY_EXTRACT_JOB)
+        if monthly := sorted(monthly_job.asset_layer.executable_asset_keys):
+            runs += run_range_through_failures(
+                defs,
+                MONTHLY_EXTRACT_JOB,
+                month_start(first),
+                month_start(last),
+                instance=instance,
+                asset_selection=monthly,
+                observer=observer,
+            )
+    return runs + run_range_through_failures(
+        defs,
+        job_name,
+        first,
+        last,
+        instance=instance,
+        asset_selection=asset_selection,
+        observer=observer,
+    )
+
+
 def _downstream(
     graph: object, keys: set[dg.AssetKey], *, stop_at: set[dg.AssetKey]
 ) -> set[dg.AssetKey]:
@@ -375,6 +445,37 @@ def extract_lookup_history(
     last = max(days[-1] for days in missing.values())
     if announce is not None:
         announce(f"extracting the history of {sorted(looked_up)} ({first} .. {last}) for lookups")
-    return run_range(
-        defs, "extract_raw", first, last, instance=instance, asset_selection=sorted(missing)
+    monthly = MONTHLY_RAW_ASSETS.resolve(defs.resolve_asset_graph()) & set(missing)
+    runs = []
+    if monthly:
+        runs.append(
+            run_range(
+                defs,
+                MONTHLY_EXTRACT_JOB,
+                month_start(first),
+                month_start(last),
+                instance=instance,
+                asset_selection=sorted(monthly),
+            )
+        )
+    if daily := sorted(set(missing) - monthly):
+        runs.append(
+            run_range(defs, "extract_raw", first, last, instance=instance, asset_selection=daily)
+        )
+    return _merged(runs)
+
+
+def _merged(runs: list[RangeRun]) -> RangeRun:
+    """Runs reported as one: the last run's id, everything they did."""
+    if len(runs) == 1:
+        return runs[0]
+    return RangeRun(
+        run_id=runs[-1].run_id,
+        success=all(run.success for run in runs),
+        outcomes=[outcome for run in runs for outcome in run.outcomes],
+        materialized=frozenset().union(*(run.materialized for run in runs)),
+        blocked=frozenset().union(*(run.blocked for run in runs)),
+        failed_steps=frozenset().union(*(run.failed_steps for run in runs)),
+        failed_checks=tuple(check for run in runs for check in run.failed_checks),
+        job_name=runs[-1].job_name,
     )

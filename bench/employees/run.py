@@ -2,6 +2,7 @@
 
     python -m bench.employees.run [--skip-seed] [--days N] [--employees 1000] [--years 17]
     python -m bench.employees.run --scaling [--scaling-days 1,10,100,6400]
+    ... [--partitions monthly]   # the dated tables partitioned by month
 
 Why: issue 36, point 6 ("Years of history at the cost of its rows"). The employees data is a
 few thousand rows over ~6,200 days; what a run costs here beyond its rows is the cost of its
@@ -58,7 +59,9 @@ VIEW = "salary_history"
 DEPT_VIEW = "dept_history"
 #: Variables of the caller's environment passed on: tuning knobs worth varying between runs.
 #: Every other ETL_PLATFORM_* is dropped, so a stray S3 bucket or sources file cannot leak in.
-PASSED_ON = ("ETL_PLATFORM_THREADS", "ETL_PLATFORM_EXTRACT_BACKEND")
+#: How the bench's dated tables are partitioned (sources.yaml reads it; `--partitions`).
+PARTITIONS_ENV = "ETL_PLATFORM_BENCH_EMP_PARTITIONS"
+PASSED_ON = ("ETL_PLATFORM_THREADS", "ETL_PLATFORM_EXTRACT_BACKEND", PARTITIONS_ENV)
 PLANNED = "ASSET_MATERIALIZATION_PLANNED"
 _STEP_LINE = re.compile(r"^\[(\d+)/(\d+)\] (FAILED )?(\S+) .*?([\d.]+) s(?::|$)")
 
@@ -493,6 +496,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead: the same rows (--single-row) over each of --scaling-days",
     )
     parser.add_argument("--scaling-days", default="1,10,100,6400")
+    parser.add_argument(
+        "--partitions",
+        choices=["daily", "monthly"],
+        default="daily",
+        help="the dated tables' `partitions:` (monthly: a Dagster partition per month)",
+    )
     return parser
 
 
@@ -525,6 +534,7 @@ def measure_once(
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    os.environ[PARTITIONS_ENV] = args.partitions
     server = Server(args.host, args.port, args.user, args.password)
     work: Path = args.dir.resolve()
     work.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,14 @@ YESTERDAY = (
     & ~dg.AutomationCondition.in_latest_time_window()
 )
 
+#: For monthly partitions: the month before the current one. The lookback holds the partitions
+#: wholly inside it: 62 days always hold the current and previous months (31 + 31 at most) and
+#: never three (89 at least).
+PREVIOUS_MONTH = (
+    dg.AutomationCondition.in_latest_time_window(lookback_delta=dt.timedelta(days=62))
+    & ~dg.AutomationCondition.in_latest_time_window()
+)
+
 
 def late_commit_crons(grace: dt.timedelta) -> list[str]:
     """The crons whose ticks are the raw ticks (every `RAW_TICK_MINUTES`, UTC) in
@@ -39,18 +47,30 @@ def late_commit_crons(grace: dt.timedelta) -> list[str]:
     return crons
 
 
-def raw_refresh(grace: dt.timedelta) -> dg.AutomationCondition:
+def raw_refresh(grace: dt.timedelta, *, monthly: bool = False) -> dg.AutomationCondition:
     """The raw assets' condition: today's partition on every raw tick (`RAW_REFRESH`), and
     yesterday's on every raw tick before midnight UTC + `grace` (`extract.late_commit_grace`),
     so a row committed after midnight with a cursor on yesterday still lands. Each partition is
     requested at most once per tick (a tick counts until the partition is requested or
-    materialized). A grace of 0 is `RAW_REFRESH`."""
+    materialized). A grace of 0 is `RAW_REFRESH`. For monthly partitions "today's" is the
+    current month's, and yesterday's differs from it only on the first of a month: the previous
+    month is re-read in that day's grace."""
     crons = late_commit_crons(grace)
     if not crons:
         return RAW_REFRESH
+    if monthly:
+        crons = [cron.removesuffix(" * * *") + " 1 * *" for cron in crons]
     ticks = dg.AutomationCondition.cron_tick_passed(crons[0], "UTC")
     for cron in crons[1:]:
         ticks = ticks | dg.AutomationCondition.cron_tick_passed(cron, "UTC")
+    if monthly:
+        late = (PREVIOUS_MONTH & ticks.since_last_handled()).with_label(
+            f"the previous month until {grace} after midnight UTC on the 1st"
+        )
+        return (RAW_REFRESH | late).with_label(
+            f"this month on cron {RAW_CRON}, the previous month too until {grace} after "
+            "midnight UTC on the 1st"
+        )
     yesterday = (YESTERDAY & ticks.since_last_handled()).with_label(
         f"yesterday until {grace} after midnight UTC"
     )

@@ -9,17 +9,32 @@ import dagster as dg
 from etl_platform.asset_keys import rejects_asset_key, view_asset_key
 from etl_platform.automation.selections import (
     BACKWARD_COMPAT_ASSETS,
+    DAILY_RAW_ASSETS,
     DESTINATION_ASSETS,
-    RAW_ASSETS,
+    MONTHLY_RAW_ASSETS,
     VIEW_ASSETS,
 )
 from etl_platform.layout import partition_key
 
+#: The job of the raw assets partitioned by month (`partitions: monthly`): one job takes one
+#: partitioning, so `etl-platform run` runs it over the range's months before a daily job.
+MONTHLY_EXTRACT_JOB = "extract_raw_monthly"
+#: The daily jobs that read the monthly raw assets' days too.
+JOBS_WITH_MONTHLY_RAW = frozenset({"extract_raw", "etl_all"})
+
 PLATFORM_JOBS = [
     dg.define_asset_job(
         "extract_raw",
-        selection=RAW_ASSETS,
+        selection=DAILY_RAW_ASSETS,
         description="Extract every shard x table for the selected days into the raw zone.",
+    ),
+    dg.define_asset_job(
+        MONTHLY_EXTRACT_JOB,
+        selection=MONTHLY_RAW_ASSETS,
+        description=(
+            "Extract the tables partitioned by month (`partitions: monthly`) for the selected "
+            "months into the raw zone."
+        ),
     ),
     dg.define_asset_job(
         "build_views",
@@ -33,7 +48,7 @@ PLATFORM_JOBS = [
     ),
     dg.define_asset_job(
         "etl_all",
-        selection=RAW_ASSETS | VIEW_ASSETS | DESTINATION_ASSETS,
+        selection=DAILY_RAW_ASSETS | VIEW_ASSETS | DESTINATION_ASSETS,
         description="Extract, build every view and land it in its destinations.",
     ),
     dg.define_asset_job(
@@ -48,12 +63,12 @@ def view_refresh(
     name: str, cron: str
 ) -> tuple[dg.UnresolvedAssetJobDefinition, dg.ScheduleDefinition]:
     """A view's `schedule:`: a job over the view and everything it reads, and its schedule
-    (stopped until an operator starts it) that refreshes the tick's UTC day."""
+    (stopped until an operator starts it) that refreshes the tick's UTC day. Raw assets
+    partitioned by month are left to their own automation (a job takes one partitioning)."""
     job = dg.define_asset_job(
         f"refresh_{name}",
-        selection=dg.AssetSelection.assets(
-            view_asset_key(name), rejects_asset_key(name)
-        ).upstream(),
+        selection=dg.AssetSelection.assets(view_asset_key(name), rejects_asset_key(name)).upstream()
+        - MONTHLY_RAW_ASSETS,
         description=f"Today's partition of {name} and everything it reads.",
     )
 

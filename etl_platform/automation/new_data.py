@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import dagster as dg
 from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
@@ -44,7 +44,7 @@ from etl_platform.extract.newest_cursor import (
     polled_tables,
 )
 from etl_platform.layout import partition_key
-from etl_platform.partitions import platform_partitions
+from etl_platform.partitions import is_monthly, month_start, platform_partitions
 from etl_platform.redaction import redact
 from etl_platform.specs.sources import SourcesSpec
 
@@ -189,27 +189,37 @@ def downstream_keys(graph: BaseAssetGraph | None, raw: dg.AssetKey) -> list[dg.A
 
 
 def run_requests(
-    shard: str, found: Sequence[Change], graph: BaseAssetGraph | None
+    shard: str,
+    found: Sequence[Change],
+    graph: BaseAssetGraph | None,
+    monthly: Collection[str] = (),
 ) -> list[dg.RunRequest]:
     """One run per changed day: the raw assets of the tables that changed on it and what is
     built from them. Its run key names each table's newest value, so a tick evaluated again
     requests nothing twice, and a later change of the same day is a new run (for a DATE cursor,
-    the day's row count is part of it)."""
-    by_day: dict[dt.date, list[Change]] = {}
+    the day's row count is part of it). A table in `monthly` (`partitions: monthly`) is
+    requested by the month that holds the day, in a run of its own partitioning: its lookup
+    state goes with it, and its views follow their automation."""
+    by_partition: dict[tuple[bool, dt.date], list[Change]] = {}
     for change in found:
+        by_month = change.table in monthly
         for day in change.days:
-            by_day.setdefault(day, []).append(change)
+            start = month_start(day) if by_month else day
+            changes_in = by_partition.setdefault((by_month, start), [])
+            if change not in changes_in:
+                changes_in.append(change)
     requests = []
-    for day, day_changes in sorted(by_day.items()):
+    for (by_month, start), day_changes in sorted(by_partition.items(), key=lambda i: i[0][::-1]):
         keys: set[dg.AssetKey] = set()
         for change in day_changes:
             raw = raw_asset_key(shard, change.table)
             keys |= {raw, *downstream_keys(graph, raw)}
         newest = ",".join(f"{c.table}@{format_mark(c.newest)}" for c in day_changes)
+        grain = "month/" if by_month else ""
         requests.append(
             dg.RunRequest(
-                run_key=f"{shard}/{partition_key(day)}/{newest}",
-                partition_key=partition_key(day),
+                run_key=f"{shard}/{grain}{partition_key(start)}/{newest}",
+                partition_key=partition_key(start),
                 asset_selection=sorted(keys),
                 tags={RUN_TAG: shard, "shard": shard},
             )
@@ -255,7 +265,8 @@ def evaluate_new_data(
     first = platform_partitions(sources).start.date()
     found = changes(previous, poll.tables, first=first, today=today)
     graph = context.repository_def.asset_graph if context.repository_def else None
-    requests = run_requests(shard, found, graph)
+    monthly = {t for t in tables if is_monthly(sources, t)}
+    requests = run_requests(shard, found, graph, monthly)
     notes = [redact(f"{shard}: not polled: {p}") for _, p in sorted(poll.problems.items())]
     future = {t: p.future for t, p in sorted(poll.tables.items()) if p.future is not None}
     if future:

@@ -21,7 +21,7 @@ def cmd_run(args: argparse.Namespace, defs: dg.Definitions | None = None) -> int
     from etl_platform.cli.check_report import check_lines
     from etl_platform.cli.progress import run_progress
     from etl_platform.definitions import build_definitions
-    from etl_platform.runner import destinations_out_of_reach, last_days, run_range_through_failures
+    from etl_platform.runner import destinations_out_of_reach, last_days, run_days
 
     if args.start:
         first = dt.date.fromisoformat(args.start)
@@ -40,7 +40,7 @@ def cmd_run(args: argparse.Namespace, defs: dg.Definitions | None = None) -> int
         dg.DagsterInstance.get() as instance,
         run_progress(plain=getattr(args, "plain", False)) as progress,
     ):
-        runs = run_range_through_failures(
+        runs = run_days(
             defs,
             args.job,
             first,
@@ -51,8 +51,10 @@ def cmd_run(args: argparse.Namespace, defs: dg.Definitions | None = None) -> int
         )
     total = assets = 0
     for i, run in enumerate(runs):
-        what = "" if i == 0 else " (what the failures above held back)"
-        print(f"\nrun {run.run_id}: {args.job} for {first} .. {last}{what}")
+        followed = i > 0 and run.job_name == runs[i - 1].job_name
+        what = " (what the failures above held back)" if followed else ""
+        span = " .. ".join(run.partitions or (str(first), str(last)))
+        print(f"\nrun {run.run_id}: {run.job_name or args.job} for {span}{what}")
         for outcome in sorted(run.outcomes, key=lambda o: o.key):
             if outcome.error:
                 print(f"  FAILED {outcome.key}: {outcome.error}")

@@ -26,6 +26,7 @@ import dagster as dg
 from etl_platform.asset_keys import DATA_LAG_CHECK, raw_asset_key, view_asset_key
 from etl_platform.cdc.checkpoint import read_checkpoint
 from etl_platform.layout import partition_key
+from etl_platform.partitions import table_partition_key
 from etl_platform.specs.durations import parse_duration
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.specs.views import ViewSpec
@@ -54,17 +55,24 @@ def data_as_of(
     if sources.tables[spec.source].is_cdc:
         return _captured_as_of(root, sources, spec)
     return min(
-        _extracted_as_of(instance, raw_asset_key(shard, spec.source), newest_day)
+        _extracted_as_of(
+            instance,
+            raw_asset_key(shard, spec.source),
+            newest_day,
+            table_partition_key(sources, spec.source, newest_day),
+        )
         for shard in sources.shards_for(spec.source)
     )
 
 
 def _extracted_as_of(
-    instance: dg.DagsterInstance, raw_key: dg.AssetKey, day: dt.date
+    instance: dg.DagsterInstance, raw_key: dg.AssetKey, day: dt.date, raw_partition: str
 ) -> dt.datetime:
+    """When the latest read of `day` (in the raw partition `raw_partition`: the day, or its
+    month) began, less the replica lag it recorded, capped at the day's end."""
     start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=raw_key, asset_partitions=[partition_key(day)]), limit=1
+        dg.AssetRecordsFilter(asset_key=raw_key, asset_partitions=[raw_partition]), limit=1
     ).records
     if not records:
         return start

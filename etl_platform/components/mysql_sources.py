@@ -55,9 +55,12 @@ from etl_platform.extract.snapshot import SnapshotRequest, SnapshotResult, extra
 from etl_platform.load.lake import Lake
 from etl_platform.load.staging import dataset_lock
 from etl_platform.partitions import (
+    MONTHLY_TAG,
     allow_beta_backfill_policy,
     bounded_backfill,
-    platform_partitions,
+    is_monthly,
+    month_start,
+    table_partitions,
     window_days,
 )
 from etl_platform.redaction import redacted_step
@@ -71,6 +74,7 @@ from etl_platform.steps.extract_request import extract_request
 def build_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.AssetsDefinition:
     table_spec = sources.tables[table]
     key = raw_asset_key(shard, table)
+    monthly = is_monthly(sources, table)
     with allow_beta_backfill_policy():
 
         @dg.asset(
@@ -84,12 +88,16 @@ def build_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.Asset
             # to; a materialization here is a batch re-read, asked for by hand or a backfill.
             automation_condition=None
             if table_spec.is_cdc
-            else raw_refresh(sources.extract.late_commit_grace_delta),
-            partitions_def=platform_partitions(sources),
-            backfill_policy=bounded_backfill(sources.extract.max_days_per_run),
+            else raw_refresh(sources.extract.late_commit_grace_delta, monthly=monthly),
+            partitions_def=table_partitions(sources, table),
+            backfill_policy=bounded_backfill(
+                max(1, sources.extract.max_days_per_run // 31)
+                if monthly
+                else sources.extract.max_days_per_run
+            ),
             pool=shard_pool(shard),
             kinds={"mysql", "parquet"},
-            tags={"shard": shard, "table": table},
+            tags={"shard": shard, "table": table, **(MONTHLY_TAG if monthly else {})},
             metadata={"partition_expr": table_spec.cursor},
             check_specs=[
                 null_cursor_check_spec(key),
@@ -103,6 +111,10 @@ def build_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.Asset
             lake: LakeResource,
         ) -> dg.MaterializeResult:
             days = window_days(context.partition_time_window)
+            if monthly:
+                # The current month's partition also spans the days still to come.
+                today = dt.datetime.now(dt.UTC).date()
+                days = [day for day in days if day <= today]
             the_lake = lake.lake()
             previous_nulls = previous_null_cursor_rows(context.instance, key)
             snapshot, unsnapshotted = snapshot_columns(schema_path_for(sources_path()), table)
@@ -155,6 +167,7 @@ def build_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.Asset
                     extract_day_metadata(result),
                     shared=shared,
                     empty=EMPTY_EXTRACT_DAY,
+                    partition_of=month_start if monthly else None,
                 ),
                 check_results=[
                     null_cursor_check_result(

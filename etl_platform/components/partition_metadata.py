@@ -12,7 +12,7 @@ event log.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
@@ -46,6 +46,7 @@ def range_metadata(
     shared: Mapping[str, Any],
     empty: Mapping[str, Any],
     asset_key: dg.AssetKey | None = None,
+    partition_of: Callable[[dt.date], dt.date] | None = None,
 ) -> dict[str, Any]:
     """The result's metadata for a run over `days`, after attaching to their events what only
     some days have.
@@ -55,7 +56,13 @@ def range_metadata(
     alone, and Dagster checks the run's range at each call, so a sparse history of thousands of
     days costs calls for its few days with rows, not for every day. `shared` goes on the result
     for a single day and on the last day's event otherwise.
+
+    With `partition_of` (a day -> the first day of its partition, for monthly partitions) the
+    days' own metadata is summed into their partition's event (`summed_by_partition`).
     """
+    if partition_of is not None:
+        own = summed_by_partition(own, partition_of)
+        days = sorted({partition_of(day) for day in days})
     days = sorted(days)
     last = days[-1] if days else None
     per_day = {day: dict(metadata) for day, metadata in own.items()}
@@ -63,3 +70,21 @@ def range_metadata(
         per_day[last] = {**shared, **per_day.get(last, {})}
     add_daily_metadata(context, dict(sorted(per_day.items())), asset_key=asset_key)
     return {**empty, **(shared if len(days) <= 1 else {})}
+
+
+def summed_by_partition(
+    own: Mapping[dt.date, Mapping[str, Any]], partition_of: Callable[[dt.date], dt.date]
+) -> dict[dt.date, dict[str, Any]]:
+    """Days' metadata as their partitions': integer values summed, and `days_with_rows` added
+    (how many of the partition's days had something to report)."""
+    merged: dict[dt.date, dict[str, Any]] = {}
+    for day, metadata in sorted(own.items()):
+        into = merged.setdefault(partition_of(day), {"days_with_rows": dg.MetadataValue.int(0)})
+        into["days_with_rows"] = dg.MetadataValue.int(into["days_with_rows"].value + 1)
+        for name, value in metadata.items():
+            before = into.get(name)
+            if isinstance(value, dg.IntMetadataValue) and isinstance(before, dg.IntMetadataValue):
+                into[name] = dg.MetadataValue.int((before.value or 0) + (value.value or 0))
+            else:
+                into[name] = value
+    return merged

@@ -38,7 +38,7 @@ TimeZone = Annotated[str, pydantic.AfterValidator(_timezone)]
 #: was taken (UTC). Such a table has no cursor of its own.
 SNAPSHOT_AT = "_snapshot_at"
 #: The fields that only mean something for a table read by cursor day.
-INCREMENTAL_ONLY = ("cursor", "null_cursor", "reconcile_keys")
+INCREMENTAL_ONLY = ("cursor", "null_cursor", "reconcile_keys", "partitions")
 
 
 class _Strict(BaseModel):
@@ -100,6 +100,10 @@ class TableSpec(_Strict):
     #: Columns that differ from the schema snapshot: `evolve` records it and reads the live
     #: columns, `fail` fails the table's asset naming each change.
     on_schema_change: Literal["evolve", "fail"] = "evolve"
+    #: How Dagster tracks the raw asset: a partition per day, or per month for a long, sparse
+    #: history (one run step and one event per month instead of thirty). The lake keeps a file
+    #: per day with rows either way, and the views built from it stay daily.
+    partitions: Literal["daily", "monthly"] = "daily"
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -220,6 +224,11 @@ class SourcesSpec(_Strict):
                 )
                 kept = set(table.primary_key)
             else:
+                if table.is_cdc and table.partitions != "daily":
+                    problems.append(
+                        f"tables.{name}.partitions: a CDC table (mode: cdc) is partitioned "
+                        "daily: its capture reports each day it adds to"
+                    )
                 kept = set(table.primary_key) | {table.cursor}
             overlap = set(table.exclude_columns) & kept
             if overlap:

@@ -10,7 +10,7 @@ import pydantic
 import pytest
 
 from etl_platform.automation.conditions import RAW_REFRESH, late_commit_crons, raw_refresh
-from etl_platform.partitions import daily_partitions
+from etl_platform.partitions import daily_partitions, monthly_partitions
 from etl_platform.specs.sources import ExtractSettings
 
 UTC = dt.UTC
@@ -22,10 +22,12 @@ def _at(day: dt.date, hour: int, minute: int, second: int = 0) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=UTC)
 
 
-def _asset(condition: dg.AutomationCondition) -> dg.AssetsDefinition:
+def _asset(condition: dg.AutomationCondition, *, monthly: bool = False) -> dg.AssetsDefinition:
+    first = dt.date(2024, 1, 10)
+
     @dg.asset(
         key=dg.AssetKey(["raw", "shard_00", "orders"]),
-        partitions_def=daily_partitions(dt.date(2024, 3, 1)),
+        partitions_def=monthly_partitions(first) if monthly else daily_partitions(first),
         automation_condition=condition,
     )
     def _raw() -> None: ...
@@ -128,3 +130,23 @@ def test_the_setting() -> None:
     for bad in ("2 hours", "2d", -1):
         with pytest.raises(pydantic.ValidationError, match="late_commit_grace"):
             ExtractSettings(late_commit_grace=bad)
+
+
+def test_a_monthly_table_rereads_the_previous_month_only_in_the_grace_of_the_first() -> None:
+    """Monthly partitions: every tick reads the current month; the previous month is read again
+    only on the first of a month until the grace ends (a row committed after midnight with a
+    cursor on the last day of the month)."""
+    first, mid = dt.date(2024, 3, 1), dt.date(2024, 3, 15)
+    with dg.instance_for_test() as instance:
+        ticks = _Ticks(
+            _asset(raw_refresh(dt.timedelta(hours=2), monthly=True), monthly=True), instance
+        )
+        assert ticks.at(_at(dt.date(2024, 2, 29), 23, 50)) == set()
+        assert ticks.at(_at(first, 0, 5)) == {"2024-03-01", "2024-02-01"}
+        assert ticks.at(_at(first, 0, 6)) == set()
+        assert ticks.at(_at(first, 1, 45, 10)) == {"2024-03-01", "2024-02-01"}
+        assert ticks.at(_at(first, 1, 46)) == set()
+        assert ticks.at(_at(first, 2, 0, 10)) == {"2024-03-01"}
+        assert ticks.at(_at(first, 2, 1)) == set()
+        assert ticks.at(_at(mid, 0, 5)) == {"2024-03-01"}  # not the 1st: this month only
+        assert ticks.at(_at(mid, 0, 6)) == set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import dagster as dg
 import pytest
 
 from etl_platform.automation.new_data import (
@@ -145,3 +146,23 @@ def test_a_later_row_of_a_date_cursor_day_requests_the_day_again_with_a_new_run_
     (request,) = run_requests("shard_a", found, None)
     assert request.run_key == "shard_a/2024-03-10/days@2024-03-10#3"
     assert next_cursor(previous, seen, ["days"]) == {"days": Mark(D(2024, 3, 10), 3)}
+
+
+def test_a_monthly_table_is_requested_by_month_apart_from_the_daily_ones() -> None:
+    """Changes of a `partitions: monthly` table on two days of March are one run of the month
+    (never merged with a daily table's run of the same key, 2024-03-01)."""
+    previous = {"salaries": Mark(D(2024, 2, 28), 1), "orders": Mark(_at(1, 8))}
+    seen = {
+        "salaries": NewestCursor("salaries", D(2024, 3, 2), D(2024, 3, 1), 4),
+        "orders": NewestCursor("orders", _at(1, 10), _at(1, 9)),
+    }
+    found = changes(previous, seen, first=FIRST, today=TODAY)
+    requests = run_requests("shard_a", found, None, monthly={"salaries"})
+    assert [(r.partition_key, r.run_key) for r in requests] == [
+        ("2024-03-01", "shard_a/2024-03-01/orders@2024-03-01T10:00:00.000000+00:00"),
+        ("2024-03-01", "shard_a/month/2024-03-01/salaries@2024-03-02#4"),
+    ]
+    assert [r.asset_selection for r in requests] == [
+        [dg.AssetKey(["raw", "shard_a", "orders"])],
+        [dg.AssetKey(["raw", "shard_a", "salaries"])],
+    ]

@@ -137,3 +137,31 @@ tables: {t: {primary_key: [id]}}
         LookupError, match=r"shard s1: environment variable S1_PASSWORD \(password_env\) is not set"
     ):
         endpoint_for("s1", spec.shards["s1"])
+
+
+def test_monthly_partitions_are_refused_where_days_are_the_unit(tmp_path: Path) -> None:
+    """A CDC table's capture reports days and a snapshot table has no partitions: `partitions:
+    monthly` on either is named; on a batch table it loads."""
+    path = _write(
+        tmp_path,
+        """
+start: 2024-01-01
+shards:
+  shard_00: {url_env: A}
+tables:
+  salaries: {primary_key: [id], cursor: from_date, partitions: monthly}
+  orders: {primary_key: [id], mode: cdc, partitions: monthly}
+  departments: {primary_key: [id], mode: snapshot, partitions: monthly}
+""",
+    )
+    with pytest.raises(SpecError) as info:
+        load_sources(path)
+    message = str(info.value)
+    assert "tables.orders.partitions: a CDC table (mode: cdc) is partitioned daily" in message
+    assert "tables.departments.partitions: a snapshot table (mode: snapshot) takes no" in message
+    assert "salaries" not in message
+    weekly = path.read_text().replace(
+        "cursor: from_date, partitions: monthly", "partitions: weekly"
+    )
+    with pytest.raises(SpecError, match=r"tables\.salaries\.partitions: Input should be"):
+        load_sources(_write(tmp_path, weekly))
