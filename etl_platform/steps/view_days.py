@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -31,7 +32,13 @@ from etl_platform.transform._rejects import empty_rejects
 from etl_platform.transform.json_read import share_cores
 from etl_platform.transform.texts import copied_texts
 from etl_platform.transform.versions import as_of
-from etl_platform.transform.view_shape import SHARD, ShardStats, finish_shards, type_slices
+from etl_platform.transform.view_shape import (
+    SHARD,
+    Shaped,
+    ShardStats,
+    finish_shards,
+    type_slices,
+)
 
 #: Drift samples a run keeps at most per JSON column.
 DRIFT_RUN_ROWS = 10_000
@@ -158,6 +165,55 @@ def _copied_head(rows: pl.DataFrame, n: int) -> pl.DataFrame:
     return pl.from_dicts(head.to_dicts(), schema=head.schema)
 
 
+class EmptyShardDays:
+    """A shard's day without raw rows shapes to the same nothing on every day of a run (the
+    spec and the lookup state's columns are the run's): shaped once, on its first such day,
+    and handed out again for the others, which skips their typing, lookups as of the day and
+    casts. Over a sparse history most shard-days are empty."""
+
+    def __init__(self) -> None:
+        self._shaped: dict[str, Shaped] = {}
+        self._lock = threading.Lock()
+
+    def shaped(
+        self,
+        shards: Sequence[str],
+        day_rows: Mapping[str, int],
+        shape: Callable[[list[str]], Iterator[tuple[str, Shaped]]],
+    ) -> Iterator[tuple[str, Shaped]]:
+        """Each shard's shaped day in `shards`' order (the first shard's columns lead the
+        file): runs of shards to shape go to `shape` together."""
+        group: list[str] = []
+        for shard in shards:
+            known = self._known(shard) if day_rows.get(shard, 0) == 0 else None
+            if known is None:
+                group.append(shard)
+                continue
+            if group:
+                yield from self._remembered(shape(group), day_rows)
+                group = []
+            yield shard, known
+        if group:
+            yield from self._remembered(shape(group), day_rows)
+
+    def _known(self, shard: str) -> Shaped | None:
+        with self._lock:
+            shaped = self._shaped.get(shard)
+        if shaped is None:
+            return None
+        stats = dataclasses.replace(shaped.stats, orphans=dict(shaped.stats.orphans))
+        return dataclasses.replace(shaped, stats=stats)
+
+    def _remembered(
+        self, shaped: Iterator[tuple[str, Shaped]], day_rows: Mapping[str, int]
+    ) -> Iterator[tuple[str, Shaped]]:
+        for shard, result in shaped:
+            if day_rows.get(shard, 0) == 0 and result.rows.height == 0:
+                with self._lock:
+                    self._shaped.setdefault(shard, result)
+            yield shard, result
+
+
 @dataclasses.dataclass(frozen=True)
 class ViewInputs:
     """What every day of one view reads: resolved once per run."""
@@ -237,6 +293,10 @@ class ViewInputs:
         return self.lake.raw(shard, self.spec.source).partition_files(day)
 
     @functools.cached_property
+    def empty_days(self) -> EmptyShardDays:
+        return EmptyShardDays()
+
+    @functools.cached_property
     def versions(self) -> dict[tuple[str, str], pl.DataFrame | None]:
         """Per (shard, looked-up table), its versions, read once for all the run's days (the
         state is brought up to date before the view runs); each day takes them as of its end."""
@@ -309,20 +369,26 @@ def build_view_day(inputs: ViewInputs, day: dt.date) -> DayResult:
         )
     needed = source_columns_needed(spec, sources)
     read_raw, day_rows = _raw_reader(inputs, day, shards, needed)
-    # Shards are finished as their last slice is typed, and written as they are finished.
-    shaped_shards = finish_shards(
-        spec,
-        type_slices(
+
+    def shape(group: list[str]) -> Iterator[tuple[str, Shaped]]:
+        """Shards are finished as their last slice is typed, and written as they are finished."""
+        return finish_shards(
             spec,
-            raw_slices(shards, read_raw),
+            type_slices(
+                spec,
+                raw_slices(group, read_raw),
+                primary_key=table.primary_key,
+                cursor=table.cursor,
+                day_rows=day_rows,
+            ),
             primary_key=table.primary_key,
-            cursor=table.cursor,
-            day_rows=day_rows,
-        ),
-        primary_key=table.primary_key,
-        related=LazyStates(shards, functools.partial(inputs.states, day)),
-        related_cursors={t: sources.tables[t].version_column for t in lookup_tables(spec)},
-        run_id=inputs.run_id,
+            related=LazyStates(group, functools.partial(inputs.states, day)),
+            related_cursors={t: sources.tables[t].version_column for t in lookup_tables(spec)},
+            run_id=inputs.run_id,
+        )
+
+    shaped_shards = (
+        shape(shards) if table.is_cdc else inputs.empty_days.shaped(shards, day_rows, shape)
     )
     writer = ViewDayWriter(lake.view(spec.name), day) if inputs.write_view else None
     rejects: list[pl.DataFrame] = []

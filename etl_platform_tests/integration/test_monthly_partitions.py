@@ -5,6 +5,8 @@ the daily view built from it is exact, and a month read again empties a day whos
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -79,32 +81,57 @@ VIEW = {
 }
 
 
-@pytest.fixture
-def shard(scratch_db: MySqlEndpoint) -> MySqlEndpoint:
-    run_sql(scratch_db, *_TABLES)
-    conn = scratch_db.connect()
+#: A second shard with other days: on most days one shard has rows and the other none.
+SALARIES_01 = [(7, 700, D(2024, 1, 11)), (7, 710, D(2024, 2, 15)), (8, 800, D(2024, 3, 2))]
+EMPLOYEES_01 = [(7, "Peac", dt.datetime(2024, 1, 10, 8)), (8, "Piveteau", dt.datetime(2024, 1, 10))]
+
+
+def _fill(db: MySqlEndpoint, salaries: list, employees: list) -> None:
+    run_sql(db, *_TABLES)
+    conn = db.connect()
     try:
         with conn.cursor() as cur:
             cur.executemany(
-                "INSERT INTO salaries (emp_no, salary, from_date) VALUES (%s, %s, %s)", SALARIES
+                "INSERT INTO salaries (emp_no, salary, from_date) VALUES (%s, %s, %s)", salaries
             )
             cur.executemany(
                 "INSERT INTO employees (emp_no, last_name, updated_at) VALUES (%s, %s, %s)",
-                EMPLOYEES,
+                employees,
             )
         conn.commit()
     finally:
         conn.close()
+
+
+@pytest.fixture
+def shard(scratch_db: MySqlEndpoint) -> MySqlEndpoint:
+    _fill(scratch_db, SALARIES, EMPLOYEES)
     return scratch_db
 
 
 @pytest.fixture
-def defs(shard: MySqlEndpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dg.Definitions:
+def other_shard(scratch_db: MySqlEndpoint) -> Iterator[MySqlEndpoint]:
+    name = f"{scratch_db.database}_01"
+    run_sql(scratch_db, f"DROP DATABASE IF EXISTS `{name}`", f"CREATE DATABASE `{name}`")
+    db = scratch_db.with_database(name)
+    _fill(db, SALARIES_01, EMPLOYEES_01)
+    yield db
+    run_sql(scratch_db, f"DROP DATABASE IF EXISTS `{name}`")
+
+
+@pytest.fixture
+def defs(
+    shard: MySqlEndpoint,
+    other_shard: MySqlEndpoint,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> dg.Definitions:
     sources = tmp_path / "sources.yaml"
     sources.write_text(
         f"start: {FIRST}\n"
         "extract: {batch_rows: 100, retry: {max_retries: 0, delay_seconds: 0}}\n"
         f"shards:\n  shard_00: {{url_env: ETL_TEST_SHARD_URL, database: {shard.database}}}\n"
+        f"  shard_01: {{url_env: ETL_TEST_SHARD_URL, database: {other_shard.database}}}\n"
         "tables:\n"
         "  salaries: {primary_key: [emp_no, from_date], cursor: from_date, partitions: monthly}\n"
         "  employees: {primary_key: [emp_no]}\n"
@@ -145,7 +172,7 @@ def test_the_definitions_put_a_monthly_table_in_a_job_of_its_own(defs: dg.Defini
     assert isinstance(graph.get(SALARIES_KEY).partitions_def, dg.MonthlyPartitionsDefinition)
     assert isinstance(graph.get(VIEW_KEY).partitions_def, dg.DailyPartitionsDefinition)
     monthly = defs.resolve_job_def(MONTHLY_EXTRACT_JOB).asset_layer.executable_asset_keys
-    assert monthly == {SALARIES_KEY}
+    assert monthly == {SALARIES_KEY, dg.AssetKey(["raw", "shard_01", "salaries"])}
     for job in ("extract_raw", "etl_all", "build_views"):
         assert SALARIES_KEY not in defs.resolve_job_def(job).asset_layer.executable_asset_keys
     # A view's day reads the month that holds it.
@@ -178,7 +205,7 @@ def test_a_history_run_reads_months_and_builds_exact_days(
         }
         view_days = _materializations(instance, VIEW_KEY)
         assert len(view_days) == (LAST - FIRST).days + 1
-        assert sum(view_days.values()) == len(SALARIES)
+        assert sum(view_days.values()) == len(SALARIES) + len(SALARIES_01)
         salaries_run = runs[0]
         (outcome,) = [o for o in salaries_run.outcomes if o.key == "raw/shard_00/salaries"]
         assert outcome.rows == len(SALARIES)
@@ -194,6 +221,9 @@ def test_a_history_run_reads_months_and_builds_exact_days(
             (1, D(2024, 2, 15)): "Facello",
             (3, D(2024, 2, 15)): "Bamford",
             (2, D(2024, 3, 20)): "Simmel",
+            (7, D(2024, 1, 11)): "Peac",
+            (7, D(2024, 2, 15)): "Peac",
+            (8, D(2024, 3, 2)): "Piveteau",
         }
 
         # Rows leave the source: February read again empties its day, atomically, and the
@@ -203,3 +233,83 @@ def test_a_history_run_reads_months_and_builds_exact_days(
         assert [run.success for run in again] == [True]
         assert _materializations(instance, SALARIES_KEY)["2024-02-01"] == 0
         assert _raw_days(lake) == ["2024-01-10", "2024-01-31", "2024-03-20"]
+
+
+def _lake_tables(root: Path, dataset: str) -> pl.DataFrame:
+    files = sorted((root / dataset).glob("*/*.parquet"))
+    frames = [pl.read_parquet(f).with_columns(pl.lit(f.parent.name).alias("_dir")) for f in files]
+    if not frames:
+        return pl.DataFrame()
+    rows = pl.concat(frames, how="diagonal_relaxed").drop("_run_id", strict=False)
+    return rows.sort(rows.columns)
+
+
+def test_empty_shard_days_shape_as_if_each_were_shaped(
+    defs: dg.Definitions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shard's day without rows is shaped once per run and handed out again: the days, their
+    counts and the files are those of shaping every shard-day (on days where one shard has rows
+    and the other none, in either order)."""
+    from etl_platform.load.lake import Lake
+    from etl_platform.specs.loader import load_source_schema
+    from etl_platform.specs.source_schema import schema_path_for
+    from etl_platform.specs.view_loader import load_views
+    from etl_platform.steps import view_days
+
+    lake = tmp_path / "lake"
+    with dg.instance_for_test() as instance:
+        extract = run_days(defs, "extract_raw", FIRST, LAST, instance=instance)
+        assert all(run.success for run in extract)
+        states = run_days(
+            defs,
+            "build_views",
+            FIRST,
+            LAST,
+            instance=instance,
+            asset_selection=[
+                k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[0] == "state"
+            ],
+        )
+        assert all(run.success for run in states)
+    sources_file = tmp_path / "sources.yaml"
+    sources = load_sources(sources_file)
+    (loaded,) = load_views(
+        tmp_path / "views", sources, load_source_schema(schema_path_for(sources_file))
+    )
+    days = [FIRST + dt.timedelta(days=i) for i in range((LAST - FIRST).days + 1)]
+    windows = {}
+    for name, cached in (("cached", True), ("each", False)):
+        root = tmp_path / name
+        shutil.copytree(lake, root)
+        if not cached:
+            monkeypatch.setattr(view_days.EmptyShardDays, "_known", lambda self, shard: None)
+        inputs = view_days.ViewInputs(loaded.spec, sources, Lake(root), "run")
+        windows[name] = view_days.build_view_days(inputs, days)
+        if cached:  # both shards had empty days to hand out again
+            assert sorted(inputs.empty_days._shaped) == ["shard_00", "shard_01"]
+    cached, each = windows["cached"], windows["each"]
+    assert cached.stats == each.stats
+    for day in days:
+        a, b = cached.days[day], each.days[day]
+        assert (a.stats, a.duplicate_keys, a.null_keys, a.missing) == (
+            b.stats,
+            b.duplicate_keys,
+            b.null_keys,
+            b.missing,
+        ), day
+        assert a.preview is not None and b.preview is not None
+        assert a.preview.schema == b.preview.schema, day
+    for dataset in ("views/salary_history", "views/salary_history__rejects"):
+        assert _lake_tables(tmp_path / "cached", dataset).equals(
+            _lake_tables(tmp_path / "each", dataset)
+        ), dataset
+        assert sorted(
+            p.relative_to(tmp_path / "cached")
+            for p in (tmp_path / "cached" / dataset).rglob("*")
+            if p.suffix != ".parquet"
+        ) == sorted(
+            p.relative_to(tmp_path / "each")
+            for p in (tmp_path / "each" / dataset).rglob("*")
+            if p.suffix != ".parquet"
+        )
+    assert sum(s.rows_out for s in cached.stats.values()) == len(SALARIES) + len(SALARIES_01)

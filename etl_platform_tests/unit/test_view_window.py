@@ -42,3 +42,32 @@ def test_thinned_drift_samples_let_go_of_the_rows_they_drop(monkeypatch) -> None
     kept = window.drift_samples["payload"]
     held = sum(s.to_arrow(compat_level=pl.CompatLevel.newest()).nbytes for s in kept)
     assert held < 1_000 * 1.2 * len(document) + 100_000  # the rows kept, not the 4,000 given
+
+
+def test_empty_shard_days_keep_the_shards_order_and_shape_the_rest_together() -> None:
+    """A shard without rows is shaped on its first such day only; later, shards to shape are
+    shaped in runs between the ones handed out again, in the day's shard order."""
+    from etl_platform.transform.view_shape import Shaped, ShardStats
+
+    calls: list[list[str]] = []
+
+    def shape(group: list[str]):
+        calls.append(list(group))
+        for shard in group:
+            stats = ShardStats(rows_in=rows[shard], orphans={"customers": 0})
+            frame = pl.DataFrame({"id": list(range(rows[shard]))}, schema={"id": pl.Int64})
+            yield shard, Shaped(frame, pl.DataFrame(), stats, {}, [])
+
+    empty = views.EmptyShardDays()
+    rows = {"s0": 0, "s1": 2, "s2": 0}
+    first = [shard for shard, _ in empty.shaped(["s0", "s1", "s2"], rows, shape)]
+    assert first == ["s0", "s1", "s2"] and calls == [["s0", "s1", "s2"]]
+    rows = {"s0": 0, "s1": 0, "s2": 3}
+    calls.clear()
+    second = list(empty.shaped(["s0", "s1", "s2"], rows, shape))
+    assert [shard for shard, _ in second] == ["s0", "s1", "s2"]
+    assert calls == [["s1", "s2"]]  # s0 handed out again; s1 was never empty before
+    handed = second[0][1]
+    handed.stats.orphans["customers"] = 5  # a copy: the remembered day is not changed
+    third = dict(empty.shaped(["s0"], {"s0": 0}, shape))
+    assert third["s0"].stats.orphans == {"customers": 0}
