@@ -28,6 +28,7 @@ from etl_platform.specs.sources import SourcesSpec
 from etl_platform.studio.catalog import Catalog
 from etl_platform.studio.checks import check_draft
 from etl_platform.studio.draft import Draft, DraftError
+from etl_platform.studio.json_sample import SampleUnavailable
 from etl_platform.studio.preview import preview_day, raw_days
 from etl_platform.studio.publish import (
     PublishRefused,
@@ -94,7 +95,14 @@ def create_app(config: StudioConfig) -> Starlette:
         )
         form = draft.form()
         outputs = config.catalog.output_columns(form)
-        return {"yaml": text, "form": form, "outputs": outputs, "problems": problems}
+        periods = config.catalog.period_columns(form)
+        return {
+            "yaml": text,
+            "form": form,
+            "outputs": outputs,
+            "periods": periods,
+            "problems": problems,
+        }
 
     async def index(request: Request) -> Response:
         return templates.TemplateResponse(
@@ -137,17 +145,16 @@ def create_app(config: StudioConfig) -> Starlette:
 
     async def json_keys(request: Request) -> Response:
         table, column = request.path_params["table"], request.path_params["column"]
+        shard = request.query_params.get("shard")
         try:
-            keys = await run_in_threadpool(
-                config.catalog.json_keys, table, column, request.query_params.get("shard")
+            answer = await run_in_threadpool(
+                config.catalog.json_keys, table, column, shard, config.lake_root
             )
         except LookupError as e:
             return JSONResponse({"error": str(e)}, status_code=404)
-        except Exception as e:  # a shard that cannot be reached: say so on the page
-            return JSONResponse(
-                {"error": f"could not sample {table}.{column}: {e}"}, status_code=502
-            )
-        return JSONResponse({"keys": keys})
+        except SampleUnavailable as e:  # neither the shard nor the lake: say so on the page
+            return JSONResponse({"error": str(e)}, status_code=502)
+        return JSONResponse(answer)
 
     async def lookup_keys(request: Request) -> Response:
         body = await _json(request)

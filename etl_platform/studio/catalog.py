@@ -1,28 +1,26 @@
 """What the studio offers to point at: the tables of `sources.yaml`, their columns as the schema
 snapshot has them (MySQL type, the Arrow type extraction writes, a view type), the keys of their
-JSON columns as sampled from a shard, and the keys a lookup can join on."""
+JSON columns as sampled from a shard (or the lake), the keys a lookup can join on, and the date
+columns a period lookup can name."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import threading
-from collections import Counter
-from decimal import Decimal
+from pathlib import Path
 from typing import Any
-
-import polars as pl
 
 from etl_platform.extract.schema_snapshot import column_info
 from etl_platform.extract.types import UnsupportedTypeError, plan_column
 from etl_platform.specs.source_schema import SourceSchema, type_name
 from etl_platform.specs.sources import SourcesSpec
 from etl_platform.specs.types import parse_type_name
-from etl_platform.specs.view_scaffold import sample_paths, spec_type
+from etl_platform.specs.view_scaffold import spec_type
+from etl_platform.studio.json_sample import SAMPLE_ROWS, key_stats, sample_json
 
-#: Latest rows read from a shard to sample a JSON column's keys (what `views new` reads).
-SAMPLE_ROWS = 500
+__all__ = ["SAMPLE_ROWS", "Catalog", "key_stats"]
+
 _INTEGER_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
 _INTEGER_SPEC = re.compile(r"^u?int(8|16|32|64)$")
 _MYSQL_KINDS = {
@@ -39,9 +37,7 @@ class Catalog:
 
     sources: SourcesSpec
     schema: SourceSchema
-    _samples: dict[tuple[str, str, str], list[dict[str, Any]]] = dataclasses.field(
-        default_factory=dict
-    )
+    _samples: dict[tuple[str, str, str], dict[str, Any]] = dataclasses.field(default_factory=dict)
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
     def tables(self) -> list[dict[str, Any]]:
@@ -86,9 +82,16 @@ class Catalog:
             )
         return out
 
-    def json_keys(self, table: str, column: str, shard: str | None = None) -> list[dict[str, Any]]:
-        """The key paths of a JSON column in the latest rows of one shard: in how many rows each
-        appears, the JSON types seen, and the view type `views new` would give it."""
+    def json_keys(
+        self,
+        table: str,
+        column: str,
+        shard: str | None = None,
+        lake_root: Path | None = None,
+    ) -> dict[str, Any]:
+        """The key paths of a JSON column in the latest rows of one shard (any shard carrying
+        the table; the first by default), or of the lake's raw days of that shard when it
+        cannot be reached: `keys` (`key_stats`), `shard`, and `source` saying which."""
         spec = self._table(table)
         if column not in spec.json_columns:
             raise LookupError(f"column {column!r} is not listed in tables.{table}.json")
@@ -97,34 +100,44 @@ class Catalog:
             raise LookupError(f"table {table!r} is not extracted from shard {shard!r}")
         key = (table, column, shard)
         with self._lock:
-            if key not in self._samples:
-                texts = self._sample_texts(table, column, shard)
-                self._samples[key] = key_stats(texts)
-            return self._samples[key]
+            if key in self._samples:
+                return self._samples[key]
+        answer = sample_json(self.sources, lake_root, table, column, shard)
+        if answer["from"] == "shard":  # a fallback is not kept: the shard may be back next time
+            with self._lock:
+                self._samples[key] = answer
+        return answer
 
-    def _sample_texts(self, table: str, column: str, shard: str) -> list[str | None]:
-        """The scaffold's sample: the latest rows, read and typed as extraction reads them."""
-        from etl_platform.extract.connection import endpoint_for
-        from etl_platform.extract.introspect import plan_on_shard
-        from etl_platform.extract.sample_rows import sample_rows
+    def date_columns(self, table: str) -> list[str]:
+        """The table's DATE and DATETIME/TIMESTAMP columns: what a period's `from` and `to`
+        (or, of the driving table, its `view`) can name."""
+        return [
+            name
+            for name, mysql in self.schema.tables.get(table, {}).items()
+            if name not in self.sources.tables[table].exclude_columns
+            and _kind(mysql) in ("date", "timestamp")
+        ]
 
-        spec = self._table(table)
-        endpoint = endpoint_for(shard, self.sources.shards[shard])
-        plan = plan_on_shard(
-            endpoint,
-            table,
-            cursor=spec.cursor,
-            primary_key=spec.primary_key,
-            exclude=spec.exclude_columns,
-            shard=shard,
-            connect_timeout=self.sources.extract.connect_timeout_seconds,
-        )
-        rows = sample_rows(
-            endpoint, plan, limit=SAMPLE_ROWS, timezone=self.sources.shard_timezone(shard)
-        )
-        frame = pl.from_arrow(rows.select([column]))
-        assert isinstance(frame, pl.DataFrame)
-        return frame[column].to_list()
+    def period_columns(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        """What a period lookup can name: for `view`, the date and timestamp columns of the
+        driving table and the view's declared and looked-up ones (not computed: lookups run
+        before them); for `from` and `to`, each looked-up table's."""
+        source = str(attributes.get("source") or "")
+        view = self.date_columns(source) if source in self.sources.tables else []
+        columns = attributes.get("columns") or {}
+        for output in self.output_columns(attributes):
+            computed = isinstance(columns.get(output["name"]), dict) and bool(
+                columns[output["name"]].get("expr")
+            )
+            dated = output["kind"] in ("date", "timestamp")
+            if dated and not computed and output["name"] not in view:
+                view.append(output["name"])
+        tables = {
+            str(lookup.get("table"))
+            for lookup in attributes.get("lookups") or []
+            if isinstance(lookup, dict) and str(lookup.get("table")) in self.sources.tables
+        }
+        return {"view": view, "related": {t: self.date_columns(t) for t in sorted(tables)}}
 
     def lookup_keys(self, table: str, view_columns: dict[str, str]) -> list[dict[str, str]]:
         """Pairs (view column, related column) a lookup of `table` can join on: the same name,
@@ -178,62 +191,6 @@ class Catalog:
                 f"unknown table {table!r} (sources.yaml has {sorted(self.sources.tables)})"
             )
         return self.sources.tables[table]
-
-
-def key_stats(texts: list[str | None]) -> list[dict[str, Any]]:
-    """Per leaf path (as `sample_paths` finds them): rows holding it, JSON types seen, and the
-    guessed view type. A document that is not a JSON object counts in `rows` only."""
-    guessed = sample_paths(texts)
-    counts: Counter[tuple[str, ...]] = Counter()
-    kinds: dict[tuple[str, ...], set[str]] = {}
-    for text in texts:
-        try:
-            doc = json.loads(text, parse_float=Decimal) if text else None
-        except ValueError:
-            continue
-        if not isinstance(doc, dict):
-            continue
-        for path in guessed:
-            value: Any = doc
-            for part in path:
-                if not isinstance(value, dict) or part not in value:
-                    break
-                value = value[part]
-            else:
-                counts[path] += 1
-                kinds.setdefault(path, set()).add(_json_kind(value))
-    rows = len(texts)
-    return [
-        {
-            "path": ".".join(path),
-            "count": counts[path],
-            "rows": rows,
-            "kinds": sorted(kinds.get(path, ())),
-            "type": typ,
-            "name": _suggested_name(path),
-        }
-        for path, typ in guessed.items()
-    ]
-
-
-def _json_kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float | Decimal):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
-def _suggested_name(path: tuple[str, ...]) -> str:
-    """The last key, as a plain name: the analyst renames it before adding when it clashes."""
-    name = re.sub(r"[^A-Za-z0-9_]", "_", path[-1]).strip("_").lower() or "value"
-    return name if not name[0].isdigit() else f"c_{name}"
 
 
 def _singular(table: str) -> str:

@@ -8,37 +8,27 @@ dumped again. So a view loaded from disk and saved unchanged is written byte for
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from etl_platform.specs.view_loader import VIEW_COMPONENT_TYPE
-from etl_platform.specs.views import ViewSpec
+from etl_platform.studio.draft_base import (
+    FIELD_ORDER,
+    DraftError,
+    flow_map,
+    flow_seq,
+    yaml_io,
+)
+from etl_platform.studio.draft_base import text as quoted
+from etl_platform.studio.draft_json import JsonOps
+from etl_platform.studio.draft_lookups import LookupOps
 
+__all__ = ["FIELD_ORDER", "Draft", "DraftError"]
 
-class DraftError(ValueError):
-    """An edit the draft cannot apply, or a text that is not a view file; the message says why."""
-
-
-def _yaml() -> YAML:
-    """Round-trip YAML 1.2 (`on:` stays a string) in the layout of the demo's views."""
-    yaml = YAML()
-    yaml.preserve_quotes = True
-    yaml.width = 4096  # never fold a long line the analyst wrote on one
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    return yaml
-
-
-def _field_order() -> list[str]:
-    """The attributes in the order ViewSpec declares them, as a file spells them."""
-    return [field.alias or name for name, field in ViewSpec.model_fields.items()]
-
-
-FIELD_ORDER = _field_order()
 #: Attributes the form sets as one text value; an empty value removes the field.
 SCALAR_FIELDS = (
     "name",
@@ -57,30 +47,8 @@ FLAG_FIELDS = {"across_shards": False, "history": True}
 COLUMN_KEYS = ("from", "json", "path", "item", "expr", "type", "nullable")
 
 
-def _flow_map(items: Mapping[str, Any]) -> CommentedMap:
-    out = CommentedMap(items)
-    out.fa.set_flow_style()
-    return out
-
-
-def _flow_seq(items: Sequence[Any]) -> CommentedSeq:
-    out = CommentedSeq(items)
-    out.fa.set_flow_style()
-    return out
-
-
-def _text(value: str) -> str:
-    """Quoted as the demo quotes them: a type with a comma or a cron would read otherwise."""
-    if any(c in value for c in "(),*{}[]#:") or value.strip() != value:
-        return DoubleQuotedScalarString(value)
-    return value
-
-
-class Draft:
+class Draft(LookupOps, JsonOps):
     """One view file: `type:` and `attributes:`, edited by the studio's form operations."""
-
-    def __init__(self, document: CommentedMap) -> None:
-        self.document = document
 
     @classmethod
     def new(cls, name: str = "") -> Draft:
@@ -95,7 +63,7 @@ class Draft:
         if not text.strip():
             return cls.new()
         try:
-            document = _yaml().load(text)
+            document = yaml_io().load(text)
         except YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -106,13 +74,9 @@ class Draft:
             document["attributes"] = CommentedMap()
         return cls(document)
 
-    @property
-    def attributes(self) -> CommentedMap:
-        return self.document["attributes"]
-
     def text(self) -> str:
         out = io.StringIO()
-        _yaml().dump(self.document, out)
+        yaml_io().dump(self.document, out)
         return out.getvalue()
 
     def form(self) -> dict[str, Any]:
@@ -129,18 +93,6 @@ class Draft:
             raise DraftError(f"unknown operation {kind!r}")
         handler(op)
 
-    def _put(self, key: str, value: Any) -> None:
-        """Set an attribute; a new one goes where ViewSpec declares it among those present."""
-        attrs = self.attributes
-        if key in attrs:
-            attrs[key] = value
-            return
-        rank = FIELD_ORDER.index(key) if key in FIELD_ORDER else len(FIELD_ORDER)
-        position = sum(
-            1 for k in attrs if (FIELD_ORDER.index(k) if k in FIELD_ORDER else -1) < rank
-        )
-        attrs.insert(position, key, value)
-
     def _op_set(self, op: Mapping[str, Any]) -> None:
         field, value = op.get("field"), str(op.get("value") or "").strip()
         if field == "max_reject_ratio":
@@ -155,7 +107,7 @@ class Draft:
         if field not in SCALAR_FIELDS:
             raise DraftError(f"{field!r} is not a field the form sets as text")
         if value:
-            self._put(field, _text(value) if field == "schedule" else value)
+            self._put(field, quoted(value) if field == "schedule" else value)
         else:
             self.attributes.pop(field, None)
 
@@ -170,7 +122,7 @@ class Draft:
         elif isinstance(current, CommentedSeq):
             current[:] = values  # in place: the list's style and its comment stay
         else:
-            self._put(field, _flow_seq(values))
+            self._put(field, flow_seq(values))
 
     def _op_set_flag(self, op: Mapping[str, Any]) -> None:
         field, value = op.get("field"), op.get("value")
@@ -185,7 +137,7 @@ class Draft:
         given = {k: str(op.get(k) or "").strip() for k in ("warn_after", "fail_after")}
         kept = {k: v for k, v in given.items() if v}
         if kept:
-            self._put("freshness", _flow_map(kept))
+            self._put("freshness", flow_map(kept))
         else:
             self.attributes.pop("freshness", None)
 
@@ -197,7 +149,7 @@ class Draft:
         ordered = [(k, spec[k]) for k in COLUMN_KEYS if spec.get(k) not in (None, "")]
         if "columns" not in self.attributes:
             self._put("columns", CommentedMap())
-        self.attributes["columns"][name] = _flow_map({k: _column_value(k, v) for k, v in ordered})
+        self.attributes["columns"][name] = flow_map({k: _column_value(k, v) for k, v in ordered})
 
     def _op_remove_column(self, op: Mapping[str, Any]) -> None:
         columns = self.attributes.get("columns")
@@ -208,7 +160,17 @@ class Draft:
         column = (self.attributes.get("columns") or {}).get(op.get("name"))
         if not isinstance(column, CommentedMap):
             raise DraftError(f"no column {op.get('name')!r} to retype")
-        column["type"] = _text(str(op.get("type") or ""))
+        column["type"] = quoted(str(op.get("type") or ""))
+
+    def _op_set_column_nullable(self, op: Mapping[str, Any]) -> None:
+        """`nullable: false` written after the column's type; true, the default, is left out."""
+        column = (self.attributes.get("columns") or {}).get(op.get("name"))
+        if not isinstance(column, CommentedMap) or not isinstance(op.get("nullable"), bool):
+            raise DraftError(f"no column {op.get('name')!r} to make required or not")
+        if op["nullable"]:
+            column.pop("nullable", None)
+        else:
+            column["nullable"] = False
 
     def _op_set_column_expr(self, op: Mapping[str, Any]) -> None:
         column = (self.attributes.get("columns") or {}).get(op.get("name"))
@@ -235,34 +197,13 @@ class Draft:
             if not measures:
                 del self.attributes["measures"]
 
-    def _op_add_lookup(self, op: Mapping[str, Any]) -> None:
-        on, columns = op.get("on"), op.get("columns")
-        if not isinstance(on, Mapping) or not isinstance(columns, Mapping):
-            raise DraftError("a lookup needs `on` and `columns` mappings")
-        lookup = CommentedMap([("table", str(op.get("table") or ""))])
-        lookup["on"] = _flow_map({str(k): str(v) for k, v in on.items()})
-        lookup["columns"] = _flow_map({str(k): str(v) for k, v in columns.items()})
-        if op.get("join") == "inner":
-            lookup["join"] = "inner"
-        if "lookups" not in self.attributes:
-            self._put("lookups", CommentedSeq())
-        self.attributes["lookups"].append(lookup)
-
-    def _op_remove_lookup(self, op: Mapping[str, Any]) -> None:
-        lookups = self.attributes.get("lookups")
-        index = op.get("index")
-        if isinstance(lookups, list) and isinstance(index, int) and 0 <= index < len(lookups):
-            del lookups[index]
-            if not lookups:
-                del self.attributes["lookups"]
-
 
 def _column_value(key: str, value: Any) -> Any:
     """An expression is always quoted, as the demo writes them: `a: b` or `'x'` would read
     otherwise in a flow mapping; a type as `_text` quotes it."""
     if key == "expr" and isinstance(value, str):
         return DoubleQuotedScalarString(value)
-    return _text(value) if key == "type" and isinstance(value, str) else value
+    return quoted(value) if key == "type" and isinstance(value, str) else value
 
 
 def _plain(value: Any) -> Any:

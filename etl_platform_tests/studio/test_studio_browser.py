@@ -9,28 +9,18 @@ Screenshots go to a temporary folder, or to `STUDIO_SCREENSHOTS` when set
 
 from __future__ import annotations
 
-import os
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from etl_platform.demo.mariadb_server import free_port
 from etl_platform.env import DEFAULTS_DIR
-from etl_platform.specs.loader import load_source_schema, load_sources, read_yaml
-from etl_platform.specs.source_schema import schema_path_for
-from etl_platform.studio.app import StudioConfig, create_app
-from etl_platform.studio.catalog import Catalog
+from etl_platform.specs.loader import read_yaml
 from etl_platform_tests.studio.conftest import DAY, Project
 
 pytestmark = pytest.mark.integration
@@ -68,53 +58,6 @@ JSON_KEYS = [
     ("notes", "notes", "string"),
     ("items", "items_json", "json"),
 ]
-
-
-@pytest.fixture(scope="module")
-def studio_url(studio_project: Project) -> Iterator[str]:
-    """The studio's app under uvicorn on a free loopback port, in a thread."""
-    sources = load_sources(studio_project.sources)
-    schema = load_source_schema(schema_path_for(studio_project.sources))
-    config = StudioConfig(
-        catalog=Catalog(sources, schema),
-        views_dir=studio_project.views,
-        lake_root=studio_project.lake,
-    )
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the studio did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[WebDriver]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1800,2000"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(
-        service=Service(executable_path="/usr/bin/chromedriver"), options=options
-    )
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = Path(os.environ.get("STUDIO_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def _settle(driver: WebDriver) -> None:

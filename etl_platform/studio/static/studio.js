@@ -1,10 +1,14 @@
 // The studio page: every edit goes to the server with the YAML text, which answers with the
-// new text, the form's values and the validator's problems. No build step, no framework.
+// new text, the form's values and the validator's problems. No build step, no framework:
+// studio_lookups.js and studio_json.js add their sections' controls to the same globals.
 "use strict";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
-const state = { yaml: "", form: {}, outputs: [], source: null, sourceInfo: null, busy: 0 };
+const state = {
+  yaml: "", form: {}, outputs: [], periods: { view: [], related: {} },
+  source: null, sourceInfo: null, samples: {}, busy: 0,
+};
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -53,6 +57,7 @@ function apply(data) {
   if (document.activeElement !== area) area.value = data.yaml;
   state.form = data.form || {};
   state.outputs = data.outputs || [];
+  state.periods = data.periods || { view: [], related: {} };
   renderForm();
   renderProblems(data.problems || []);
 }
@@ -73,6 +78,8 @@ function renderForm() {
   renderDeclared(f.columns || {});
   renderComputed(f.columns || {});
   renderLookups(f.lookups || []);
+  renderFlatten(f.flatten || []);
+  renderExplode(f.explode || null);
   renderReport(f);
   renderHistoryAndRefresh(f);
   if ((f.source || null) !== state.source) loadSource(f.source || null);
@@ -86,15 +93,23 @@ function describe(c) {
   return "";
 }
 
+// A checkbox for `nullable: false`: a row whose value is NULL becomes a reject.
+function requiredBox(name, c) {
+  const box = el("input", { type: "checkbox", class: "required", title: "required: a NULL is a reject" });
+  box.checked = c.nullable === false;
+  box.addEventListener("change", () => send([{ op: "set_column_nullable", name, nullable: !box.checked }]));
+  return el("label", { class: "inline" }, box, " required");
+}
+
 function renderDeclared(columns) {
   const table = $("#declared");
-  table.replaceChildren(el("tr", {}, el("th", {}, "column"), el("th", {}, "reads"), el("th", {}, "type"), el("th"), el("th")));
+  table.replaceChildren(el("tr", {}, ...["column", "reads", "type", "", "", ""].map((h) => el("th", {}, h))));
   for (const [name, c] of Object.entries(columns)) {
     if (c.expr) continue; // in the computed columns' table
     const type = el("input", { value: c.type || "", size: 14, class: "type" });
     type.addEventListener("change", () => send([{ op: "set_column_type", name, type: type.value }]));
     table.append(el("tr", { "data-field": `attributes.columns.${name}`, "data-column": name },
-      el("td", {}, name), el("td", {}, describe(c)), el("td", {}, type),
+      el("td", {}, name), el("td", {}, describe(c)), el("td", {}, type), el("td", {}, requiredBox(name, c)),
       el("td", {}, el("button", { type: "button", class: "remove", onclick: () => send([{ op: "remove_column", name }]) }, "remove")),
       el("td", { class: "err-slot" })));
   }
@@ -102,7 +117,7 @@ function renderDeclared(columns) {
 
 function renderComputed(columns) {
   const table = $("#computed");
-  table.replaceChildren(el("tr", {}, el("th", {}, "column"), el("th", {}, "expression"), el("th", {}, "type"), el("th")));
+  table.replaceChildren(el("tr", {}, ...["column", "expression", "type", "", ""].map((h) => el("th", {}, h))));
   for (const [name, c] of Object.entries(columns)) {
     if (!c.expr) continue;
     const expr = el("input", { value: c.expr, size: 36, class: "expr" });
@@ -112,7 +127,7 @@ function renderComputed(columns) {
     table.append(el("tr", { "data-field": `attributes.columns.${name}`, "data-computed": name },
       el("td", {}, name),
       el("td", { "data-field": `attributes.columns.${name}.expr` }, expr, el("div", { class: "err-slot" })),
-      el("td", {}, type, el("div", { class: "err-slot" })),
+      el("td", {}, type, el("div", { class: "err-slot" })), el("td", {}, requiredBox(name, c)),
       el("td", {}, el("button", { type: "button", class: "remove", onclick: () => send([{ op: "remove_column", name }]) }, "remove"))));
   }
 }
@@ -180,19 +195,6 @@ function renderHistoryAndRefresh(f) {
   }));
 }
 
-function renderLookups(lookups) {
-  const box = $("#lookups");
-  box.replaceChildren();
-  lookups.forEach((lk, index) => {
-    const on = Object.entries(lk.on || {}).map(([l, r]) => `${l} = ${lk.table}.${r}`).join(", ");
-    const cols = Object.entries(lk.columns || {}).map(([c, o]) => `${c} as ${typeof o === "string" ? o : (o.as || c)}`).join(", ");
-    box.append(el("div", { class: "row", "data-field": `attributes.lookups.${index}` },
-      el("span", {}, `${index}: ${lk.table} on ${on} (${lk.join || "left"}): ${cols}`),
-      el("button", { type: "button", onclick: () => send([{ op: "remove_lookup", index }]) }, "remove"),
-      el("div", { class: "err-slot" })));
-  });
-}
-
 function renderProblems(problems) {
   for (const slot of $$(".err-dyn")) slot.remove();
   const list = $("#problems");
@@ -214,6 +216,8 @@ function renderProblems(problems) {
 
 async function loadSource(table) {
   state.source = table;
+  state.sourceInfo = null;
+  state.samples = {};
   $("#columns-table").replaceChildren();
   $("#json-columns").replaceChildren();
   if (!table) return;
@@ -232,64 +236,11 @@ async function loadSource(table) {
       el("td", {}, c.key ? "key" : c.json ? "JSON" : ""),
       el("td", {}, c.json ? "" : name), el("td", {}, c.json ? "" : type), el("td", {}, c.json ? "" : add)));
   }
-  for (const c of data.columns.filter((x) => x.json)) {
-    const out = el("div", { "data-json": c.name });
-    const button = el("button", { type: "button", class: "sample" }, `Sample the keys of ${c.name}`);
-    button.addEventListener("click", () => sampleKeys(table, c.name, out));
-    $("#json-columns").append(el("h3", {}, `JSON column ${c.name}`), button, out);
-  }
+  renderJsonColumns(table, data);
   const day = $("#pv-day");
   day.replaceChildren(...data.days.map((d) => el("option", { value: d }, d)));
   $("#pv-shards").replaceChildren(...data.shards.map((s) =>
     el("label", {}, el("input", { type: "checkbox", class: "shard", value: s, checked: "" }), ` ${s}`)));
-}
-
-async function sampleKeys(table, column, out) {
-  out.replaceChildren(el("p", { class: "hint" }, "sampling the latest rows of a shard…"));
-  const { ok, data } = await api("GET", `/api/tables/${encodeURIComponent(table)}/json/${encodeURIComponent(column)}`);
-  if (!ok) { out.replaceChildren(el("p", { class: "err" }, data.error)); return; }
-  const t = el("table", { class: "keys" },
-    el("tr", {}, ...["path", "seen in", "JSON types", "name in view", "type", ""].map((h) => el("th", {}, h))));
-  for (const k of data.keys) {
-    const name = el("input", { class: "name", value: k.name, size: 14 });
-    const type = el("input", { class: "type", value: k.type, size: 14 });
-    const add = el("button", { type: "button", class: "add" }, "add");
-    add.addEventListener("click", () => send([{ op: "add_column", name: name.value, spec: { json: column, path: k.path, type: type.value } }]));
-    t.append(el("tr", { "data-path": k.path },
-      el("td", {}, k.path), el("td", {}, `${k.count} / ${k.rows}`), el("td", {}, k.kinds.join(", ")),
-      el("td", {}, name), el("td", {}, type), el("td", {}, add)));
-  }
-  out.replaceChildren(t);
-}
-
-async function suggestLookup() {
-  const table = $("#lk-table").value;
-  $("#lk-keys").replaceChildren();
-  $("#lk-columns").replaceChildren();
-  $("#lk-add").disabled = true;
-  if (!table) return;
-  const { ok, data } = await api("POST", "/api/lookup-keys", { yaml: state.yaml, table });
-  if (!ok) { $("#lk-keys").append(el("p", { class: "err" }, data.error)); return; }
-  const on = el("select", { id: "lk-on" }, ...data.pairs.map((p, i) =>
-    el("option", { value: i }, `${p.left} = ${table}.${p.right} (${p.why})`)));
-  $("#lk-keys").append(data.pairs.length ? el("label", {}, "Join on ", on)
-    : el("p", { class: "err" }, `no column of the view matches a column of ${table} by name and type`));
-  const t = $("#lk-columns");
-  t.append(el("tr", {}, ...["", "column", "MySQL", "as"].map((h) => el("th", {}, h))));
-  for (const c of data.columns) {
-    t.append(el("tr", { "data-lookup-column": c.name },
-      el("td", {}, el("input", { type: "checkbox", class: "pick" })), el("td", {}, c.name),
-      el("td", {}, c.mysql), el("td", {}, el("input", { class: "as", value: c.name, size: 16 }))));
-  }
-  $("#lk-add").disabled = !data.pairs.length;
-  $("#lk-add").onclick = () => {
-    const pair = data.pairs[Number(on.value)];
-    const columns = {};
-    for (const row of $$("tr[data-lookup-column]", t)) {
-      if ($(".pick", row).checked) columns[row.dataset.lookupColumn] = $(".as", row).value;
-    }
-    send([{ op: "add_lookup", table, on: { [pair.left]: pair.right }, columns, join: $("#lk-join").value }]);
-  };
 }
 
 function cellsTable(header, rows) {
@@ -395,14 +346,16 @@ function wire() {
     clearTimeout(typing);
     typing = setTimeout(() => { state.yaml = $("#yaml").value; send([]); }, 400);
   });
-  $("#lk-table").addEventListener("change", suggestLookup);
   $("#preview").addEventListener("click", preview);
   $("#diff").addEventListener("click", () => publish(true));
   $("#publish").addEventListener("click", () => publish(false));
   $("#load").addEventListener("click", loadView);
   $("#new").addEventListener("click", () => { state.yaml = ""; $("#yaml").value = ""; send([]); });
+  wireLookups();
+  wireJson();
   listViews();
   send([]);
 }
 
-wire();
+// After every script of the page has defined its functions.
+document.addEventListener("DOMContentLoaded", wire);
