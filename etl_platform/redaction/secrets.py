@@ -21,6 +21,7 @@ from etl_platform.env import (
     sources_path,
 )
 from etl_platform.extract.connection import MySqlEndpoint, url_password
+from etl_platform.redaction.channel_secrets import channel_variables
 
 MASK = "***"
 #: Shorter values are not masked: masking every "ab" would garble every message, and such a
@@ -55,21 +56,28 @@ def secret_values() -> frozenset[str]:
         url_vars, password_vars = _secret_variables(str(path), path.stat().st_mtime_ns)
     except OSError:
         url_vars, password_vars = (), ()
+    channel_urls, channel_secrets = channel_variables()
     return _values(
         (*(secret(v) or "" for v in url_vars), secret(NOTIFY_LEDGER_URL_ENV) or ""),
-        tuple(secret(v) or "" for v in password_vars),
+        tuple(secret(v) or "" for v in (*password_vars, *channel_secrets)),
         secret(REDSHIFT_DSN_ENV) or "",
         secret(ALERT_WEBHOOK_URL_ENV) or "",
+        tuple(secret(v) or "" for v in channel_urls),
     )
 
 
 @functools.lru_cache(maxsize=32)
 def _values(
-    urls: tuple[str, ...], passwords: tuple[str, ...], dsn: str, webhook: str = ""
+    urls: tuple[str, ...],
+    passwords: tuple[str, ...],
+    dsn: str,
+    webhook: str = "",
+    webhooks: tuple[str, ...] = (),
 ) -> frozenset[str]:
+    """The values to mask: passwords as they are, the database URLs' passwords (and the URL
+    when it does not parse), webhook URLs whole."""
     found = set(passwords)
-    if webhook.strip():
-        found.add(webhook.strip())
+    found |= {w.strip() for w in (webhook, *webhooks) if w.strip()}
     for url in urls:
         found |= _url_secrets(url)
     if dsn:

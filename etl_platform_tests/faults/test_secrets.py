@@ -9,6 +9,7 @@ import datetime as dt
 import io
 import json
 import logging
+import os
 import re
 import secrets
 import sqlite3
@@ -20,6 +21,7 @@ from urllib.parse import quote
 import dagster as dg
 import pymysql
 import pytest
+import yaml
 
 from etl_platform import redaction
 from etl_platform.definitions import build_definitions
@@ -28,6 +30,7 @@ from etl_platform.extract import backends
 from etl_platform.extract.connection import MySqlEndpoint, MySqlUrlError, endpoint_for
 from etl_platform.load.staging import staging_root
 from etl_platform.redaction import (
+    channel_secrets,
     install_log_redaction,
     redact,
     redact_exception,
@@ -182,6 +185,42 @@ def test_every_configured_secret_is_collected(
     assert configured["dsn_kv"] in secret_values()
     monkeypatch.setenv("T_PASSWORD", "abc")  # too short to mask without garbling messages
     assert "abc" not in secret_values()
+
+
+def test_the_views_notification_channel_secrets_are_masked(
+    configured: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A view's webhook URL (its token in the path), header values and SMTP password are
+    masked too; a host or user variable is not a secret; an edited view file is read again."""
+    views = tmp_path / "views"
+    (views / "a").mkdir(parents=True)
+    (views / "b").mkdir()
+    rule = {"name": "r", "when": "true", "template": "x"}
+    webhook = {"type": "webhook", "url_env": "T_HOOK", "headers_env": {"X-Token": "T_TOKEN"}}
+    smtp = {"type": "smtp", "host_env": "T_HOST", "password_env": "T_SMTP", "from": "a@b.c"}
+    for name, channel in (("a", webhook), ("b", smtp)):
+        document = {"attributes": {"notifications": [{**rule, "channel": channel}]}}
+        (views / name / "defs.yaml").write_text(yaml.safe_dump(document))
+    (views / "c").mkdir()
+    (views / "c" / "defs.yaml").write_text("attributes: [not: a, view")  # skipped, not fatal
+    hook, token, password = (
+        f"https://hooks.example.com/services/{_token()}",
+        _token(),
+        _token(),
+    )
+    monkeypatch.setenv("ETL_PLATFORM_VIEWS_DIR", str(views))
+    monkeypatch.setenv("T_HOOK", hook)
+    monkeypatch.setenv("T_TOKEN", token)
+    monkeypatch.setenv("T_SMTP", password)
+    monkeypatch.setenv("T_HOST", "smtp.example.com")
+    monkeypatch.setattr(channel_secrets, "RECHECK_SECONDS", 0.0)
+    masked = redact(f"posting to {hook} with {token}, then smtp.example.com as {password}")
+    assert hook not in masked and token not in masked and password not in masked
+    assert "smtp.example.com" in masked
+    assert configured["url"] in secret_values()  # the sources' secrets still are
+    (views / "a" / "defs.yaml").write_text("attributes: {}\n")
+    os.utime(views / "a" / "defs.yaml", ns=(1, 1))  # another stamp, whatever the clock
+    assert token not in secret_values()
 
 
 def test_every_spelling_of_a_secret_is_masked(configured: dict[str, str]) -> None:
