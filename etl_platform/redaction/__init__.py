@@ -5,8 +5,8 @@ a URL that cannot be parsed is refused without being quoted. This is the second 
 defence, for what a driver or a library puts in its own messages. Every secret the
 configuration points at (the `url_env` and `password_env` variables of the shards in
 sources.yaml, `ETL_PLATFORM_REDSHIFT_DSN`, the views' notification channels:
-`channel_secrets`) is read from the environment when a message is made, and masked wherever it appears: as written, percent-encoded, in a repr or in JSON
-(`secrets`).
+`channel_secrets`) is read from the environment when a message is made, and masked wherever
+it appears: as written, percent-encoded, in a repr or in JSON (`secrets`).
 
 - `install_log_redaction()` masks every log record the process makes: Dagster's run log (which
   Dagster stores in run storage and prints to the captured console), and Python logging

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from etl_platform.asset_keys import capture_asset_key, raw_asset_key, view_asset_key
-from etl_platform.automation.alerts import calls_for_post
+from etl_platform.automation.alert_messages import calls_for_post
 from etl_platform.cdc.capture import ShardCapture
 from etl_platform.cdc.dagster_events import DagsterReporter
 from etl_platform.cdc.handover import extract_history

@@ -15,19 +15,21 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetC
 from dagster._core.definitions.freshness import FreshnessState
 from dagster_shared.error import SerializableErrorInfo
 
-from etl_platform.automation import alerts
-from etl_platform.automation.alerts import (
+from etl_platform.automation import alert_messages, alerts
+from etl_platform.automation.alert_messages import (
     Alert,
-    AlertCursor,
     Kind,
+    freshness_transition,
+    is_blocking_failure,
+    slack_body,
+)
+from etl_platform.automation.alerts import (
+    AlertCursor,
     Pending,
     Stream,
     advance,
     deliver,
-    freshness_transition,
-    is_blocking_failure,
     platform_alerts,
-    slack_body,
 )
 from etl_platform.automation.webhook import (
     WebhookRefused,
@@ -110,7 +112,7 @@ def test_a_secret_in_an_error_message_never_reaches_the_body(
 
 def test_a_long_detail_is_cut() -> None:
     body = slack_body(_alert(detail="x" * 10_000))
-    assert len(body["blocks"][2]["text"]["text"]) == alerts.DETAIL_CHARS + 6
+    assert len(body["blocks"][2]["text"]["text"]) == alert_messages.DETAIL_CHARS + 6
 
 
 # The webhook URL in messages
@@ -146,10 +148,10 @@ def test_a_failed_run_names_the_error_its_code_raised_not_dagsters_wrapper() -> 
         "DagsterExecutionStepExecutionError",
         cause=cause,
     )
-    assert alerts._error_message(wrapper) == "RuntimeError: shard_03 is down"
+    assert alert_messages._error_message(wrapper) == "RuntimeError: shard_03 is down"
     check_failed = SerializableErrorInfo("DagsterAssetCheckFailedError: 1 failed\n", [], "X")
-    assert alerts._error_message(check_failed) == "DagsterAssetCheckFailedError: 1 failed"
-    assert alerts._error_message(None) is None
+    assert alert_messages._error_message(check_failed) == "DagsterAssetCheckFailedError: 1 failed"
+    assert alert_messages._error_message(None) is None
 
 
 @pytest.mark.parametrize(
@@ -174,7 +176,7 @@ def test_a_failed_run_names_the_error_its_code_raised_not_dagsters_wrapper() -> 
     ],
 )
 def test_the_partition_of_a_run(tags: dict[str, str], expected: str | None) -> None:
-    assert alerts._run_partition(tags) == expected
+    assert alert_messages._run_partition(tags) == expected
 
 
 def _evaluation(**changes: Any) -> AssetCheckEvaluation:
@@ -232,10 +234,10 @@ def test_a_freshness_policy_is_described_in_its_own_units() -> None:
     policy = dg.FreshnessPolicy.time_window(
         fail_window=dt.timedelta(days=2), warn_window=dt.timedelta(hours=25, minutes=30)
     )
-    assert alerts._describe_policy(policy) == (
+    assert alert_messages._describe_policy(policy) == (
         "fails 2d after the last materialization, warns after 1d 1h 30m"
     )
-    assert alerts._describe_policy(None) is None
+    assert alert_messages._describe_policy(None) is None
 
 
 # The cursor
