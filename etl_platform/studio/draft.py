@@ -26,6 +26,7 @@ from etl_platform.studio.draft_base import (
 from etl_platform.studio.draft_base import text as quoted
 from etl_platform.studio.draft_json import JsonOps
 from etl_platform.studio.draft_lookups import LookupOps
+from etl_platform.studio.draft_notifications import NotificationOps
 
 __all__ = ["FIELD_ORDER", "Draft", "DraftError"]
 
@@ -47,7 +48,7 @@ FLAG_FIELDS = {"across_shards": False, "history": True}
 COLUMN_KEYS = ("from", "json", "path", "item", "expr", "type", "nullable")
 
 
-class Draft(LookupOps, JsonOps):
+class Draft(LookupOps, JsonOps, NotificationOps):
     """One view file: `type:` and `attributes:`, edited by the studio's form operations."""
 
     @classmethod

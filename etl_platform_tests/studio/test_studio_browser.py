@@ -1,8 +1,9 @@
 """The studio in headless Chromium against the real server, shards and lake: the demo's
-`orders_enriched` built by clicking, previewed, published and compared with the demo's file; a
-bad field shows its error beside it; a name that leaves the views folder is refused. The demo's
-`daily_orders` (a computed column, a report, a second partitioning) built by clicking, a bad
-expression's error beside it, published and compared with the demo's file.
+`orders_enriched` built by clicking (its `order_shipped` notification rule included), previewed,
+published and compared with the demo's file; a bad field shows its error beside it; a name that
+leaves the views folder is refused. The demo's `daily_orders` (a computed column, a report, a
+second partitioning) built by clicking, a bad expression's error beside it, published and
+compared with the demo's file.
 
 Screenshots go to a temporary folder, or to `STUDIO_SCREENSHOTS` when set
 (`STUDIO_SCREENSHOTS=docs/studio` refreshes the ones docs/studio.md shows)."""
@@ -25,19 +26,6 @@ from etl_platform_tests.studio.conftest import DAY, Project
 
 pytestmark = pytest.mark.integration
 
-#: The attributes the page sets with its controls (the demo's file has more, set as YAML).
-BUILT = (
-    "name",
-    "description",
-    "source",
-    "lookups",
-    "columns",
-    "unique_key",
-    "destinations",
-    "freshness",
-    "schedule",
-    "max_reject_ratio",
-)
 SOURCE_COLUMNS = [
     ("id", "order_id", "uint64"),
     ("customer_id", "customer_id", "uint64"),
@@ -90,6 +78,35 @@ def _add_row(driver: WebDriver, row: WebElement, name: str, type_: str, column: 
 
 def _lake_files(root: Path) -> dict[str, float]:
     return {str(p): p.stat().st_mtime for p in root.rglob("*")}
+
+
+def _add_order_shipped(driver: WebDriver, shots: Path) -> None:
+    """The demo's `order_shipped` rule by clicking: a condition with a typo first, its error
+    beside it, then the demo's."""
+    demo = read_yaml(DEFAULTS_DIR / "views" / "orders_enriched" / "defs.yaml")
+    assert isinstance(demo, dict)
+    rule = demo["attributes"]["notifications"][0]
+    _fill(driver, _css(driver, "#nf-name"), rule["name"])
+    Select(_css(driver, "#nf-channel")).select_by_value("webhook")
+    driver.find_element(By.ID, "nf-add").click()
+    at = '[data-notification="0"]'
+    _css(driver, at)
+    _settle(driver)
+    assert _css(driver, "#nf-name").get_attribute("value") == ""
+    missing = _css(driver, f'{at} [data-field$=".channel.url_env"] .err').text
+    assert "attributes.notifications.0.channel.webhook.url_env: Field required" in missing
+    _fill(driver, _css(driver, f"{at} .nf-url_env"), rule["channel"]["url_env"])
+    for key in ("description", "template", "rate_per_minute", "window"):
+        _fill(driver, _css(driver, f"{at} .nf-{key}"), str(rule[key]))
+    Select(_css(driver, f"{at} .nf-once_per")).select_by_value(rule["once_per"])
+    _settle(driver)
+    _fill(driver, _css(driver, f"{at} .nf-when"), rule["when"].replace("status", "statpast"))
+    error = _css(driver, f'{at} [data-field$=".when"] .err').text
+    assert "attributes.notifications.0.when" in error and "did you mean 'status'" in error
+    _fill(driver, _css(driver, f"{at} .nf-when"), rule["when"])
+    assert not driver.find_elements(By.CSS_SELECTOR, f"{at} .err")
+    driver.execute_script("arguments[0].scrollIntoView()", _css(driver, "#notifications-section"))
+    driver.save_screenshot(str(shots / "14-notifications.png"))
 
 
 def test_build_preview_and_publish_orders_enriched_by_clicking(
@@ -150,7 +167,9 @@ def test_build_preview_and_publish_orders_enriched_by_clicking(
     _fill(driver, _css(driver, "#f-fail_after"), "2d")
     _fill(driver, _css(driver, "#f-schedule"), "*/15 * * * *")
     _fill(driver, _css(driver, "#f-max_reject_ratio"), "0.05")
+    _add_order_shipped(driver, shots)
     assert "no problems" in _css(driver, "#problems").text
+    driver.execute_script("window.scrollTo(0, 0)")  # the defs.yaml panel, the whole file
     driver.save_screenshot(str(shots / "3-built.png"))
 
     # A bad field: its error, in the validator's words, beside the column it names.
@@ -191,9 +210,9 @@ def test_build_preview_and_publish_orders_enriched_by_clicking(
     demo = read_yaml(DEFAULTS_DIR / "views" / "orders_enriched" / "defs.yaml")
     mine = read_yaml(written)
     assert isinstance(demo, dict) and isinstance(mine, dict)
-    assert mine["type"] == demo["type"]
-    assert list(mine["attributes"]) == [k for k in demo["attributes"] if k in BUILT]
-    assert mine["attributes"] == {k: v for k, v in demo["attributes"].items() if k in BUILT}
+    assert list(mine["attributes"]) == list(demo["attributes"])  # every field, by the form
+    assert mine["attributes"]["notifications"] == demo["attributes"]["notifications"]
+    assert mine == demo
 
     # Editing it again loads the file as it is, and saving it unchanged changes nothing.
     Select(_css(driver, "#existing")).select_by_value("orders_enriched")

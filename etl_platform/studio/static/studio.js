@@ -1,6 +1,7 @@
 // The studio page: every edit goes to the server with the YAML text, which answers with the
 // new text, the form's values and the validator's problems. No build step, no framework:
-// studio_lookups.js and studio_json.js add their sections' controls to the same globals.
+// studio_lookups.js, studio_json.js and studio_notifications.js add their sections' controls
+// to the same globals.
 "use strict";
 
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -80,6 +81,7 @@ function renderForm() {
   renderLookups(f.lookups || []);
   renderFlatten(f.flatten || []);
   renderExplode(f.explode || null);
+  renderNotifications(f.notifications || []);
   renderReport(f);
   renderHistoryAndRefresh(f);
   if ((f.source || null) !== state.source) loadSource(f.source || null);
@@ -203,8 +205,10 @@ function renderProblems(problems) {
   for (const [field, reason] of problems) {
     const text = `${field || "<top level>"}: ${reason}`;
     list.append(el("li", {}, text));
-    // Beside the most precise field the page shows for it.
-    const match = fields.filter((f) => field === f || field.startsWith(f + ".")).sort((a, b) => b.length - a.length)[0];
+    // Beside the most precise field the page shows for it; a channel's fields are shown
+    // without its kind (the validator says `channel.webhook.url_env`).
+    const at = field.replace(/\.channel\.(webhook|smtp)(?=\.|$)/, ".channel");
+    const match = fields.filter((f) => at === f || at.startsWith(f + ".")).sort((a, b) => b.length - a.length)[0];
     if (match) {
       const host = $(`[data-field="${CSS.escape(match)}"]`);
       const slot = $(".err-slot", host) || host;
@@ -353,6 +357,7 @@ function wire() {
   $("#new").addEventListener("click", () => { state.yaml = ""; $("#yaml").value = ""; send([]); });
   wireLookups();
   wireJson();
+  wireNotifications();
   listViews();
   send([]);
 }
