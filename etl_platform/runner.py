@@ -15,7 +15,6 @@ import dagster as dg
 
 from etl_platform.automation.jobs import JOBS_WITH_MONTHLY_RAW, MONTHLY_EXTRACT_JOB
 from etl_platform.automation.selections import MONTHLY_RAW_ASSETS
-from etl_platform.partitions import month_start
 from etl_platform.planned_events import backfill_run_days, compact_for, planned_events
 from etl_platform.run_guard import guarded_run, process_tags
 
@@ -154,6 +153,7 @@ def run_range(
     and Ctrl-C or SIGTERM stop the run (RunInterrupted). An `observer` sees its events live.
     """
     job = defs.resolve_job_def(job_name)
+    first, last = _holding(job.partitions_def, first), _holding(job.partitions_def, last)
     run_id = str(uuid.uuid4())
     pools = sorted({op.pool for op in job.graph.iterate_op_defs() if op.pool})
     selected = set(asset_selection or job.asset_layer.executable_asset_keys)
@@ -250,6 +250,16 @@ def run_range(
         job_name=job_name,
         partitions=(first.isoformat(), last.isoformat()),
     )
+
+
+def _holding(partitions_def: dg.PartitionsDefinition | None, day: dt.date) -> dt.date:
+    """The first day of the job's partition that holds `day` (its month, for a monthly job):
+    Dagster would read a range bound that is not a partition's start as the next one."""
+    if not isinstance(partitions_def, dg.TimeWindowPartitionsDefinition):
+        return day
+    at = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC).timestamp()
+    key = partitions_def.get_partition_key_for_timestamp(at)
+    return partitions_def.time_window_for_partition_key(key).start.astimezone(dt.UTC).date()
 
 
 def _partitions_in(
@@ -368,8 +378,8 @@ def run_days(
             runs += run_range_through_failures(
                 defs,
                 MONTHLY_EXTRACT_JOB,
-                month_start(first),
-                month_start(last),
+                first,
+                last,
                 instance=instance,
                 asset_selection=monthly,
                 observer=observer,
@@ -452,8 +462,8 @@ def extract_lookup_history(
             run_range(
                 defs,
                 MONTHLY_EXTRACT_JOB,
-                month_start(first),
-                month_start(last),
+                first,
+                last,
                 instance=instance,
                 asset_selection=sorted(monthly),
             )
