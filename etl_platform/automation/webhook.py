@@ -17,9 +17,10 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, quote_plus, unquote, urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 from etl_platform.redaction import MASK, redact
+from etl_platform.redaction.secrets import webhook_url_secrets
 
 #: 4xx answers worth another attempt: the server timed out reading, or asks to slow down.
 RETRYABLE_4XX = frozenset({408, 429})
@@ -81,28 +82,13 @@ def describe_url(url: str) -> str:
     return f"{parts.scheme or '?'}://{host}{port}"
 
 
-def _url_secrets(url: str) -> set[str]:
-    """The URL and each credential-bearing part of it (path, query, user info), as written and
-    decoded: any of them may turn up in a library's message."""
-    url = url.strip()
-    found = {url, unquote(url)}
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return found
-    for part in (parts.path, parts.query, parts.fragment, parts.netloc.rpartition("@")[0]):
-        if part.strip("/"):
-            found |= {part, unquote(part)}
-    return {v for v in found if len(v) > 1}
-
-
 def mask_url(text: str, url: str | None) -> str:
     """`text` with the webhook URL (and its path and query) masked however it is spelled, and
     every configured secret of the platform masked too (`redaction.redact`)."""
     if url:
         spellings = {
             s
-            for value in _url_secrets(url)
+            for value in webhook_url_secrets(url)
             for s in (value, quote(value, safe=""), quote(value), quote_plus(value))
         }
         for spelling in sorted(spellings, key=len, reverse=True):

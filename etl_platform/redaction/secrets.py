@@ -11,7 +11,7 @@ import functools
 import json
 import re
 from pathlib import Path
-from urllib.parse import quote, quote_plus, unquote
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 from etl_platform.env import (
     ALERT_WEBHOOK_URL_ENV,
@@ -77,12 +77,37 @@ def _values(
     """The values to mask: passwords as they are, the database URLs' passwords (and the URL
     when it does not parse), webhook URLs whole."""
     found = set(passwords)
-    found |= {w.strip() for w in (webhook, *webhooks) if w.strip()}
+    # An Authorization value is quoted without its scheme as often as with it.
+    found |= {rest for p in passwords if (rest := _without_scheme(p)) is not None}
+    for url in (webhook, *webhooks):
+        if url.strip():
+            found |= webhook_url_secrets(url)
     for url in urls:
         found |= _url_secrets(url)
     if dsn:
         found |= {dsn.strip(), *_dsn_passwords(dsn)}
     return frozenset(v for v in found if len(v) >= MIN_SECRET_CHARS)
+
+
+def webhook_url_secrets(url: str) -> set[str]:
+    """The URL and each credential-bearing part of it (path, query, user info), as written and
+    decoded: any of them may turn up in a library's message."""
+    url = url.strip()
+    found = {url, unquote(url)}
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return found
+    for part in (parts.path, parts.query, parts.fragment, parts.netloc.rpartition("@")[0]):
+        if part.strip("/"):
+            found |= {part, unquote(part)}
+    return {v for v in found if len(v) > 1}
+
+
+def _without_scheme(value: str) -> str | None:
+    """`xyz` of `Bearer xyz` (Basic, Token too); None for any other value."""
+    scheme, _, rest = value.strip().partition(" ")
+    return rest.strip() if scheme.lower() in {"bearer", "basic", "token"} and rest else None
 
 
 def _url_secrets(url: str) -> set[str]:

@@ -214,8 +214,14 @@ def test_the_views_notification_channel_secrets_are_masked(
     monkeypatch.setenv("T_SMTP", password)
     monkeypatch.setenv("T_HOST", "smtp.example.com")
     monkeypatch.setattr(channel_secrets, "RECHECK_SECONDS", 0.0)
-    masked = redact(f"posting to {hook} with {token}, then smtp.example.com as {password}")
-    assert hook not in masked and token not in masked and password not in masked
+    monkeypatch.setenv("T_TOKEN", f"Bearer {token}")
+    path = hook.removeprefix("https://hooks.example.com")
+    masked = redact(
+        f"posting to {hook} with Bearer {token}, {token} alone, then {path} (a library's "
+        f"message), then smtp.example.com as {password}"
+    )
+    assert token not in masked and password not in masked
+    assert path.rpartition("/")[2] not in masked  # the path's token, however it is quoted
     assert "smtp.example.com" in masked
     assert configured["url"] in secret_values()  # the sources' secrets still are
     (views / "a" / "defs.yaml").write_text("attributes: {}\n")
