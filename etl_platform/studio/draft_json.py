@@ -19,7 +19,7 @@ def _depth(value: object) -> int | str | None:
     given = str(value if value is not None else "").strip()
     if not given:
         return None
-    return int(given) if given.isdigit() else given
+    return int(given) if given.isascii() and given.isdigit() else given
 
 
 def _flatten_values(op: Mapping[str, Any]) -> dict[str, Any]:

@@ -180,7 +180,7 @@ def sample_json(
         why = str(e) or type(e).__name__
         try:
             texts, days = lake_texts(lake_root, shard, table, column) if lake_root else ([], [])
-        except (OSError, pl.exceptions.PolarsError) as lake_error:
+        except (OSError, ValueError, pl.exceptions.PolarsError) as lake_error:
             texts, days = [], []
             why += f"; reading the lake failed: {lake_error}"
         if not texts:

@@ -85,6 +85,7 @@ def reload_location(url: str | None, location: str = CODE_LOCATION) -> str:
             port_number=parts.port,
             use_https=parts.scheme == "https",
             timeout=30,
+            path_prefix=parts.path.rstrip("/"),
         )
         info = client.reload_repository_location(location)
     except (DagsterGraphQLClientError, OSError) as e:

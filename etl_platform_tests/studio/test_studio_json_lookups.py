@@ -248,6 +248,12 @@ def test_an_unreachable_shard_is_sampled_from_the_lake(
 
     with pytest.raises(SampleUnavailable, match="the lake has no raw rows of orders"):
         catalog.json_keys("orders", "payload", "shard_01", tmp_path / "no_lake")
+    broken = tmp_path / "broken"
+    day_dir = broken / "raw" / "shard_01" / "orders" / f"updated_at={DAY}"
+    day_dir.mkdir(parents=True)
+    (day_dir / "part-0.parquet").write_bytes(b"PAR1 not a parquet file")
+    with pytest.raises(SampleUnavailable, match="reading the lake failed"):
+        catalog.json_keys("orders", "payload", "shard_01", broken)
 
     config = StudioConfig(catalog=catalog, views_dir=tmp_path, lake_root=studio_project.lake)
     client = TestClient(create_app(config), base_url="http://127.0.0.1")
