@@ -1,6 +1,7 @@
 """Measure the employees history backfilled the way a deployment backfills: through the daemon.
 
     python -m bench.employees.daemon [--skip-seed] [--days N] [--max-days-per-run M] [--timeout S]
+        [--partitions monthly] [--storage postgres]
 
 Why: issue 36, point 6 wants the 17-year, 2-shard history "through the daemon's backfill in at
 most 10 minutes". `bench.employees.run` measures one `etl-platform run` (one process); here the
@@ -19,6 +20,12 @@ It prints a markdown table and writes `.local/bench-employees/daemon/report.json
 from the launch to the backfill's end, each run's timeline (queued, launched, started, first
 and last step, ended), events, lake and `DAGSTER_HOME` sizes, rows against the source, and the
 partitions materialized per asset. The processes' logs sit beside the report.
+
+`--partitions monthly` gives the dated tables monthly partitions (as `bench.employees.run`): the
+backfill then mixes monthly raw assets with daily views. Over the whole history it is launched
+with `allPartitions` (every asset's own partitions), over a window with `partitionsByAssets`
+(each asset's keys in the window: months for the raw assets, days for the others).
+`--storage postgres` puts the instance's storage on the local PostgreSQL (`bench.employees.run`).
 """
 
 from __future__ import annotations
@@ -46,6 +53,8 @@ from bench.employees import run as bench
 
 MAX_DAYS_ENV = "ETL_PLATFORM_BENCH_EMP_MAX_DAYS"
 JOB = "etl_all"
+#: The job of the raw assets partitioned by month (`--partitions monthly`), not in `etl_all`.
+MONTHLY_JOB = "extract_raw_monthly"
 TERMINAL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 #: The extracted tables' cursor columns (bench/employees/sources.yaml); departments is read whole.
 CURSORS = {"employees": "updated_at", "salaries": "from_date", "dept_emp": "from_date",
@@ -154,13 +163,28 @@ def wait_until_ready(url: str, procs: list[subprocess.Popen], timeout: float = 1
     raise RuntimeError(f"webserver or daemons not ready after {timeout:.0f} s")
 
 
-def launch_backfill(url: str, keys: list, days: list[str]) -> str:
-    """One backfill of `keys` over `days`, the parameters the UI's Materialize dialog sends."""
-    params = {
-        "partitionNames": days,
-        "assetSelection": [{"path": list(k.path)} for k in keys],
-        "tags": [],
-    }
+def launch_backfill(
+    url: str, keys: list, days: list[str], by_asset: dict[tuple, tuple[str, str] | None] | None
+) -> str:
+    """One backfill of `keys` over `days`, the parameters the UI's Materialize dialog sends;
+    with `by_asset` (mixed partitions) each asset's own range, or all partitions when it is
+    empty (the whole history)."""
+    params: dict[str, object] = {"tags": []}
+    if by_asset is None:
+        params["partitionNames"] = days
+        params["assetSelection"] = [{"path": list(k.path)} for k in keys]
+    elif not by_asset:
+        params["allPartitions"] = True
+        params["assetSelection"] = [{"path": list(k.path)} for k in keys]
+    else:
+        params["partitionsByAssets"] = [
+            {
+                "assetKey": {"path": list(path)},
+                "partitions": None if span is None else {"range": {"start": span[0],
+                                                                    "end": span[1]}},
+            }
+            for path, span in by_asset.items()
+        ]  # fmt: skip
     result = graphql(url, LAUNCH, {"params": params})["launchPartitionBackfill"]
     if result["__typename"] != "LaunchBackfillSuccess":
         raise RuntimeError(f"launchPartitionBackfill: {result}")
@@ -178,38 +202,56 @@ def wait_for_backfill(url: str, backfill_id: str, timeout: float) -> dict:
         time.sleep(1)
 
 
-def run_marks(home: Path, run_id: str) -> dict[str, tuple[float, float]]:
-    """First and last timestamp of each timeline mark in one run's event log shard."""
-    path = home / "history" / "runs" / f"{run_id}.db"
-    if not path.is_file():
-        return {}
-    marks: dict[str, tuple[float, float]] = {}
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-        for mark, kinds in MARKS.items():
-            first, last = conn.execute(
-                "SELECT MIN(timestamp), MAX(timestamp) FROM event_logs "
-                f"WHERE dagster_event_type IN ({', '.join('?' * len(kinds))})",
-                kinds,
-            ).fetchone()
-            if first is not None:
-                marks[mark] = (_utc(first), _utc(last))
-    return marks
-
-
-def step_spans(home: Path, run_id: str) -> list[tuple[float | None, float | None]]:
-    """Each step of one run: (its worker process's start, STEP_WORKER_STARTING to STEP_START;
-    its work, STEP_START to its success or failure), in seconds."""
+def run_event_rows(
+    home: Path, storage: bench.Storage, run_id: str, sql: str, params: tuple = ()
+) -> list[tuple]:
+    """`sql` (`?` placeholders, `run_id = ?` its first condition) on one run's events: its
+    SQLite shard, or PostgreSQL's `event_logs`."""
+    if storage.is_postgres:
+        conn = storage.connect()
+        try:
+            return bench.EventShard(conn, postgres=True).rows(sql, (run_id, *params))
+        finally:
+            conn.close()
     path = home / "history" / "runs" / f"{run_id}.db"
     if not path.is_file():
         return []
-    stamps: dict[str, dict[str, float]] = {}
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-        for step, kind, stamp in conn.execute(
-            "SELECT step_key, dagster_event_type, MIN(timestamp) FROM event_logs "
-            "WHERE dagster_event_type IN "
-            "('STEP_WORKER_STARTING', 'STEP_START', 'STEP_SUCCESS', 'STEP_FAILURE') GROUP BY 1, 2"
-        ):
-            stamps.setdefault(step, {})[kind] = _utc(stamp)
+        return conn.execute(sql, (run_id, *params)).fetchall()
+
+
+def run_marks(home: Path, storage: bench.Storage, run_id: str) -> dict[str, tuple[float, float]]:
+    """First and last timestamp of each timeline mark in one run's events."""
+    marks: dict[str, tuple[float, float]] = {}
+    for mark, kinds in MARKS.items():
+        found = run_event_rows(
+            home,
+            storage,
+            run_id,
+            "SELECT MIN(timestamp), MAX(timestamp) FROM event_logs WHERE run_id = ? "
+            f"AND dagster_event_type IN ({', '.join('?' * len(kinds))})",
+            kinds,
+        )
+        if found and found[0][0] is not None:
+            marks[mark] = (_utc(found[0][0]), _utc(found[0][1]))
+    return marks
+
+
+def step_spans(
+    home: Path, storage: bench.Storage, run_id: str
+) -> list[tuple[float | None, float | None]]:
+    """Each step of one run: (its worker process's start, STEP_WORKER_STARTING to STEP_START;
+    its work, STEP_START to its success or failure), in seconds."""
+    stamps: dict[str, dict[str, float]] = {}
+    for step, kind, stamp in run_event_rows(
+        home,
+        storage,
+        run_id,
+        "SELECT step_key, dagster_event_type, MIN(timestamp) FROM event_logs WHERE run_id = ? "
+        "AND dagster_event_type IN "
+        "('STEP_WORKER_STARTING', 'STEP_START', 'STEP_SUCCESS', 'STEP_FAILURE') GROUP BY 1, 2",
+    ):
+        stamps.setdefault(step, {})[kind] = _utc(stamp)
     spans = []
     for marks in stamps.values():
         start = marks.get("STEP_START")
@@ -224,18 +266,20 @@ def step_spans(home: Path, run_id: str) -> list[tuple[float | None, float | None
     return spans
 
 
-def _utc(stamp: str) -> float:
-    return dt.datetime.fromisoformat(stamp).replace(tzinfo=dt.UTC).timestamp()
+def _utc(stamp: object) -> float:
+    return bench.utc_seconds(stamp)
 
 
-def run_figures(instance, home: Path, backfill_id: str, launched: float) -> dict[str, object]:
+def run_figures(
+    instance, home: Path, storage: bench.Storage, backfill_id: str, launched: float
+) -> dict[str, object]:
     """The backfill's runs: statuses, each one's timeline from the launch, and the summaries."""
     import dagster as dg
 
     runs = []
     records = instance.get_run_records(filters=dg.RunsFilter.for_backfill(backfill_id))
     for record in sorted(records, key=lambda r: r.create_timestamp.timestamp()):
-        marks = run_marks(home, record.dagster_run.run_id)
+        marks = run_marks(home, storage, record.dagster_run.run_id)
 
         def at(mark: str, which: int = 0, marks=marks) -> float | None:
             found = marks.get(mark)
@@ -257,7 +301,7 @@ def run_figures(instance, home: Path, backfill_id: str, launched: float) -> dict
                 "ended": at("ended", 1),
             }
         )
-    steps = [s for r in runs for s in step_spans(home, r["run_id"])]
+    steps = [s for r in runs for s in step_spans(home, storage, r["run_id"])]
     statuses: dict[str, int] = {}
     for r in runs:
         statuses[r["status"]] = statuses.get(r["status"], 0) + 1
@@ -314,6 +358,31 @@ def materialized_partitions(instance, graph, keys: list) -> dict[str, int]:
     return counts
 
 
+def asset_ranges(
+    graph, keys: list, first: dt.date, last: dt.date, whole: bool
+) -> dict[tuple, tuple[str, str] | None] | None:
+    """None when every partitioned asset is daily (the backfill names the days); else each
+    asset's own keys over [first, last] (months for monthly ones; None: unpartitioned), or {}
+    for the whole history (all partitions)."""
+    import dagster as dg
+
+    defs = {k: graph.get(k).partitions_def for k in keys}
+    monthly = {
+        k
+        for k, d in defs.items()
+        if isinstance(d, dg.TimeWindowPartitionsDefinition) and d.cron_schedule.split()[2] == "1"
+    }
+    if not monthly:
+        return None
+    if whole:
+        return {}
+    month = (first.replace(day=1).isoformat(), last.replace(day=1).isoformat())
+    return {
+        tuple(k.path): None if d is None else month if k in monthly else (str(first), str(last))
+        for k, d in defs.items()
+    }
+
+
 def window_counts(server: bench.Server, first: str, last: str) -> dict[str, dict[str, int]]:
     """Each extracted table's rows per shard whose cursor day is in [first, last] (all rows of
     the snapshot table `departments`)."""
@@ -360,7 +429,8 @@ def measure(server: bench.Server, args: argparse.Namespace, seeded: dict, run_di
     """Daemon and webserver up, one backfill of `etl_all` over the window, the figures."""
     start, last = (dt.date.fromisoformat(seeded[k]) for k in ("start", "end"))
     first = start if args.days is None else max(start, last - dt.timedelta(days=args.days - 1))
-    bench.fresh_run_dir(run_dir)
+    storage = bench.storage_from_args(args)
+    bench.fresh_run_dir(run_dir, storage)
     env = bench.run_env(server, run_dir, seeded["start"])
     env[MAX_DAYS_ENV] = str(args.max_days_per_run)
     env["PYTHONPATH"] = str(bench.PROJECT_ROOT)  # the code servers load this checkout
@@ -379,7 +449,12 @@ def measure(server: bench.Server, args: argparse.Namespace, seeded: dict, run_di
 
     defs = build_definitions(Environment.LOCAL)
     graph = defs.resolve_asset_graph()
-    keys = sorted(defs.resolve_job_def(JOB).asset_layer.executable_asset_keys)
+    keys = set(defs.resolve_job_def(JOB).asset_layer.executable_asset_keys)
+    if args.partitions == "monthly":
+        # Monthly raw assets are in a job of their own (a job holds one partitioning); the UI's
+        # backfill of everything selects them too.
+        keys |= defs.resolve_job_def(MONTHLY_JOB).asset_layer.executable_asset_keys
+    keys = sorted(keys)
     history_seconds = prepare_history(defs, first, run_dir) if first > start else None
     home = run_dir / "dagster"
     bin_dir = Path(sys.executable).parent
@@ -400,10 +475,12 @@ def measure(server: bench.Server, args: argparse.Namespace, seeded: dict, run_di
             days = [
                 (first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)
             ]
+            by_asset = asset_ranges(graph, keys, first, last, whole=first == start)
             print(f"backfilling {len(keys)} assets over {first} .. {last} ({len(days)} days, "
-                  f"{args.max_days_per_run} a run) with the daemon", flush=True)  # fmt: skip
+                  f"{args.max_days_per_run} a run, {args.partitions} raw partitions, "
+                  f"{storage.kind} storage) with the daemon", flush=True)  # fmt: skip
             launched = time.time()
-            backfill_id = launch_backfill(url, keys, days)
+            backfill_id = launch_backfill(url, keys, days, by_asset)
             end = wait_for_backfill(url, backfill_id, args.timeout)
         finally:
             for proc in reversed(procs):
@@ -411,10 +488,10 @@ def measure(server: bench.Server, args: argparse.Namespace, seeded: dict, run_di
             for pid in leftover_pids(home):
                 os.kill(pid, signal.SIGKILL)
         stopped = [p.returncode for p in procs]
-        runs = run_figures(instance, home, backfill_id, launched)
+        runs = run_figures(instance, home, storage, backfill_id, launched)
         materialized = materialized_partitions(instance, graph, keys)
     ended = end.get("endTimestamp") or end["seen_at"]
-    events = bench.event_log_figures(home, launched)
+    events = bench.event_log_figures(home, launched, storage)
     events["runs_count"] = events.pop("runs")  # the run list is `runs`
     lake = run_dir / "lake"
     return {
@@ -434,6 +511,9 @@ def measure(server: bench.Server, args: argparse.Namespace, seeded: dict, run_di
         **events,
         **bench.tree_figures(lake, "lake"),
         "dagster_home_bytes": bench.tree_figures(home, "home")["home_bytes"],
+        **storage.sizes(),
+        "storage": storage.kind,
+        "partitions": args.partitions,
         "lake_rows": bench.lake_rows(lake),
         "materialized_partitions": materialized,
         "source_rows_window": window_counts(server, str(first), str(last)),
@@ -479,8 +559,12 @@ def markdown(report: dict) -> str:
                                                  f"(index.db: "
                                                  f"{m['materialization_planned_in_index_db']})"),
         ("lake files (Parquet)", f"{m['lake_files']:,} ({m['lake_parquet_files']:,})"),
+        ("storage (raw partitions)", f"{m.get('storage', 'sqlite')} "
+                                     f"({m.get('partitions', 'daily')})"),
         ("DAGSTER_HOME bytes", f"{m['dagster_home_bytes']:,}"),
     ]  # fmt: skip
+    if "pg_database_bytes" in m:
+        rows.append(("PostgreSQL database bytes", f"{m['pg_database_bytes']:,}"))
     for shard in bench.SHARDS:
         for table in bench.TABLES:
             rows.append((f"rows {shard}.{table}: raw / source in window (before it)",
@@ -532,11 +616,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--dir", type=Path, default=bench.PROJECT_ROOT / ".local" / "bench-employees"
     )
+    parser.add_argument(
+        "--partitions",
+        choices=["daily", "monthly"],
+        default="daily",
+        help="the dated tables' `partitions:` (monthly: a Dagster partition per month)",
+    )
+    bench.add_storage_arguments(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    os.environ[bench.PARTITIONS_ENV] = args.partitions
     # SIGTERM unwinds like Ctrl-C, so the daemon and webserver are stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     server = bench.Server(args.host, args.port, args.user, args.password)

@@ -2,7 +2,9 @@
 
     python -m bench.employees.run [--skip-seed] [--days N] [--employees 1000] [--years 17]
     python -m bench.employees.run --scaling [--scaling-days 1,10,100,6400]
+    python -m bench.employees.run --scaling-rows 1000,10000,100000 --days 100
     ... [--partitions monthly]   # the dated tables partitioned by month
+    ... [--storage postgres]     # Dagster's storage on the local PostgreSQL, not SQLite
 
 Why: issue 36, point 6 ("Years of history at the cost of its rows"). The employees data is a
 few thousand rows over ~6,200 days; what a run costs here beyond its rows is the cost of its
@@ -20,11 +22,19 @@ runs the real CLI (`etl-platform run --job etl_all`) in a subprocess against a f
 It prints a markdown table and writes `.local/bench-employees/report.json`. `--scaling` keeps
 the rows fixed (`--single-row`: one row per employee and table) and spreads them over 1, 10,
 100 and 6,400 days, one run each (`report-scaling.json`): the cost of days alone.
+`--scaling-rows N1,N2,...` keeps the days fixed (`--days`, default 100) and seeds N employees
+each (one row per employee and table): the cost of rows alone (`report-scaling-rows.json`).
+
+`--storage postgres` gives the fresh instance a `storage: postgres:` section (the form of
+deploy/dagster.prod.yaml) on a database dropped and created before each run (`--pg-db`,
+default `bench_dagster`, on 127.0.0.1:5432 as `postgres`); the event figures are then read
+from its `event_logs` table, and its `pg_database_size` is reported beside `DAGSTER_HOME`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -41,6 +51,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pymysql
+import yaml
 
 from bench.employees import seed as seeder
 
@@ -63,6 +74,8 @@ DEPT_VIEW = "dept_history"
 PARTITIONS_ENV = "ETL_PLATFORM_BENCH_EMP_PARTITIONS"
 PASSED_ON = ("ETL_PLATFORM_THREADS", "ETL_PLATFORM_EXTRACT_BACKEND", PARTITIONS_ENV)
 PLANNED = "ASSET_MATERIALIZATION_PLANNED"
+#: The Dagster storages the bench can give its fresh instance (`--storage`).
+STORAGES = ("sqlite", "postgres")
 _STEP_LINE = re.compile(r"^\[(\d+)/(\d+)\] (FAILED )?(\S+) .*?([\d.]+) s(?::|$)")
 
 
@@ -77,6 +90,77 @@ class Server:
     def url(self) -> str:
         auth = f"{self.user}:{self.password}" if self.password else self.user
         return f"mysql://{auth}@{self.host}:{self.port}/"
+
+
+@dataclasses.dataclass(frozen=True)
+class Storage:
+    """Where the fresh instance keeps runs and events: SQLite files under `DAGSTER_HOME` (the
+    project's dagster.yaml), or a database of the local PostgreSQL (`--storage postgres`)."""
+
+    kind: str = "sqlite"
+    pg_host: str = "127.0.0.1"
+    pg_port: int = 5432
+    pg_user: str = "postgres"
+    pg_password: str = ""
+    pg_db: str = "bench_dagster"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.kind == "postgres"
+
+    def config(self) -> dict[str, object]:
+        """The dagster.yaml `storage:` section (deploy/dagster.prod.yaml's form, literal)."""
+        db = {"hostname": self.pg_host, "port": self.pg_port, "username": self.pg_user,
+              "db_name": self.pg_db, "scheme": "postgresql+psycopg2"}  # fmt: skip
+        if self.pg_password:
+            db["password"] = self.pg_password
+        return {"postgres": {"postgres_db": db}}
+
+    def connect(self, database: str | None = None):
+        import psycopg2
+
+        return psycopg2.connect(
+            host=self.pg_host,
+            port=self.pg_port,
+            user=self.pg_user,
+            password=self.pg_password or None,
+            dbname=database or self.pg_db,
+        )
+
+    def reset(self) -> None:
+        """Drop and create the database (a run's fresh storage); its connections are ended."""
+        if not IDENTIFIER.fullmatch(self.pg_db):
+            raise ValueError(f"--pg-db {self.pg_db!r} is not a plain identifier")
+        conn = self.connect("postgres")
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(f'DROP DATABASE IF EXISTS "{self.pg_db}" WITH (FORCE)')
+                cursor.execute(f'CREATE DATABASE "{self.pg_db}"')
+        finally:
+            conn.close()
+
+    def sizes(self) -> dict[str, object]:
+        """`pg_database_size` and the largest tables (with their indexes and TOAST)."""
+        if not self.is_postgres:
+            return {}
+        conn = self.connect()
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT pg_database_size(current_database())")
+                total = int(cursor.fetchone()[0])
+                cursor.execute(
+                    "SELECT relname, pg_total_relation_size(oid) FROM pg_class "
+                    "WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace "
+                    "ORDER BY 2 DESC LIMIT 6"
+                )
+                tables = {name: int(size) for name, size in cursor.fetchall()}
+        finally:
+            conn.close()
+        return {"pg_database_bytes": total, "pg_table_bytes": tables}
+
+
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def etl_platform_command() -> Path:
@@ -125,24 +209,54 @@ def run_env(server: Server, run_dir: Path, start: str) -> dict[str, str]:
             "DAGSTER_HOME": str(run_dir / "dagster"),
             URL_ENV: server.url,
             START_ENV: start,
+            # The command loads this checkout's etl_platform (a worktree's too), first.
+            "PYTHONPATH": os.pathsep.join(
+                [str(PROJECT_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+            ),
         }
     )
     return env
 
 
-def fresh_run_dir(run_dir: Path) -> None:
-    """Empty `run_dir` and give it a Dagster instance configured as the project's."""
+def fresh_run_dir(run_dir: Path, storage: Storage | None = None) -> None:
+    """Empty `run_dir` and give it a Dagster instance configured as the project's (with
+    `storage`'s section and a fresh database when it is PostgreSQL)."""
     shutil.rmtree(run_dir, ignore_errors=True)
     (run_dir / "dagster").mkdir(parents=True)
     (run_dir / "local").mkdir()
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", run_dir / "dagster" / "dagster.yaml")
+    target = run_dir / "dagster" / "dagster.yaml"
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", target)
+    if storage is not None and storage.is_postgres:
+        storage.reset()
+        with target.open("a") as out:
+            out.write("\n# The bench's --storage postgres (a fresh database each run).\n")
+            out.write(yaml.safe_dump({"storage": storage.config()}, sort_keys=False))
+
+
+def etl_platform_module(env: dict[str, str]) -> str:
+    """Where the command's interpreter imports etl_platform from, with the run's env."""
+    found = subprocess.run(
+        [sys.executable, "-c", "import etl_platform; print(etl_platform.__file__)"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return found.stdout.strip() or found.stderr.strip()[-300:]
 
 
 def run_cli(
-    server: Server, run_dir: Path, first: str, last: str, timeout: float
+    server: Server,
+    run_dir: Path,
+    first: str,
+    last: str,
+    timeout: float,
+    storage: Storage | None = None,
 ) -> dict[str, object]:
     """`etl-platform run --job etl_all` over [first, last] in a fresh instance; the measures."""
-    fresh_run_dir(run_dir)
+    storage = storage or Storage()
+    fresh_run_dir(run_dir, storage)
     argv = [
         str(etl_platform_command()),
         "run",
@@ -155,26 +269,31 @@ def run_cli(
         "--plain",
     ]
     log_path = run_dir / "cli.log"
-    print(f"running: {' '.join(argv)}  (log: {log_path})", flush=True)
+    env = run_env(server, run_dir, first)
+    module = etl_platform_module(env)
+    print(f"running: {' '.join(argv)}  (etl_platform: {module}; {storage.kind} storage; "
+          f"log: {log_path})", flush=True)  # fmt: skip
     launched = time.time()
     started = time.perf_counter()
     with log_path.open("w") as log:
         child = subprocess.Popen(
             argv,
             cwd=PROJECT_ROOT,
-            env=run_env(server, run_dir, first),
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own group: a timeout stops it and only it
         )
-        returncode, max_rss_kib, timed_out = wait_with_usage(child, timeout)
+        returncode, max_rss_kib, timed_out, cpu = wait_with_usage(child, timeout)
     wall = time.perf_counter() - started
     output = log_path.read_text(errors="replace")
     home = run_dir / "dagster"
-    events = event_log_figures(home, launched)
+    events = event_log_figures(home, launched, storage)
     lake = run_dir / "lake"
     return {
         "command": " ".join(argv),
+        "storage": storage.kind,
+        "etl_platform_module": module,
         "first": first,
         "last": last,
         "days": (dt.date.fromisoformat(last) - dt.date.fromisoformat(first)).days + 1,
@@ -183,10 +302,14 @@ def run_cli(
         "wall_seconds": round(wall, 2),
         # The CLI is one process (execute_in_process): its own high-water mark.
         "peak_rss_mib": round(max_rss_kib / 1024),
+        # Its CPU (user + system), less sensitive than wall time to other work on the machine;
+        # a database server's own CPU (PostgreSQL's) is not in it.
+        "cpu_seconds": round(cpu, 2),
         **events,
         **tree_figures(lake, "lake"),
         **tree_figures(Path(f"{lake}.staging"), "staging"),
         "dagster_home_bytes": tree_figures(home, "home")["home_bytes"],
+        **storage.sizes(),
         "lake_rows": lake_rows(lake),
         "failures": [line for line in output.splitlines() if "FAILED" in line],
         "errors": error_lines(output),
@@ -195,17 +318,18 @@ def run_cli(
     }
 
 
-def wait_with_usage(child: subprocess.Popen, timeout: float) -> tuple[int, int, bool]:
+def wait_with_usage(child: subprocess.Popen, timeout: float) -> tuple[int, int, bool, float]:
     """Wait for `child` with `wait4`, whose resource usage is this child's alone (peak RSS in
-    KiB), unlike RUSAGE_CHILDREN's maximum over every child so far; stop its process group
-    (SIGTERM, then SIGKILL a minute later) past `timeout` seconds."""
+    KiB, CPU seconds), unlike RUSAGE_CHILDREN's maximum over every child so far; stop its
+    process group (SIGTERM, then SIGKILL a minute later) past `timeout` seconds."""
     deadline = time.monotonic() + timeout
     timed_out = False
     while True:
         pid, status, usage = os.wait4(child.pid, os.WNOHANG)
         if pid:
             child.returncode = os.waitstatus_to_exitcode(status)
-            return child.returncode, usage.ru_maxrss, timed_out
+            cpu = usage.ru_utime + usage.ru_stime
+            return child.returncode, usage.ru_maxrss, timed_out, cpu
         now = time.monotonic()
         if now > deadline:
             if not timed_out:
@@ -252,32 +376,71 @@ def _event_dbs(home: Path) -> Iterator[Path]:
 RUN_START_TYPES = ("RUN_START", "PIPELINE_START")
 
 
-def _first_last(conn: sqlite3.Connection, kinds: Sequence[str]) -> tuple[float, float] | None:
-    """Timestamps of the first and last event of `kinds` in one event log shard (None: none)."""
+class EventShard:
+    """One event log to query: a run's SQLite shard, or PostgreSQL's whole `event_logs` table.
+    `rows(sql, params)` takes `?` placeholders for both."""
+
+    def __init__(self, conn, postgres: bool) -> None:
+        self.conn = conn
+        self.postgres = postgres
+
+    def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        if not self.postgres:
+            return self.conn.execute(sql, tuple(params)).fetchall()
+        with self.conn.cursor() as cursor:
+            cursor.execute(sql.replace("?", "%s"), tuple(params))
+            return cursor.fetchall()
+
+
+@contextlib.contextmanager
+def event_shards(home: Path, storage: Storage | None = None) -> Iterator[list[EventShard]]:
+    """The instance's event logs, open read-only: SQLite's per-run files, or one PostgreSQL
+    connection."""
+    if storage is not None and storage.is_postgres:
+        conn = storage.connect()
+        conn.set_session(readonly=True, autocommit=True)
+        try:
+            yield [EventShard(conn, postgres=True)]
+        finally:
+            conn.close()
+        return
+    conns = [sqlite3.connect(f"file:{p}?mode=ro", uri=True) for p in _event_dbs(home)]
+    try:
+        yield [EventShard(c, postgres=False) for c in conns]
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+def _first_last(shard: EventShard, kinds: Sequence[str]) -> tuple[float, float] | None:
+    """Timestamps of the first and last event of `kinds` in one event log (None: none)."""
     marks = ", ".join("?" * len(kinds))
-    ids = conn.execute(
-        f"SELECT MIN(id), MAX(id) FROM event_logs WHERE dagster_event_type IN ({marks})",
-        tuple(kinds),
-    ).fetchone()
+    ids = shard.rows(
+        f"SELECT MIN(id), MAX(id) FROM event_logs WHERE dagster_event_type IN ({marks})", kinds
+    )[0]
     if ids is None or ids[0] is None:
         return None
     stamps = [
-        float(json.loads(conn.execute("SELECT event FROM event_logs WHERE id = ?", (i,))
-                         .fetchone()[0])["timestamp"])
+        float(json.loads(shard.rows("SELECT event FROM event_logs WHERE id = ?", (i,))[0][0])
+              ["timestamp"])
         for i in ids
     ]  # fmt: skip
     return stamps[0], stamps[1]
 
 
-def event_log_figures(home: Path, launched: float) -> dict[str, object]:
-    """From the instance's SQLite event log: event counts by type, and the run's timeline
-    relative to the command's launch: the planned events Dagster writes before the run
-    starts, RUN_START, the first STEP_START, the last event (where a stopped run got to)."""
+def event_log_figures(
+    home: Path, launched: float, storage: Storage | None = None
+) -> dict[str, object]:
+    """From the instance's event log (SQLite's files or PostgreSQL's table): event counts by
+    type, and the run's timeline relative to the command's launch: the planned events Dagster
+    writes before the run starts, RUN_START, the first STEP_START, the last event (where a
+    stopped run got to)."""
     by_type: dict[str, int] = {}
     marks: dict[str, list[tuple[float, float]]] = {}
-    for path in _event_dbs(home):
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-            for kind, count in conn.execute(
+    postgres = storage is not None and storage.is_postgres
+    with event_shards(home, storage) as shards:
+        for shard in shards:
+            for kind, count in shard.rows(
                 "SELECT dagster_event_type, COUNT(*) FROM event_logs GROUP BY 1"
             ):
                 name = kind or "(log message)"
@@ -288,12 +451,15 @@ def event_log_figures(home: Path, launched: float) -> dict[str, object]:
                 "step_start": ("STEP_START",),
             }
             for mark, kinds in queries.items():
-                if (found := _first_last(conn, kinds)) is not None:
+                if (found := _first_last(shard, kinds)) is not None:
                     marks.setdefault(mark, []).append(found)
-            last = conn.execute("SELECT event FROM event_logs ORDER BY id DESC LIMIT 1").fetchone()
-            if last is not None:
-                stamp = float(json.loads(last[0])["timestamp"])
+            last = shard.rows("SELECT event FROM event_logs ORDER BY id DESC LIMIT 1")
+            if last:
+                stamp = float(json.loads(last[0][0])["timestamp"])
                 marks.setdefault("last", []).append((stamp, stamp))
+        runs = shards[0].rows("SELECT COUNT(*) FROM runs")[0][0] if postgres else len(shards)
+        timeline = run_timelines(home, shards, launched, storage)
+        steps = step_phases(shards)
     index = home / "history" / "runs" / "index.db"
     index_planned = None
     if index.is_file():
@@ -312,7 +478,7 @@ def event_log_figures(home: Path, launched: float) -> dict[str, object]:
     planned_last = max((b for _, b in marks.get("planned", [])), default=None)
     run_start, first_step = first("run_start"), first("step_start")
     return {
-        "runs": len(list(_event_dbs(home))),
+        "runs": runs,
         "events_total": sum(by_type.values()),
         "materialization_planned_events": by_type.get(PLANNED, 0),
         "materialization_planned_in_index_db": index_planned,
@@ -329,7 +495,102 @@ def event_log_figures(home: Path, launched: float) -> dict[str, object]:
         "launch_to_last_event_seconds": after_launch(
             max((b for _, b in marks.get("last", [])), default=None)
         ),
+        "run_timelines": timeline,
+        "step_phases": steps,
     }
+
+
+def step_phases(shards: list[EventShard], keep: int = 6) -> list[dict[str, object]]:
+    """The longest steps split at their first ASSET_MATERIALIZATION: a step that yields its
+    partitions' results at its end (a view over a range) spends `work_seconds` building its
+    days, then `events_seconds` while Dagster stores an event per partition."""
+    kinds = ("STEP_START", "ASSET_MATERIALIZATION", "STEP_SUCCESS", "STEP_FAILURE")
+    found: dict[str, dict[str, tuple[float, int]]] = {}
+    for shard in shards:
+        for step, kind, first, count in shard.rows(
+            "SELECT step_key, dagster_event_type, MIN(timestamp), COUNT(*) FROM event_logs "
+            "WHERE dagster_event_type IN (?, ?, ?, ?) AND step_key IS NOT NULL GROUP BY 1, 2",
+            kinds,
+        ):
+            found.setdefault(step, {})[kind] = (utc_seconds(first), count)
+    out = []
+    for step, by_kind in found.items():
+        start = by_kind.get("STEP_START", (None, 0))[0]
+        end = by_kind.get("STEP_SUCCESS", by_kind.get("STEP_FAILURE", (None, 0)))[0]
+        first_event, events = by_kind.get("ASSET_MATERIALIZATION", (None, 0))
+        if start is None or end is None:
+            continue
+        out.append(
+            {
+                "step": step,
+                "seconds": round(end - start, 2),
+                "work_seconds": None if first_event is None else round(first_event - start, 2),
+                "events_seconds": None if first_event is None else round(end - first_event, 2),
+                "materializations": events,
+            }
+        )
+    return sorted(out, key=lambda r: -r["seconds"])[:keep]
+
+
+#: A run's timeline marks: the event types that set them (first or last of each).
+TIMELINE = {
+    "run_start": RUN_START_TYPES,
+    "step": ("STEP_START", "STEP_SUCCESS", "STEP_FAILURE"),
+    "end": ("RUN_SUCCESS", "RUN_FAILURE", "PIPELINE_SUCCESS", "PIPELINE_FAILURE"),
+}
+
+
+def utc_seconds(stamp: object) -> float:
+    """The event_logs `timestamp` column (naive UTC: SQLite's text, PostgreSQL's datetime)."""
+    if isinstance(stamp, str):
+        stamp = dt.datetime.fromisoformat(stamp)
+    return stamp.replace(tzinfo=dt.UTC).timestamp()  # type: ignore[union-attr]
+
+
+def run_timelines(
+    home: Path, shards: list[EventShard], launched: float, storage: Storage | None
+) -> list[dict[str, object]]:
+    """Each run in the order it started: its job, its planned events and materializations,
+    and seconds from the launch to its RUN_START, first step, last step event and end."""
+    counted = (PLANNED, "ASSET_MATERIALIZATION")
+    kinds = sorted({k for ks in TIMELINE.values() for k in ks} | set(counted))
+    marks = ", ".join("?" * len(kinds))
+    found: dict[str, dict[str, tuple[float, float, int]]] = {}
+    for shard in shards:
+        for run_id, kind, first, last, count in shard.rows(
+            "SELECT run_id, dagster_event_type, MIN(timestamp), MAX(timestamp), COUNT(*) "
+            f"FROM event_logs WHERE dagster_event_type IN ({marks}) GROUP BY 1, 2",
+            kinds,
+        ):
+            found.setdefault(run_id, {})[kind] = (utc_seconds(first), utc_seconds(last), count)
+    jobs: dict[str, str] = {}
+    if storage is not None and storage.is_postgres:
+        jobs = dict(shards[0].rows("SELECT run_id, pipeline_name FROM runs"))
+    elif (home / "history" / "runs.db").is_file():
+        with sqlite3.connect(f"file:{home / 'history' / 'runs.db'}?mode=ro", uri=True) as conn:
+            jobs = dict(conn.execute("SELECT run_id, pipeline_name FROM runs").fetchall())
+    out = []
+    for run_id, by_kind in found.items():
+
+        def at(mark: str, which: int, by_kind=by_kind) -> float | None:
+            stamps = [by_kind[k][which] for k in TIMELINE[mark] if k in by_kind]
+            if not stamps:
+                return None
+            return round((min(stamps) if which == 0 else max(stamps)) - launched, 2)
+
+        out.append(
+            {
+                "run_id": run_id,
+                "job": jobs.get(run_id),
+                "planned": by_kind.get(PLANNED, (0, 0, 0))[2],
+                "materializations": by_kind.get("ASSET_MATERIALIZATION", (0, 0, 0))[2],
+                "run_start": at("run_start", 0),
+                "first_step": at("step", 0),
+                "last_step_event": at("step", 1),
+                "end": at("end", 1),
+            }
+        )
+    return sorted(out, key=lambda r: (r["run_start"] is None, r["run_start"] or 0))
 
 
 def tree_figures(root: Path, name: str) -> dict[str, int]:
@@ -390,6 +651,10 @@ def source_counts(server: Server) -> dict[str, dict[str, int]]:
         conn.close()
 
 
+def _num(n: object) -> str:
+    return f"{n:,}" if isinstance(n, int) else "-"
+
+
 def _mib(n: object) -> str:
     return f"{n / 2**20:,.1f} MiB" if isinstance(n, int) else "-"
 
@@ -413,9 +678,12 @@ def markdown(report: dict[str, object]) -> str:
         ("launch -> first STEP_START", f"{run['launch_to_first_step_seconds']} s"),
         ("launch -> last event", f"{run['launch_to_last_event_seconds']} s"),
         ("peak RSS (CLI process)", f"{run['peak_rss_mib']} MiB"),
+        ("CPU of the CLI process (user + system)", f"{run.get('cpu_seconds')} s"),
         ("lake files (Parquet)", f"{run['lake_files']:,} ({run['lake_parquet_files']:,})"),
         ("lake folders", f"{run['lake_folders']:,}"),
         ("lake bytes", f"{run['lake_bytes']:,} ({_mib(run['lake_bytes'])})"),
+        ("storage (partitions)", f"{run.get('storage', 'sqlite')} "
+                                 f"({report.get('partitions', 'daily')})"),
         ("DAGSTER_HOME bytes", f"{run['dagster_home_bytes']:,} "
                                f"({_mib(run['dagster_home_bytes'])})"),
         ("runs / events in the event log", f"{run['runs']} / {run['events_total']:,}"),
@@ -423,6 +691,13 @@ def markdown(report: dict[str, object]) -> str:
                                                  f" (index.db: "
                                                  f"{run['materialization_planned_in_index_db']})"),
     ]  # fmt: skip
+    if "pg_database_bytes" in run:
+        tables = ", ".join(f"{k} {_mib(v)}" for k, v in run["pg_table_bytes"].items())
+        rows.append(("PostgreSQL database bytes (pg_database_size)",
+                     f"{run['pg_database_bytes']:,} ({_mib(run['pg_database_bytes'])}): "
+                     f"{tables}"))  # fmt: skip
+    by_type = ", ".join(f"{k} {v:,}" for k, v in list(run["events_by_type"].items())[:8])
+    rows.append(("events by type (largest)", by_type))
     for shard in SHARDS:
         for table in TABLES:
             rows.append(
@@ -437,6 +712,15 @@ def markdown(report: dict[str, object]) -> str:
     total_dept_emp = sum(source[s]["dept_emp"] for s in SHARDS)
     rows.append((f"rows views/{DEPT_VIEW} / source dept_emp",
                  f"{run['lake_rows'].get('dept_view')} / {total_dept_emp}"))  # fmt: skip
+    for r in run.get("run_timelines", []):
+        rows.append((f"run {r['job']}: RUN_START / 1st step / last step / end (from launch)",
+                     f"{r['run_start']} / {r['first_step']} / {r['last_step_event']} / "
+                     f"{r['end']} s; {r['planned']:,} planned, "
+                     f"{r['materializations']:,} materializations"))  # fmt: skip
+    for r in run.get("step_phases", []):
+        rows.append((f"step {r['step']}: total / before its first event / storing events",
+                     f"{r['seconds']} / {r['work_seconds']} / {r['events_seconds']} s "
+                     f"({r['materializations']:,} materializations)"))  # fmt: skip
     lines = ["| measure | value |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in rows]
     if run["slowest_steps"]:
@@ -450,11 +734,13 @@ def markdown(report: dict[str, object]) -> str:
 
 
 def scaling_markdown(points: list[dict[str, object]]) -> str:
-    """One row per day count: the same rows, spread over more days."""
+    """One row per point: the same rows over more days, or more rows over the same days."""
     lines = [
         "| days | salary rows | exit | wall s | planned events written s | launch -> 1st step s "
-        "| lake files (Parquet) | lake bytes | DAGSTER_HOME bytes | planned events | events |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| lake files (Parquet) | lake bytes | DAGSTER_HOME bytes | PostgreSQL bytes "
+        "| planned events | events | materializations | CLI CPU s |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: | ---: |",
     ]
     for p in points:
         run: dict = p["run"]  # type: ignore[assignment]
@@ -464,8 +750,10 @@ def scaling_markdown(points: list[dict[str, object]]) -> str:
             f"| {run['days']} | {rows} | {exit_code} | {run['wall_seconds']:.1f} "
             f"| {run['planned_events_seconds']} | {run['launch_to_first_step_seconds']} "
             f"| {run['lake_files']:,} ({run['lake_parquet_files']:,}) | {run['lake_bytes']:,} "
-            f"| {run['dagster_home_bytes']:,} | {run['materialization_planned_events']:,} "
-            f"| {run['events_total']:,} |"
+            f"| {run['dagster_home_bytes']:,} | {_num(run.get('pg_database_bytes'))} "
+            f"| {run['materialization_planned_events']:,} | {run['events_total']:,} "
+            f"| {run['events_by_type'].get('ASSET_MATERIALIZATION', 0):,} "
+            f"| {run.get('cpu_seconds', '-')} |"
         )
     return "\n".join(lines)
 
@@ -497,12 +785,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--scaling-days", default="1,10,100,6400")
     parser.add_argument(
+        "--scaling-rows",
+        help="instead: N1,N2,... employees (--single-row) over the same --days (default 100)",
+    )
+    add_storage_arguments(parser)
+    parser.add_argument(
         "--partitions",
         choices=["daily", "monthly"],
         default="daily",
         help="the dated tables' `partitions:` (monthly: a Dagster partition per month)",
     )
     return parser
+
+
+def add_storage_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--storage` and where PostgreSQL is (shared with `bench.employees.daemon`)."""
+    parser.add_argument(
+        "--storage",
+        choices=STORAGES,
+        default="sqlite",
+        help="Dagster's run and event storage (postgres: a fresh --pg-db on the local server)",
+    )
+    parser.add_argument("--pg-host", default="127.0.0.1")
+    parser.add_argument("--pg-port", type=int, default=5432)
+    parser.add_argument("--pg-user", default="postgres")
+    parser.add_argument("--pg-password", default="")
+    parser.add_argument("--pg-db", default="bench_dagster", help="dropped and created each run")
 
 
 def seed_options(args: argparse.Namespace, days: int | None, single_row: bool) -> dict:
@@ -519,14 +827,21 @@ def seed_options(args: argparse.Namespace, days: int | None, single_row: bool) -
     }
 
 
+def storage_from_args(args: argparse.Namespace) -> Storage:
+    return Storage(args.storage, args.pg_host, args.pg_port, args.pg_user, args.pg_password,
+                   args.pg_db)  # fmt: skip
+
+
 def measure_once(
     server: Server, args: argparse.Namespace, seeded: dict, run_dir: Path
 ) -> dict[str, object]:
     """One run over the seeded history, with the source counts to check it against."""
+    storage = storage_from_args(args)
     return {
         "seed": seeded,
+        "partitions": args.partitions,
         "source_rows": source_counts(server),
-        "run": run_cli(server, run_dir, seeded["start"], seeded["end"], args.timeout),
+        "run": run_cli(server, run_dir, seeded["start"], seeded["end"], args.timeout, storage),
         "passed_on_env": {k: os.environ[k] for k in PASSED_ON if k in os.environ},
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
@@ -538,12 +853,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = Server(args.host, args.port, args.user, args.password)
     work: Path = args.dir.resolve()
     work.mkdir(parents=True, exist_ok=True)
+    if args.scaling_rows:
+        points = []
+        days = args.days or 100
+        for employees in [int(n) for n in args.scaling_rows.split(",")]:
+            args.employees = employees
+            report = seed(server, work, **seed_options(args, days, single_row=True))
+            run_dir = work / f"run-{days}d-{employees}e"
+            point = measure_once(server, args, dataclasses.asdict(report), run_dir)
+            points.append(point)
+            rows_report = work / "report-scaling-rows.json"
+            rows_report.write_text(json.dumps(points, indent=2, default=str))
+            print(scaling_markdown(points[-1:]).splitlines()[-1], flush=True)
+        (work / "report-scaling-rows.json").write_text(json.dumps(points, indent=2, default=str))
+        print(f"\n{scaling_markdown(points)}\n\nwrote {work / 'report-scaling-rows.json'}")
+        return 0 if all(p["run"]["returncode"] == 0 for p in points) else 1  # type: ignore[index]
     if args.scaling:
         points = []
         for days in [int(d) for d in args.scaling_days.split(",")]:
             report = seed(server, work, **seed_options(args, days, single_row=True))
             point = measure_once(server, args, dataclasses.asdict(report), work / f"run-{days}d")
             points.append(point)
+            (work / "report-scaling.json").write_text(json.dumps(points, indent=2, default=str))
             print(scaling_markdown(points[-1:]).splitlines()[-1], flush=True)
         (work / "report-scaling.json").write_text(json.dumps(points, indent=2, default=str))
         print(f"\n{scaling_markdown(points)}\n\nwrote {work / 'report-scaling.json'}")
