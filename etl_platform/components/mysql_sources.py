@@ -70,6 +70,10 @@ from etl_platform.specs.sources import RetrySpec, SourcesSpec, TableSpec
 from etl_platform.steps.compact_changes import REREAD_LOCK
 from etl_platform.steps.extract_request import extract_request
 
+#: A monthly table is a sparse one: a backfill run reads at least a year of it, since a run of
+#: one month would cost more in starting its process than in reading its rows.
+MIN_MONTHS_PER_BACKFILL_RUN = 12
+
 
 def build_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.AssetsDefinition:
     table_spec = sources.tables[table]
@@ -91,7 +95,7 @@ def build_source_asset(sources: SourcesSpec, shard: str, table: str) -> dg.Asset
             else raw_refresh(sources.extract.late_commit_grace_delta, monthly=monthly),
             partitions_def=table_partitions(sources, table),
             backfill_policy=bounded_backfill(
-                max(1, sources.extract.max_days_per_run // 31)
+                max(MIN_MONTHS_PER_BACKFILL_RUN, sources.extract.max_days_per_run // 31)
                 if monthly
                 else sources.extract.max_days_per_run
             ),

@@ -171,6 +171,8 @@ def test_the_definitions_put_a_monthly_table_in_a_job_of_its_own(defs: dg.Defini
     graph = defs.resolve_asset_graph()
     assert isinstance(graph.get(SALARIES_KEY).partitions_def, dg.MonthlyPartitionsDefinition)
     assert isinstance(graph.get(VIEW_KEY).partitions_def, dg.DailyPartitionsDefinition)
+    # A backfill reads a year of a monthly table a run (31 days a run would be one month).
+    assert graph.get(SALARIES_KEY).backfill_policy.max_partitions_per_run == 12
     monthly = defs.resolve_job_def(MONTHLY_EXTRACT_JOB).asset_layer.executable_asset_keys
     assert monthly == {SALARIES_KEY, dg.AssetKey(["raw", "shard_01", "salaries"])}
     for job in ("extract_raw", "etl_all", "build_views"):
