@@ -107,8 +107,11 @@ def test_sigkill_anywhere_loses_and_doubles_nothing(
         writer.stop.set()
         writing.join(timeout=60)
     assert writer.committed > 50
-    target = _position(db)
     child = _capture(env)
+    # A write after the start: only this capture can reach it, so it is running (its SIGTERM
+    # handler installed) when the stop below is sent.
+    run_sql(db, "UPDATE orders SET amount = amount + 1, updated_at = updated_at WHERE id % 3 = 0")
+    target = _position(db)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
