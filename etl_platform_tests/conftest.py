@@ -5,12 +5,18 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
 
 import polars as pl
 import pymysql
 import pytest
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import dagster as dg
 
 from etl_platform.extract.backends import installed_backends
 from etl_platform.extract.connection import MySqlEndpoint
@@ -183,3 +189,35 @@ def binlog_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MySqlEnd
     server = start_server(base, binlog=True)
     yield server.endpoint
     stop_server(base)
+
+
+def project_definitions(
+    root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sources_yaml: str,
+    views: Mapping[str, dict],
+) -> dg.Definitions:
+    """The definitions of a project written under `root`: `sources_yaml` (its shards' URL in
+    ETL_TEST_SHARD_URL: the test server), its schema snapshot read from the server, one folder
+    per view of `views` (name -> attributes) and a lake of its own."""
+    import yaml
+
+    from etl_platform.definitions import build_definitions
+    from etl_platform.env import Environment
+    from etl_platform.extract.schema_snapshot import snapshot_schema
+    from etl_platform.specs.loader import load_sources
+    from etl_platform.specs.source_schema import render_schema
+    from etl_platform.specs.view_loader import VIEW_COMPONENT_TYPE
+
+    sources = root / "sources.yaml"
+    sources.write_text(sources_yaml)
+    monkeypatch.setenv("ETL_TEST_SHARD_URL", TEST_MYSQL_URL)
+    (root / "sources.schema.yaml").write_text(render_schema(snapshot_schema(load_sources(sources))))
+    for name, attributes in views.items():
+        view = root / "views" / name / "defs.yaml"
+        view.parent.mkdir(parents=True)
+        view.write_text(yaml.safe_dump({"type": VIEW_COMPONENT_TYPE, "attributes": attributes}))
+    monkeypatch.setenv("ETL_PLATFORM_SOURCES", str(sources))
+    monkeypatch.setenv("ETL_PLATFORM_LAKE", str(root / "lake"))
+    monkeypatch.setenv("ETL_PLATFORM_VIEWS_DIR", str(root / "views"))
+    return build_definitions(Environment.TEST)

@@ -13,19 +13,12 @@ import dagster as dg
 import duckdb
 import polars as pl
 import pytest
-import yaml
 
-from etl_platform.definitions import build_definitions
-from etl_platform.env import Environment
 from etl_platform.extract.connection import MySqlEndpoint
-from etl_platform.extract.schema_snapshot import snapshot_schema
 from etl_platform.load.current_rows import DAY_COLUMN
 from etl_platform.runner import run_range
-from etl_platform.specs.loader import load_sources
-from etl_platform.specs.source_schema import render_schema
-from etl_platform.specs.view_loader import VIEW_COMPONENT_TYPE
 from etl_platform.specs.views import ViewSpec
-from etl_platform_tests.conftest import TEST_MYSQL_URL, run_sql
+from etl_platform_tests.conftest import project_definitions, run_sql
 
 pytestmark = pytest.mark.integration
 
@@ -96,25 +89,16 @@ def events(scratch_db: MySqlEndpoint) -> MySqlEndpoint:
 
 @pytest.fixture
 def defs(events: MySqlEndpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dg.Definitions:
-    sources = tmp_path / "sources.yaml"
-    sources.write_text(
+    return project_definitions(
+        tmp_path,
+        monkeypatch,
         f"start: {FIRST - dt.timedelta(days=2)}\n"
         "extract: {batch_rows: 100, retry: {max_retries: 0, delay_seconds: 0}}\n"
         f"shards:\n  shard_00: {{url_env: ETL_TEST_SHARD_URL, database: {events.database}}}\n"
         "tables:\n"
-        "  events: {primary_key: [id]}\n"
+        "  events: {primary_key: [id]}\n",
+        {"events": VIEW},
     )
-    monkeypatch.setenv("ETL_TEST_SHARD_URL", TEST_MYSQL_URL)
-    (tmp_path / "sources.schema.yaml").write_text(
-        render_schema(snapshot_schema(load_sources(sources)))
-    )
-    view = tmp_path / "views" / "events" / "defs.yaml"
-    view.parent.mkdir(parents=True)
-    view.write_text(yaml.safe_dump({"type": VIEW_COMPONENT_TYPE, "attributes": VIEW}))
-    monkeypatch.setenv("ETL_PLATFORM_SOURCES", str(sources))
-    monkeypatch.setenv("ETL_PLATFORM_LAKE", str(tmp_path / "lake"))
-    monkeypatch.setenv("ETL_PLATFORM_VIEWS_DIR", str(tmp_path / "views"))
-    return build_definitions(Environment.TEST)
 
 
 def _build_days(
