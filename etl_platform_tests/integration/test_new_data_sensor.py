@@ -76,6 +76,14 @@ def _local(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(hour, minute))
 
 
+def _today_local(seconds: int) -> dt.datetime:
+    """`seconds` after today's midnight UTC, as the shard's wall clock: in the past and in
+    D[0]'s partition whatever the hour the test runs (a later hour of today could still be
+    ahead of the clock, and the sensor leaves rows dated in the future out)."""
+    at = dt.datetime.combine(D[0], dt.time(), tzinfo=dt.UTC) + dt.timedelta(seconds=seconds)
+    return at.astimezone(zoneinfo.ZoneInfo(ZONE)).replace(tzinfo=None)
+
+
 def _utc(local: dt.datetime) -> dt.datetime:
     return local.replace(tzinfo=zoneinfo.ZoneInfo(ZONE)).astimezone(dt.UTC)
 
@@ -182,7 +190,7 @@ def test_sensor_requests_the_changed_days_and_keeps_its_cursor_across_restarts(
         assert quiet.cursor == changed.cursor
 
         # a restarted daemon: a new instance and context, only the stored cursor carried over
-        _insert(shop, "customers", [(2, "Grace", _local(D[0], 8))])
+        _insert(shop, "customers", [(2, "Grace", _today_local(1))])
         with dg.instance_for_test() as restarted:
             again = _tick(defs, restarted, SHARD, quiet.cursor)
             assert _requested(again) == {
@@ -209,7 +217,7 @@ def test_a_shard_that_is_down_is_named_on_its_tick_and_the_other_shard_still_req
         assert PASSWORD not in message
         assert down.cursor == stored  # kept for when the shard is back
 
-        _insert(shop, "orders", [(5, 1, 50, _local(D[0], 12))])
+        _insert(shop, "orders", [(5, 1, 50, _today_local(3))])
         up = _tick(defs, instance, SHARD, base.cursor)
         assert list(_requested(up)) == [partition_key(D[0])]
 
@@ -242,8 +250,8 @@ def test_a_requested_run_builds_the_raw_day_its_lookup_state_and_the_view_day(
         )
         assert history.success, [o.error for o in history.outcomes if o.error]
         base = _tick(defs, instance, SHARD, None)
-        _insert(shop, "customers", [(2, "Grace", _local(D[0], 8))])
-        _insert(shop, "orders", [(6, 2, 60, _local(D[0], 9))])
+        _insert(shop, "customers", [(2, "Grace", _today_local(1))])
+        _insert(shop, "orders", [(6, 2, 60, _today_local(2))])
         (request,) = _tick(defs, instance, SHARD, base.cursor).run_requests
         job = defs.resolve_job_def(request.job_name or "")  # the base asset job
         run = job.execute_in_process(
@@ -294,9 +302,9 @@ def test_a_row_dated_in_the_future_never_becomes_the_cursor_and_later_rows_are_s
         assert message.count("in the future") == 1 and "orders (up to 2029-12-31T23" in message
         assert ahead.cursor == base.cursor
 
-        _insert(shop, "orders", [(8, 1, 80, _local(D[0], 0, 30) + dt.timedelta(hours=1))])
+        _insert(shop, "orders", [(8, 1, 80, _today_local(4))])
         assert list(_requested(_tick(defs, instance, SHARD, ahead.cursor))) == [
-            partition_key(_utc(_local(D[0], 1, 30)).date())
+            partition_key(_utc(_today_local(4)).date())
         ]
 
         stored = json.dumps(
@@ -305,7 +313,7 @@ def test_a_row_dated_in_the_future_never_becomes_the_cursor_and_later_rows_are_s
         reset = _tick(defs, instance, SHARD, stored)
         assert reset.run_requests == []
         assert "stored cursor of orders was in the future" in (reset.skip_message or "")
-        assert json.loads(reset.cursor or "")["orders"] == _utc(_local(D[0], 1, 30)).isoformat(
+        assert json.loads(reset.cursor or "")["orders"] == _utc(_today_local(4)).isoformat(
             timespec="microseconds"
         )
 
